@@ -1,0 +1,8 @@
+"""singleshot: train, evaluate and deploy single-shot (SSD-family) detectors."""
+
+from singleshot.models import SingleShotDetector, create_model, list_models
+from singleshot.postprocess import postprocess
+from singleshot.structures import Detections
+
+__all__ = ["Detections", "SingleShotDetector", "create_model", "list_models", "postprocess"]
+__version__ = "0.1.0"

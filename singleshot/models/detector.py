@@ -1,0 +1,92 @@
+"""The single-shot detector: backbone -> neck -> head, returning raw ``(loc, conf)`` only.
+
+Loss, decoding and NMS live outside the model (:mod:`singleshot.losses`, :mod:`singleshot.postprocess`), so the
+same module trains, evaluates and exports. The detector owns its :class:`~singleshot.priors.PriorSpec` and
+produces priors for any input size from the feature-map sizes its own layers give at that size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from singleshot.boxes import DEFAULT_VARIANCES
+from singleshot.models.backbones.base import Backbone
+from singleshot.priors import PriorSpec, generate_priors
+
+
+class SingleShotDetector(nn.Module):
+    """SSD-family detector assembled from parts.
+
+    Args:
+        backbone: feature extractor returning maps shallow to deep.
+        neck: maps the backbone's list of maps to the list the head predicts from (``nn.Identity``-like allowed).
+        head: returns ``(loc (N, P, 4), conf (N, P, num_classes))`` from the neck's maps.
+        prior_spec: priors per level, in the head's order.
+        num_classes: number of classes including background (index 0).
+        input_size: default ``(H, W)`` input of the recipe (the model accepts other sizes).
+        variances: SSD offset variances used to encode targets and decode predictions with this model.
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        neck: nn.Module,
+        head: nn.Module,
+        prior_spec: PriorSpec,
+        num_classes: int,
+        input_size: tuple[int, int],
+        variances: tuple[float, float] = DEFAULT_VARIANCES,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+        self.head = head
+        self.prior_spec = prior_spec
+        self.num_classes = num_classes
+        self.input_size = tuple(input_size)
+        self.variances = variances
+        self._feature_size_cache: dict[tuple[int, int], list[tuple[int, int]]] = {}
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """The maps the head predicts from: ``(N, 3, H, W) -> [(N, C_k, H_k, W_k)]``."""
+        return self.neck(self.backbone(x))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(N, 3, H, W)`` normalised images -> ``loc (N, P, 4)`` offsets and ``conf (N, P, num_classes)`` logits."""
+        return self.head(self.features(x))
+
+    def feature_sizes(self, image_size: tuple[int, int]) -> list[tuple[int, int]]:
+        """``(H_k, W_k)`` of each predicted-from map for an ``(H, W)`` input, found by a shape-only pass.
+
+        The pass runs on the ``meta`` device (shapes without arithmetic): a few milliseconds per new size (the first
+        call in a process also pays torch's one-off meta set-up, about a second); results are cached per size.
+        """
+        key = (int(image_size[0]), int(image_size[1]))
+        if key not in self._feature_size_cache:
+            probe_module = _FeatureProbe(self)
+            state = {k: v.to("meta") for k, v in [*probe_module.named_parameters(), *probe_module.named_buffers()]}
+            try:
+                with torch.no_grad():
+                    maps = functional_call(probe_module, state, (torch.empty(1, 3, *key, device="meta"),))
+            except RuntimeError as err:
+                raise ValueError(f"input size {key[0]}x{key[1]} is too small for this model: {err}") from None
+            self._feature_size_cache[key] = [tuple(m.shape[-2:]) for m in maps]
+        return self._feature_size_cache[key]
+
+    def priors(self, image_size: tuple[int, int] | None = None) -> Tensor:
+        """``(P, 4)`` normalised ``cxcywh`` priors for an ``(H, W)`` input (default: the recipe's input size)."""
+        size = tuple(image_size) if image_size is not None else self.input_size
+        return generate_priors(self.prior_spec, size, self.feature_sizes(size))
+
+
+class _FeatureProbe(nn.Module):
+    """Wraps a detector so ``functional_call`` can run its ``features`` (not ``forward``) on meta tensors."""
+
+    def __init__(self, detector: SingleShotDetector) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        return self.detector.features(x)

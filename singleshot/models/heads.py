@@ -1,0 +1,49 @@
+"""Prediction heads: per-level localisation and confidence convolutions, flattened in prior order."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+def _flatten(x: Tensor, values_per_prior: int) -> Tensor:
+    """``(N, A * V, H, W) -> (N, H * W * A, V)``: cells row-major, then the A priors of a cell (prior order)."""
+    n = x.shape[0]
+    return x.permute(0, 2, 3, 1).reshape(n, -1, values_per_prior)
+
+
+class SSDHead(nn.Module):
+    """SSD prediction convolutions (SSD paper, section 2.1: "3x3 x p small kernel" per feature map).
+
+    Args:
+        in_channels: channels of each feature map.
+        priors_per_cell: priors on each cell of each map (from the prior spec).
+        num_classes: classes including background (index 0).
+        kernel_size: 3 as in SSD.
+
+    Shapes: ``[(N, C_k, H_k, W_k)] -> loc (N, P, 4), conf (N, P, num_classes)`` with ``P = sum H_k W_k A_k``.
+    """
+
+    def __init__(
+        self, in_channels: Sequence[int], priors_per_cell: Sequence[int], num_classes: int, kernel_size: int = 3
+    ) -> None:
+        super().__init__()
+        if len(in_channels) != len(priors_per_cell):
+            raise ValueError(f"{len(in_channels)} feature maps but {len(priors_per_cell)} prior levels")
+        pad = kernel_size // 2
+        self.num_classes = num_classes
+        self.loc = nn.ModuleList(nn.Conv2d(c, a * 4, kernel_size, padding=pad) for c, a in zip(in_channels, priors_per_cell))
+        self.conf = nn.ModuleList(
+            nn.Conv2d(c, a * num_classes, kernel_size, padding=pad) for c, a in zip(in_channels, priors_per_cell)
+        )
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, features: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+        loc = torch.cat([_flatten(layer(f), 4) for layer, f in zip(self.loc, features)], dim=1)
+        conf = torch.cat([_flatten(layer(f), self.num_classes) for layer, f in zip(self.conf, features)], dim=1)
+        return loc, conf

@@ -1,0 +1,170 @@
+"""Prior (default box, anchor) generation from a declarative per-feature-map spec.
+
+A :class:`PriorSpec` says, for each feature map a detector predicts from, which boxes sit on each cell. The
+boxes of one cell are laid out in the order the heads flatten their channels (see
+:mod:`singleshot.models.heads`): cells in row-major order, and within a cell, for each size, for each aspect
+ratio, with the SSD extra prior right after ratio 1. This is the order of the SSD tutorial's
+``create_prior_boxes`` and of the original Caffe ``PriorBox`` layer.
+
+Priors are returned in normalised ``cxcywh`` coordinates (fractions of the input width and height), so the same
+spec serves any input size: the feature-map sizes come from the model for that input size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal, Sequence
+
+import torch
+from torch import Tensor
+
+from singleshot.boxes import clip_boxes_xyxy, cxcywh_to_xyxy, xyxy_to_cxcywh
+
+Unit = Literal["relative", "pixels"]
+
+
+@dataclass(frozen=True)
+class PriorLevel:
+    """The priors on one feature map.
+
+    Attributes:
+        sizes: side of the ratio-1 prior(s); fractions of the input side (the SSD ``s_k``) when the spec's unit
+            is ``"relative"``, pixels when it is ``"pixels"`` (face detectors size priors in pixels so a face
+            of 20 px meets a 20 px prior at every input size). Several sizes tile one cell with several
+            squares, as face detectors do (Ultra-Light's ``[10, 16, 24]``).
+        aspect_ratios: width / height ratios; a prior of ratio ``a`` has width ``s * sqrt(a)`` and height
+            ``s / sqrt(a)`` (SSD paper, section 2.2).
+        next_size: if set, one extra ratio-1 prior of side ``sqrt(s_k * next_size)`` (SSD paper, section 2.2:
+            "for the aspect ratio of 1, we also add a default box whose scale is sqrt(s_k s_k+1)"). Needs a
+            single size and ratio 1 among the aspect ratios.
+        stride: the feature map's stride in input pixels; informational (the model supplies feature sizes).
+    """
+
+    sizes: tuple[float, ...]
+    aspect_ratios: tuple[float, ...] = (1.0,)
+    next_size: float | None = None
+    stride: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sizes or any(s <= 0 for s in self.sizes):
+            raise ValueError(f"PriorLevel.sizes must be positive, got {self.sizes}")
+        if not self.aspect_ratios or any(a <= 0 for a in self.aspect_ratios):
+            raise ValueError(f"PriorLevel.aspect_ratios must be positive, got {self.aspect_ratios}")
+        if self.next_size is not None and (len(self.sizes) != 1 or 1.0 not in self.aspect_ratios):
+            raise ValueError("PriorLevel.next_size (the SSD extra prior) needs exactly one size and ratio 1")
+
+    @property
+    def priors_per_cell(self) -> int:
+        """Number of priors on each cell of this level (the head's anchors per location)."""
+        return len(self.sizes) * len(self.aspect_ratios) + (self.next_size is not None)
+
+    def cell_shapes(self) -> list[tuple[float, float]]:
+        """``(w, h)`` of the priors of one cell, in the spec's unit, in head order."""
+        shapes: list[tuple[float, float]] = []
+        for size in self.sizes:
+            for ratio in self.aspect_ratios:
+                shapes.append((size * math.sqrt(ratio), size / math.sqrt(ratio)))
+                if ratio == 1.0 and self.next_size is not None:
+                    extra = math.sqrt(size * self.next_size)
+                    shapes.append((extra, extra))
+        return shapes
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """Priors for every feature map of a detector, in the order of its heads.
+
+    Attributes:
+        levels: one :class:`PriorLevel` per feature map.
+        unit: ``"relative"`` (sizes are fractions of the input side, as in SSD) or ``"pixels"``.
+        clip: clip each prior to the image (as the SSD tutorial does), in corner form so centres stay consistent.
+    """
+
+    levels: tuple[PriorLevel, ...]
+    unit: Unit = "relative"
+    clip: bool = True
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("relative", "pixels"):
+            raise ValueError(f"PriorSpec.unit must be 'relative' or 'pixels', got {self.unit!r}")
+
+    @property
+    def priors_per_cell(self) -> tuple[int, ...]:
+        """Priors per cell for each level (what each head must predict per location)."""
+        return tuple(level.priors_per_cell for level in self.levels)
+
+    def num_priors(self, feature_sizes: Sequence[tuple[int, int]]) -> int:
+        """Total number of priors for the given ``(H, W)`` feature-map sizes."""
+        self._check_levels(feature_sizes)
+        return sum(h * w * n for (h, w), n in zip(feature_sizes, self.priors_per_cell))
+
+    def _check_levels(self, feature_sizes: Sequence[tuple[int, int]]) -> None:
+        if len(feature_sizes) != len(self.levels):
+            raise ValueError(
+                f"prior spec has {len(self.levels)} levels but {len(feature_sizes)} feature maps were given"
+            )
+
+
+def generate_priors(
+    spec: PriorSpec, image_size: tuple[int, int], feature_sizes: Sequence[tuple[int, int]]
+) -> Tensor:
+    """Priors for one input size.
+
+    Args:
+        spec: the declarative prior spec.
+        image_size: ``(H, W)`` of the network input in pixels.
+        feature_sizes: ``(H_k, W_k)`` of each feature map the heads predict from, in head order.
+
+    Returns:
+        ``(P, 4)`` priors in normalised ``cxcywh``; ``P = sum_k H_k * W_k * priors_per_cell_k``. Cell centres are at
+        ``((j + 0.5) / W_k, (i + 0.5) / H_k)``, as in the SSD tutorial. The result is cached per arguments; treat
+        it as read-only (clone before modifying).
+    """
+    return _generate_priors(spec, tuple(image_size), tuple(tuple(s) for s in feature_sizes))
+
+
+@lru_cache(maxsize=64)
+def _generate_priors(
+    spec: PriorSpec, image_size: tuple[int, int], feature_sizes: tuple[tuple[int, int], ...]
+) -> Tensor:
+    spec._check_levels(feature_sizes)
+    image_h, image_w = image_size
+    per_level = []
+    for level, (fh, fw) in zip(spec.levels, feature_sizes):
+        shapes = torch.tensor(level.cell_shapes(), dtype=torch.float64)  # (A, 2) as (w, h)
+        if spec.unit == "pixels":
+            shapes = shapes / torch.tensor([image_w, image_h], dtype=torch.float64)
+        cy, cx = torch.meshgrid(
+            (torch.arange(fh, dtype=torch.float64) + 0.5) / fh,
+            (torch.arange(fw, dtype=torch.float64) + 0.5) / fw,
+            indexing="ij",
+        )  # (H_k, W_k) each
+        centres = torch.stack((cx, cy), dim=-1).reshape(-1, 1, 2)  # (H_k * W_k, 1, 2)
+        a = shapes.shape[0]
+        priors = torch.cat((centres.expand(-1, a, 2), shapes[None].expand(centres.shape[0], a, 2)), dim=-1)
+        per_level.append(priors.reshape(-1, 4))  # (H_k * W_k * A, 4), cell-major then prior
+    priors_cxcywh = torch.cat(per_level, dim=0)
+    if spec.clip:
+        priors_cxcywh = xyxy_to_cxcywh(clip_boxes_xyxy(cxcywh_to_xyxy(priors_cxcywh)))
+    return priors_cxcywh.float()
+
+
+def ssd300_prior_spec() -> PriorSpec:
+    """The SSD300 priors of the paper and tutorial: 8,732 boxes on 38, 19, 10, 5, 3 and 1 cell grids.
+
+    Scales 0.1, 0.2, 0.375, 0.55, 0.725, 0.9 (the tutorial's table; conv4_3 gets 0.1 as in the paper's
+    section 3.1 "we set default box with scale 0.1 on conv4_3"); ratios 1, 2, 1/2 everywhere plus 3 and 1/3 on
+    conv7, conv8_2 and conv9_2; the extra prior uses the next level's scale, and 1 after the last level.
+    """
+    scales = (0.1, 0.2, 0.375, 0.55, 0.725, 0.9)
+    strides = (8, 16, 32, 64, 100, 300)
+    wide = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)
+    narrow = (1.0, 2.0, 0.5)
+    ratios = (narrow, wide, wide, wide, narrow, narrow)
+    levels = tuple(
+        PriorLevel(sizes=(s,), aspect_ratios=r, next_size=scales[k + 1] if k + 1 < len(scales) else 1.0, stride=st)
+        for k, (s, r, st) in enumerate(zip(scales, ratios, strides))
+    )
+    return PriorSpec(levels=levels, unit="relative", clip=True)

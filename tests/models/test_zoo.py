@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from singleshot.losses import MultiBoxLoss
+from singleshot.matching import match_priors, pad_targets
+from singleshot.models import create_model, list_models, model_info
+
+
+@pytest.fixture(scope="module", params=list_models())
+def model(request):
+    torch.manual_seed(0)
+    return request.param, create_model(request.param)
+
+
+def test_raw_output_shapes_match_priors(model):
+    name, m = model
+    m.eval()
+    h, w = m.input_size
+    with torch.no_grad():
+        loc, conf = m(torch.zeros(2, 3, h, w))
+    p = m.priors().shape[0]
+    assert loc.shape == (2, p, 4)
+    assert conf.shape == (2, p, m.num_classes)
+    if name == "ssd300_vgg16":
+        assert p == 8732
+
+
+def test_other_input_size(model):
+    _, m = model
+    m.eval()
+    with torch.no_grad():
+        loc, conf = m(torch.zeros(1, 3, 384, 512))
+    assert loc.shape[1] == conf.shape[1] == m.priors((384, 512)).shape[0]
+
+
+def test_too_small_input_is_a_clear_error(model):
+    _, m = model
+    with pytest.raises(ValueError, match="too small"):
+        m.priors((32, 32))
+
+
+def test_one_training_step(model):
+    _, m = model
+    m.train()
+    h, w = m.input_size
+    images = torch.randn(2, 3, h, w)
+    boxes, labels, _, valid = pad_targets(
+        [torch.tensor([[0.1, 0.2, 0.5, 0.6]]), torch.tensor([[0.3, 0.3, 0.9, 0.8], [0.0, 0.0, 0.2, 0.2]])],
+        [torch.tensor([1]), torch.tensor([1, 1])],
+    )
+    targets = match_priors(m.priors(), boxes, labels, valid)
+    optimizer = torch.optim.SGD(m.parameters(), lr=1e-4)
+    before = [p.detach().clone() for p in m.head.parameters()]
+    loss = MultiBoxLoss()(*m(images), targets)
+    assert torch.isfinite(loss.total)
+    loss.total.backward()
+    optimizer.step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, m.head.parameters()))
+
+
+def test_model_info_ssd300():
+    info = model_info("ssd300_vgg16")
+    assert info.num_priors == 8732 and info.input_size == (300, 300) and info.backbone == "vgg16"
+    assert 25e6 < info.parameters < 28e6  # the tutorial's SSD300 has ~26.3 M parameters
+    assert 55 < info.gflops < 70  # ~31 G multiply-adds at 300x300
+
+
+def test_unknown_model_suggests_names():
+    with pytest.raises(KeyError, match="ssd300_vgg16"):
+        create_model("ssd300_vgg")
