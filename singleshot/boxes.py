@@ -72,6 +72,22 @@ def pairwise_iou_xyxy(boxes1_xyxy: Tensor, boxes2_xyxy: Tensor) -> Tensor:
     return inter.div_(union.clamp_(min=_EPS * _EPS))
 
 
+def elementwise_iou_xyxy(boxes1_xyxy: Tensor, boxes2_xyxy: Tensor) -> Tensor:
+    """IoU of matching pairs: ``(..., 4)`` and ``(..., 4)`` -> ``(...)``.
+
+    Same arithmetic, in the same order, as :func:`pairwise_iou_xyxy`, so both give bit-identical values.
+    """
+    inter = torch.minimum(boxes1_xyxy[..., 2], boxes2_xyxy[..., 2]).sub_(
+        torch.maximum(boxes1_xyxy[..., 0], boxes2_xyxy[..., 0])
+    ).clamp_(min=0)
+    inter_h = torch.minimum(boxes1_xyxy[..., 3], boxes2_xyxy[..., 3]).sub_(
+        torch.maximum(boxes1_xyxy[..., 1], boxes2_xyxy[..., 1])
+    ).clamp_(min=0)
+    inter.mul_(inter_h)
+    union = torch.add(box_area_xyxy(boxes1_xyxy), box_area_xyxy(boxes2_xyxy)).sub_(inter)
+    return inter.div_(union.clamp_(min=_EPS * _EPS))
+
+
 def clip_boxes_xyxy(boxes_xyxy: Tensor, width: float = 1.0, height: float = 1.0) -> Tensor:
     """Clip ``(..., 4)`` corner boxes to the image ``[0, width] x [0, height]`` (normalised by default)."""
     x = boxes_xyxy[..., 0::2].clamp(0, width)

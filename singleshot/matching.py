@@ -14,10 +14,13 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from singleshot.boxes import DEFAULT_VARIANCES, cxcywh_to_xyxy, encode_offsets, pairwise_iou_xyxy, xyxy_to_cxcywh
+from singleshot.boxes import DEFAULT_VARIANCES, cxcywh_to_xyxy, elementwise_iou_xyxy, encode_offsets, xyxy_to_cxcywh
+from singleshot.priors import PriorGrid
 
 #: Class target of a prior matched to an object marked ``ignore``: neither positive nor negative in the loss.
 IGNORE_LABEL = -1
+#: Floor for divisions by a box side.
+_TINY = 1e-12
 
 
 @dataclass
@@ -28,10 +31,11 @@ class MatchResult:
         labels: ``(B, P)`` long: the matched object's class (>= 1), 0 for background, or
             :data:`IGNORE_LABEL` (-1) for a prior matched to an ignored object.
         offsets: ``(B, P, 4)`` encoded offsets (:func:`singleshot.boxes.encode_offsets`) of the matched object;
-            meaningful only where ``labels > 0``.
-        matched_index: ``(B, P)`` long: index of the object each prior was compared with (its best object), or
-            -1 for an image without objects.
-        matched_iou: ``(B, P)`` IoU with that object (1 for priors forced onto an object, 0 without objects).
+            zero on background priors.
+        matched_index: ``(B, P)`` long: slot (index in the image's object list) of the matched object, -1 on
+            background priors.
+        matched_iou: ``(B, P)`` IoU with the matched object (1 for a prior forced onto its object), 0 on
+            background.
     """
 
     labels: Tensor
@@ -73,7 +77,7 @@ def pad_targets(
 
 
 def match_priors(
-    priors_cxcywh: Tensor,
+    priors: Tensor | PriorGrid,
     gt_boxes_xyxy: Tensor,
     gt_labels: Tensor,
     gt_valid: Tensor,
@@ -88,80 +92,203 @@ def match_priors(
        other takes its best prior among those still free (the SSD tutorial lets the later object overwrite the
        earlier, which leaves the earlier one without any prior). An object that overlaps no prior at all (a
        zero-area box) is not forced anywhere.
-    2. Every other prior takes the object of highest IoU if that IoU is ``>= iou_threshold``, else background.
+    2. Every other prior takes the object of highest IoU (ties: lower index) if that IoU is ``>= iou_threshold``,
+       else it is background.
+
+    With a :class:`~singleshot.priors.PriorGrid` (what :meth:`SingleShotDetector.prior_grid` returns) only the
+    priors near each object are compared with it: cells are found from the grid geometry with bounds that never
+    skip a prior that could reach the threshold (or, for the forced match, overlap the object at all), so the
+    result is identical to comparing every pair, at a small fraction of the cost. With a plain ``(P, 4)`` tensor
+    every (object, prior) pair is compared.
 
     Args:
-        priors_cxcywh: ``(P, 4)`` normalised priors.
+        priors: ``(P, 4)`` normalised ``cxcywh`` priors, or a :class:`PriorGrid` holding them.
         gt_boxes_xyxy: ``(B, M, 4)`` padded objects, normalised like the priors.
         gt_labels: ``(B, M)`` long classes (>= 1; 0 is background).
         gt_valid: ``(B, M)`` bool, False on padding rows.
         gt_ignore: optional ``(B, M)`` bool; priors matched to an ignored object get :data:`IGNORE_LABEL`.
-        iou_threshold: minimum IoU for a positive (0.5 in SSD; face detectors often use 0.35).
+        iou_threshold: minimum IoU for a positive, in ``(0, 1]`` (0.5 in SSD; face detectors often use 0.35).
 
     Returns:
         A :class:`MatchResult` of ``(B, P)`` labels and ``(B, P, 4)`` offsets.
     """
-    batch, num_objects = gt_labels.shape
+    if not 0.0 < iou_threshold <= 1.0:
+        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+    grid = priors if isinstance(priors, PriorGrid) else None
+    priors_cxcywh = grid.cxcywh if grid is not None else priors
+    batch, num_slots = gt_labels.shape
     num_priors = priors_cxcywh.shape[0]
+    device = gt_labels.device
     priors_xyxy = cxcywh_to_xyxy(priors_cxcywh)
-    iou = pairwise_iou_xyxy(gt_boxes_xyxy, priors_xyxy[None])  # (B, M, P)
-    iou = iou.masked_fill(~gt_valid[:, :, None], -1.0)  # padding never wins a prior
 
-    best_iou, best_object = iou.max(dim=1)  # (B, P): each prior's best object
-    forced = _force_best_priors(iou, gt_valid)  # (B, P): object forced onto each prior, or -1
-    is_forced = forced >= 0
-    best_object = torch.where(is_forced, forced, best_object)
-    best_iou = torch.where(is_forced, torch.ones_like(best_iou), best_iou)
+    # Objects flattened over the batch (row-major, so a lower object id means a lower slot in the same image).
+    object_image, object_slot = gt_valid.nonzero(as_tuple=True)  # (N,) each
+    boxes = gt_boxes_xyxy[object_image, object_slot]  # (N, 4)
+    num_objects = boxes.shape[0]
 
-    labels = torch.gather(gt_labels, 1, best_object)  # (B, P)
-    labels = torch.where(best_iou >= iou_threshold, labels, torch.zeros_like(labels))
-    if gt_ignore is not None:
-        ignored = torch.gather(gt_ignore, 1, best_object) & (labels > 0)
-        labels = labels.masked_fill(ignored, IGNORE_LABEL)
+    def scored_pairs(objects: Tensor, min_iou: float) -> tuple[Tensor, Tensor, Tensor]:
+        """(object id, global prior key, IoU) for every pair that could have IoU >= min_iou (> 0 if 0)."""
+        if grid is None:
+            pair_object = objects.repeat_interleave(num_priors)
+            pair_prior = torch.arange(num_priors, device=device).repeat(objects.shape[0])
+        else:
+            pair_object, pair_prior = _grid_window_pairs(grid, boxes, objects, min_iou)
+        iou = elementwise_iou_xyxy(boxes[pair_object], priors_xyxy[pair_prior])
+        return pair_object, object_image[pair_object] * num_priors + pair_prior, iou
 
-    matched_boxes = torch.gather(gt_boxes_xyxy, 1, best_object[:, :, None].expand(batch, num_priors, 4))
-    offsets = encode_offsets(xyxy_to_cxcywh(matched_boxes), priors_cxcywh, variances)  # (B, P, 4)
+    # Step 2's candidates: complete for IoU >= threshold.
+    pair_object, pair_key, pair_iou = scored_pairs(torch.arange(num_objects, device=device), iou_threshold)
+    hit = pair_iou >= iou_threshold
+    assigned = _best_per_key(pair_key[hit], pair_object[hit], pair_iou[hit], batch * num_priors, num_objects)
 
-    has_objects = gt_valid.any(dim=1, keepdim=True)  # (B, 1)
-    matched_index = torch.where(has_objects, best_object, torch.full_like(best_object, -1))
-    matched_iou = best_iou.clamp(min=0)
+    forced = _force_best_priors(
+        pair_object, pair_key, pair_iou, scored_pairs, num_objects, batch * num_priors, iou_threshold,
+        complete=grid is None,
+    )
+    assigned = torch.where(forced >= 0, forced, assigned).view(batch, num_priors)  # (B, P) object id or -1
+
+    matched = assigned >= 0
+    safe = assigned.clamp(min=0)
+    matched_index = torch.where(matched, object_slot[safe] if num_objects else safe, -1)
+    labels = torch.zeros(batch, num_priors, dtype=torch.long, device=device)
+    matched_iou = torch.zeros(batch, num_priors, device=device)
+    offsets = torch.zeros(batch, num_priors, 4, device=device)
+    if num_objects:
+        object_labels = gt_labels[object_image, object_slot]  # (N,)
+        if gt_ignore is not None:
+            object_labels = object_labels.masked_fill(gt_ignore[object_image, object_slot], IGNORE_LABEL)
+        labels = torch.where(matched, object_labels[safe], 0)
+        image_index, prior_index = matched.nonzero(as_tuple=True)
+        chosen = assigned[image_index, prior_index]
+        matched_priors = priors_cxcywh[prior_index]
+        offsets[image_index, prior_index] = encode_offsets(xyxy_to_cxcywh(boxes[chosen]), matched_priors, variances)
+        matched_iou[image_index, prior_index] = torch.where(
+            forced.view(batch, num_priors)[image_index, prior_index] >= 0,
+            1.0,
+            elementwise_iou_xyxy(boxes[chosen], priors_xyxy[prior_index]),
+        )
     return MatchResult(labels=labels, offsets=offsets, matched_index=matched_index, matched_iou=matched_iou)
 
 
-def _force_best_priors(iou: Tensor, valid: Tensor) -> Tensor:
-    """Give every valid object its own prior: its best one, or its best free one after a conflict.
+def _best_per_key(key: Tensor, obj: Tensor, iou: Tensor, num_keys: int, num_objects: int) -> Tensor:
+    """For each key, the object of highest IoU among the given pairs (ties: lowest id); -1 where none."""
+    top_iou = torch.full((num_keys,), -1.0, device=iou.device).scatter_reduce(0, key, iou, reduce="amax")
+    top = iou == top_iou[key]
+    best = torch.full((num_keys,), num_objects, dtype=torch.long, device=key.device)
+    best.scatter_reduce_(0, key[top], obj[top], reduce="amin")
+    return best.masked_fill_(best == num_objects, -1)
 
-    Args:
-        iou: ``(B, M, P)`` IoU of objects with priors (-1 on padding rows).
-        valid: ``(B, M)`` bool.
+
+def _force_best_priors(
+    pair_object: Tensor,
+    pair_key: Tensor,
+    pair_iou: Tensor,
+    scored_pairs,
+    num_objects: int,
+    num_keys: int,
+    iou_threshold: float,
+    complete: bool,
+) -> Tensor:
+    """Give every object its own prior: its best one, or its best free one after a conflict.
+
+    Runs in rounds, each vectorized over all objects of the batch: every pending object proposes its best free
+    prior (ties: lowest index), each proposed prior goes to its highest-IoU proposer (ties: lowest id), and the
+    winners stop. Only objects that lost a conflict take part in a later round, so there are usually one or two.
+
+    The candidate pairs are complete for IoU >= ``iou_threshold``; an object whose best free candidate is below
+    that gets all its overlapping priors (``scored_pairs(objects, 0)``) before it proposes, so its proposal is
+    its true best free prior. ``complete`` says the pairs already hold every prior.
 
     Returns:
-        ``(B, P)`` long: index of the object forced onto each prior, -1 where none.
-
-    Runs in rounds, each vectorized over the whole batch: every pending object proposes its best free prior, each
-    proposed prior goes to its highest-IoU proposer (ties: lowest index), and the winners stop. Round ``r`` only
-    runs for objects that lost ``r - 1`` conflicts, so there are usually one or two rounds.
+        ``(num_keys,)`` long: the object forced onto each (image, prior) key, or -1.
     """
-    batch, num_objects, num_priors = iou.shape
-    device = iou.device
-    object_index = torch.arange(num_objects, device=device).expand(batch, num_objects)
-    spare = torch.full_like(object_index, num_priors)  # scatter target for objects not taking part
-    forced = torch.full((batch, num_priors + 1), -1, dtype=torch.long, device=device)
-    pending = valid.clone()
-    for _ in range(num_objects):  # rounds of conflicts, not objects: stops as soon as nothing is pending
-        taken = forced[:, None, :num_priors] >= 0  # (B, 1, P)
-        proposal_iou, proposal = iou.masked_fill(taken, -1.0).max(dim=2)  # (B, M)
-        pending &= proposal_iou > 0  # nothing left that this object overlaps
+    device = pair_iou.device
+    forced = torch.full((num_keys,), -1, dtype=torch.long, device=device)
+    taken = torch.zeros(num_keys, dtype=torch.bool, device=device)
+    pending = torch.ones(num_objects, dtype=torch.bool, device=device)
+    expanded = torch.full((num_objects,), complete, dtype=torch.bool, device=device)
+    for _ in range(2 * num_objects + 2):  # rounds of conflicts and expansions, not a loop over objects
+        avail = pending[pair_object] & ~taken[pair_key]
+        if not bool(avail.all()):  # drop settled objects' and taken priors' pairs: later rounds stay small
+            pair_object, pair_key, pair_iou = pair_object[avail], pair_key[avail], pair_iou[avail]
+            avail = torch.ones_like(pair_iou, dtype=torch.bool)
+        best = torch.zeros(num_objects, device=device).scatter_reduce(
+            0, pair_object[avail], pair_iou[avail], reduce="amax"
+        )
+        grow = pending & ~expanded & (best < iou_threshold)
+        if bool(grow.any()):
+            more_object, more_key, more_iou = scored_pairs(grow.nonzero().squeeze(1), 0.0)
+            pair_object = torch.cat((pair_object, more_object))
+            pair_key = torch.cat((pair_key, more_key))
+            pair_iou = torch.cat((pair_iou, more_iou))
+            expanded |= grow
+            continue
+        pending &= best > 0  # nothing free that this object overlaps
         if not bool(pending.any()):
             break
-        column = torch.where(pending, proposal, spare)
-        top_iou = torch.full((batch, num_priors + 1), -2.0, device=device)
-        top_iou.scatter_reduce_(1, column, torch.where(pending, proposal_iou, -2.0), reduce="amax")
-        contender = pending & (proposal_iou == torch.gather(top_iou, 1, column))
-        winner = torch.full((batch, num_priors + 1), num_objects, dtype=torch.long, device=device)
-        winner.scatter_reduce_(1, torch.where(contender, column, spare), object_index, reduce="amin")
-        won = pending & (torch.gather(winner, 1, column) == object_index)
-        forced.scatter_(1, torch.where(won, column, spare), torch.where(won, object_index, -1))
-        forced[:, num_priors] = -1  # the spare column collects the non-winners' writes
-        pending &= ~won
-    return forced[:, :num_priors]
+        proposal_pairs = avail & pending[pair_object] & (pair_iou == best[pair_object])
+        proposal = torch.full((num_objects,), num_keys, dtype=torch.long, device=device)
+        proposal.scatter_reduce_(0, pair_object[proposal_pairs], pair_key[proposal_pairs], reduce="amin")
+        proposers = pending.nonzero().squeeze(1)
+        winner = _best_per_key(proposal[proposers], proposers, best[proposers], num_keys, num_objects)
+        won = proposers[winner[proposal[proposers]] == proposers]
+        forced[proposal[won]] = won
+        taken[proposal[won]] = True
+        pending[won] = False
+    return forced
+
+
+def _grid_window_pairs(grid: PriorGrid, boxes: Tensor, objects: Tensor, min_iou: float) -> tuple[Tensor, Tensor]:
+    """Pairs (object, prior) that could have IoU >= ``min_iou`` (> 0 when ``min_iou`` is 0), from grid geometry.
+
+    For a group of priors of unclipped size ``(w, h)`` on a ``rows x cols`` grid, IoU >= t needs an intersection
+    of at least ``t * max(area(box), area(prior))``; clipping only shrinks a prior and leaves it at least
+    ``min(w, 1) * min(h, 1) / 4``. The intersection width is at most ``(box_w + w) / 2 - |dx|`` and its height at
+    most ``min(box_h, h)``, which bounds ``|dx|`` (and ``|dy|`` likewise): the cells within those bounds are a
+    superset of the priors that can reach t, so no match is ever missed.
+
+    Args:
+        boxes: ``(N, 4)`` all objects (normalised xyxy); ``objects``: ``(K,)`` ids of those to pair.
+
+    Returns:
+        ``pair_object (T,)`` ids and ``pair_prior (T,)`` prior indices.
+    """
+    b = boxes[objects]  # (K, 4)
+    box_w = (b[:, 2] - b[:, 0]).clamp(min=0)[:, None]  # (K, 1)
+    box_h = (b[:, 3] - b[:, 1]).clamp(min=0)[:, None]
+    centre_x = ((b[:, 0] + b[:, 2]) / 2)[:, None]
+    centre_y = ((b[:, 1] + b[:, 3]) / 2)[:, None]
+    w, h = grid.width[None], grid.height[None]  # (1, G)
+    if min_iou > 0:
+        prior_area_low = w.clamp(max=1) * h.clamp(max=1) / 4
+        need = min_iou * torch.maximum(box_w * box_h, prior_area_low)  # (K, G)
+        need_w = need / torch.minimum(box_h, h).clamp(min=_TINY)
+        need_h = need / torch.minimum(box_w, w).clamp(min=_TINY)
+        slack = 1 + 1e-4  # float rounding must not turn "possible" into "impossible"
+        possible = (need_w <= torch.minimum(box_w, w) * slack) & (need_h <= torch.minimum(box_h, h) * slack)
+        half_x = (box_w + w) / 2 - need_w
+        half_y = (box_h + h) / 2 - need_h
+    else:
+        possible = (box_w > 0) & (box_h > 0)  # a zero-area box has IoU 0 with everything
+        half_x = (box_w + w) / 2
+        half_y = (box_h + h) / 2
+    cols, rows = grid.cols[None].float(), grid.rows[None].float()
+    tol = 1e-3  # in cells: widen every window a little so rounding never drops a cell
+    col_lo = torch.ceil((centre_x - half_x) * cols - 0.5 - tol).clamp(min=0)
+    col_hi = torch.minimum(torch.floor((centre_x + half_x) * cols - 0.5 + tol), cols - 1)
+    row_lo = torch.ceil((centre_y - half_y) * rows - 0.5 - tol).clamp(min=0)
+    row_hi = torch.minimum(torch.floor((centre_y + half_y) * rows - 0.5 + tol), rows - 1)
+    n_cols = (col_hi - col_lo + 1).clamp(min=0)
+    n_rows = (row_hi - row_lo + 1).clamp(min=0)
+    count = torch.where(possible, n_cols * n_rows, 0).long().flatten()  # (K * G,)
+
+    # Enumerate the cells of every window at once: one entry per (object, group, cell).
+    window = torch.repeat_interleave(torch.arange(count.shape[0], device=count.device), count)  # (T,)
+    first = torch.cumsum(count, 0) - count
+    local = torch.arange(window.shape[0], device=count.device) - first[window]
+    n_cols_w = n_cols.flatten().long()[window]
+    row = row_lo.flatten().long()[window] + local // n_cols_w
+    col = col_lo.flatten().long()[window] + local % n_cols_w
+    group = window % grid.offset.shape[0]
+    prior = grid.offset[group] + (row * grid.cols[group] + col) * grid.per_cell[group] + grid.index_in_cell[group]
+    return objects[window // grid.offset.shape[0]], prior

@@ -151,6 +151,64 @@ def _generate_priors(
     return priors_cxcywh.float()
 
 
+@dataclass(frozen=True)
+class PriorGrid:
+    """Priors together with the grid structure they were generated on, for fast matching.
+
+    Priors on a feature map form one regular grid per within-cell shape; knowing that, a matcher can find the
+    few priors near each object instead of comparing every object with every prior
+    (:func:`singleshot.matching.match_priors` does so when given a ``PriorGrid``).
+
+    Attributes:
+        cxcywh: ``(P, 4)`` the priors, exactly :func:`generate_priors`' result.
+        offset, rows, cols, per_cell, index_in_cell: ``(G,)`` long, one entry per (level, within-cell shape)
+            group: index of the level's first prior, grid size, priors per cell, and the shape's position in the
+            cell. Prior ``offset + (r * cols + c) * per_cell + index_in_cell`` sits on cell ``(r, c)``.
+        width, height: ``(G,)`` float, the group's unclipped prior size (normalised); clipping only shrinks priors.
+    """
+
+    cxcywh: Tensor
+    offset: Tensor
+    rows: Tensor
+    cols: Tensor
+    per_cell: Tensor
+    index_in_cell: Tensor
+    width: Tensor
+    height: Tensor
+
+    @property
+    def num_priors(self) -> int:
+        return int(self.cxcywh.shape[0])
+
+
+def generate_prior_grid(
+    spec: PriorSpec, image_size: tuple[int, int], feature_sizes: Sequence[tuple[int, int]]
+) -> PriorGrid:
+    """Like :func:`generate_priors`, with the grid structure attached (cached per arguments; read-only)."""
+    return _generate_prior_grid(spec, tuple(image_size), tuple(tuple(s) for s in feature_sizes))
+
+
+@lru_cache(maxsize=64)
+def _generate_prior_grid(
+    spec: PriorSpec, image_size: tuple[int, int], feature_sizes: tuple[tuple[int, int], ...]
+) -> PriorGrid:
+    priors = _generate_priors(spec, image_size, feature_sizes)
+    image_h, image_w = image_size
+    groups = []
+    offset = 0
+    for level, (fh, fw) in zip(spec.levels, feature_sizes):
+        shapes = level.cell_shapes()
+        for a, (w, h) in enumerate(shapes):
+            if spec.unit == "pixels":
+                w, h = w / image_w, h / image_h
+            groups.append((offset, fh, fw, len(shapes), a, w, h))
+        offset += fh * fw * len(shapes)
+    columns = list(zip(*groups))
+    longs = [torch.tensor(c, dtype=torch.long) for c in columns[:5]]
+    floats = [torch.tensor(c, dtype=torch.float32) for c in columns[5:]]
+    return PriorGrid(priors, *longs, *floats)
+
+
 def ssd300_prior_spec() -> PriorSpec:
     """The SSD300 priors of the paper and tutorial: 8,732 boxes on 38, 19, 10, 5, 3 and 1 cell grids.
 

@@ -1,8 +1,9 @@
+import pytest
 import torch
 
 from singleshot.boxes import cxcywh_to_xyxy, encode_offsets, pairwise_iou_xyxy, xyxy_to_cxcywh
 from singleshot.matching import IGNORE_LABEL, match_priors, pad_targets
-from singleshot.priors import PriorLevel, PriorSpec, generate_priors, ssd300_prior_spec
+from singleshot.priors import PriorLevel, PriorSpec, generate_prior_grid, generate_priors, ssd300_prior_spec
 
 
 def reference_match(priors_cxcywh, boxes_xyxy, labels, threshold=0.5):
@@ -126,3 +127,69 @@ def test_zero_area_object_is_not_forced():
     boxes, labels, _, valid = pad_targets([torch.tensor([[0.4, 0.4, 0.4, 0.6]])], [torch.tensor([1])])
     result = match_priors(priors, boxes, labels, valid)
     assert (result.labels == 0).all()
+
+
+GRID_CASES = [
+    (ssd300_prior_spec(), (300, 300), [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]),
+    (PriorSpec(levels=ssd300_prior_spec().levels[2:], clip=False), (300, 300), [(10, 10), (5, 5), (3, 3), (1, 1)]),
+    (
+        PriorSpec(
+            levels=(
+                PriorLevel(sizes=(10.0, 16.0, 24.0), stride=8),
+                PriorLevel(sizes=(32.0, 48.0), aspect_ratios=(1.0, 0.8), stride=16),
+                PriorLevel(sizes=(96.0,), aspect_ratios=(1.0, 2.0, 0.5), next_size=160.0, stride=32),
+                PriorLevel(sizes=(200.0, 300.0), stride=64),
+            ),
+            unit="pixels",
+        ),
+        (240, 320),
+        [(30, 40), (15, 20), (8, 10), (4, 5)],
+    ),
+]
+
+
+def awkward_boxes(n, generator):
+    """Mixed sizes and shapes, some crossing the image border, some tiny, some repeated."""
+    boxes = random_boxes(n, generator)
+    if n >= 4:
+        boxes[0] = torch.tensor([-0.1, 0.8, 0.15, 1.2])  # crosses the border
+        boxes[1] = torch.tensor([0.5, 0.5, 0.505, 0.52])  # tiny: no prior reaches the threshold
+        boxes[2] = boxes[3]  # identical objects compete for the same prior
+    return boxes
+
+
+def test_grid_matching_equals_all_pairs():
+    g = torch.Generator().manual_seed(5)
+    for spec, image_size, feature_sizes in GRID_CASES:
+        grid = generate_prior_grid(spec, image_size, feature_sizes)
+        assert torch.equal(grid.cxcywh, generate_priors(spec, image_size, feature_sizes))
+        for trial in range(6):
+            counts = torch.randint(0, 25, (4,), generator=g).tolist()
+            counts[trial % 4] = 0
+            boxes_list = [awkward_boxes(n, g) for n in counts]
+            labels_list = [torch.randint(1, 5, (n,), generator=g) for n in counts]
+            ignore_list = [torch.rand(n, generator=g) < 0.2 for n in counts]
+            boxes, labels, ignore, valid = pad_targets(boxes_list, labels_list, ignore_list)
+            for threshold in (0.35, 0.5, 0.7):
+                dense = match_priors(grid.cxcywh, boxes, labels, valid, ignore, iou_threshold=threshold)
+                fast = match_priors(grid, boxes, labels, valid, ignore, iou_threshold=threshold)
+                for field in ("labels", "matched_index", "matched_iou", "offsets"):
+                    assert torch.equal(getattr(dense, field), getattr(fast, field)), (field, threshold, trial)
+
+
+def test_grid_matching_crowded_conflicts():
+    # 40 copies of one box: each needs its own prior, most of them far below the threshold.
+    spec, image_size, feature_sizes = GRID_CASES[2]
+    grid = generate_prior_grid(spec, image_size, feature_sizes)
+    box = torch.tensor([[0.4, 0.4, 0.5, 0.55]])
+    boxes, labels, _, valid = pad_targets([box.repeat(40, 1)], [torch.arange(1, 41)])
+    dense = match_priors(grid.cxcywh, boxes, labels, valid)
+    fast = match_priors(grid, boxes, labels, valid)
+    assert torch.equal(dense.labels, fast.labels)
+    assert sorted(set(fast.labels[0][fast.labels[0] > 0].tolist())) == list(range(1, 41))
+
+
+def test_invalid_threshold_is_refused():
+    boxes, labels, _, valid = pad_targets([torch.zeros(0, 4)], [torch.zeros(0, dtype=torch.long)])
+    with pytest.raises(ValueError, match="iou_threshold"):
+        match_priors(small_priors(), boxes, labels, valid, iou_threshold=0.0)

@@ -13,7 +13,7 @@ from torch.func import functional_call
 
 from singleshot.boxes import DEFAULT_VARIANCES
 from singleshot.models.backbones.base import Backbone
-from singleshot.priors import PriorSpec, generate_priors
+from singleshot.priors import PriorGrid, PriorSpec, generate_prior_grid, generate_priors
 
 
 class SingleShotDetector(nn.Module):
@@ -79,6 +79,11 @@ class SingleShotDetector(nn.Module):
         """``(P, 4)`` normalised ``cxcywh`` priors for an ``(H, W)`` input (default: the recipe's input size)."""
         size = tuple(image_size) if image_size is not None else self.input_size
         return generate_priors(self.prior_spec, size, self.feature_sizes(size))
+
+    def prior_grid(self, image_size: tuple[int, int] | None = None) -> PriorGrid:
+        """The priors of :meth:`priors` with their grid structure, for fast matching during training."""
+        size = tuple(image_size) if image_size is not None else self.input_size
+        return generate_prior_grid(self.prior_spec, size, self.feature_sizes(size))
 
 
 class _FeatureProbe(nn.Module):
