@@ -20,8 +20,8 @@ import argparse
 
 import numpy as np
 import torch
-
 from common import emit, median_ms, set_threads
+
 from singleshot.boxes import cxcywh_to_xyxy
 from singleshot.matching import match_priors, pad_targets
 from singleshot.priors import generate_prior_grid, ssd300_prior_spec

@@ -7,8 +7,8 @@ padded per image to a common count and carried with a validity mask (:func:`pad_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -116,7 +116,7 @@ def match_priors(
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
     grid = priors if isinstance(priors, PriorGrid) else None
     priors_cxcywh = grid.cxcywh if grid is not None else priors
-    batch, num_slots = gt_labels.shape
+    batch = gt_labels.shape[0]
     num_priors = priors_cxcywh.shape[0]
     device = gt_labels.device
     priors_xyxy = cxcywh_to_xyxy(priors_cxcywh)

@@ -13,9 +13,10 @@ spec serves any input size: the feature-map sizes come from the model for that i
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor

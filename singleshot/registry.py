@@ -7,7 +7,8 @@ Only named entry points are registered (as timm's ``register_model``), never eve
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 T = TypeVar("T", bound=Callable)
 

@@ -26,7 +26,7 @@ class Detections:
         return int(self.scores.shape[0])
 
     @classmethod
-    def empty(cls, device: torch.device | str = "cpu") -> "Detections":
+    def empty(cls, device: torch.device | str = "cpu") -> Detections:
         """No detections."""
         return cls(
             boxes_xyxy=torch.zeros(0, 4, device=device),

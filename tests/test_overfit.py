@@ -75,7 +75,7 @@ def test_small_ssd_overfits_synthetic_images():
     )
     priors = model.priors()
     gt, gt_labels, _, valid = pad_targets([b / SIZE for b in boxes_px], labels)
-    targets = match_priors(priors, gt, gt_labels, valid)
+    targets = match_priors(model.prior_grid(), gt, gt_labels, valid)
     criterion = MultiBoxLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []

@@ -31,7 +31,7 @@ def test_matches_reference_on_random_batch():
     priors = torch.cat((torch.rand(p, 2, generator=g), 0.05 + 0.3 * torch.rand(p, 2, generator=g)), dim=1)
     loc = 0.5 * torch.randn(3, p, 4, generator=g)
     conf = 3 * torch.randn(3, p, c, generator=g)
-    args = dict(min_score=0.3, max_overlap=0.45, top_k=25, pre_nms_top_k=100)
+    args = {"min_score": 0.3, "max_overlap": 0.45, "top_k": 25, "pre_nms_top_k": 100}
     out = postprocess(loc, conf, priors, (120, 160), **args)
     ref = reference_postprocess(loc, conf, priors, (120, 160), **args)
     assert len(out) == 3

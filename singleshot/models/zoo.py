@@ -10,8 +10,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from singleshot.models.backbones import alexnet, vgg
 from singleshot.models.detector import SingleShotDetector
 from singleshot.models.heads import SSDHead
-from singleshot.models.necks import SSD300_EXTRAS, ExtraBlock, SSDExtras
-from singleshot.priors import PriorLevel, PriorSpec, ssd300_prior_spec
+from singleshot.models.necks import SSD300_EXTRAS, SSDExtras
+from singleshot.priors import ssd300_prior_spec
 from singleshot.registry import MODELS
 
 
@@ -28,27 +28,16 @@ def ssd300_vgg16(num_classes: int = 21) -> SingleShotDetector:
     return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(300, 300))
 
 
-#: The AlexNet SSD's priors: SSD300's scales and ratios over AlexNet's strides (8, 16) and four extra maps.
-_ALEXNET_SCALES = (0.1, 0.2, 0.375, 0.55, 0.725, 0.9)
-
-
 @MODELS.register("ssd_alexnet")
 def ssd_alexnet(num_classes: int = 2) -> SingleShotDetector:
     """SSD heads on AlexNet (the face-detector author's first model): face + background by default.
 
     Backbone maps conv2 (stride 8) and conv5 (stride 16), then four auxiliary maps (strides 32, 64, and two
-    trimming 3x3 convs), 300x300 input, SSD300's prior scales.
+    trimming 3x3 convs), 300x300 input, SSD300's prior scales and ratios (37, 18, 9, 5, 3, 1 cells: 8,096 priors).
     """
     backbone = alexnet.alexnet(l2norm_scale=20.0)
-    blocks = (ExtraBlock(256, 512, 2, 1), ExtraBlock(128, 256, 2, 1), ExtraBlock(128, 256, 1, 0), ExtraBlock(128, 256, 1, 0))
-    neck = SSDExtras(backbone.out_channels, blocks)
-    narrow, wide = (1.0, 2.0, 0.5), (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)
-    ratios = (narrow, wide, wide, wide, narrow, narrow)
-    levels = tuple(
-        PriorLevel(sizes=(s,), aspect_ratios=r, next_size=_ALEXNET_SCALES[k + 1] if k + 1 < 6 else 1.0)
-        for k, (s, r) in enumerate(zip(_ALEXNET_SCALES, ratios))
-    )
-    spec = PriorSpec(levels=levels, unit="relative", clip=True)
+    neck = SSDExtras(backbone.out_channels, SSD300_EXTRAS)
+    spec = ssd300_prior_spec()  # six maps with SSD300's scales and ratios (relative sizes fit any grid)
     head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes)
     return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(300, 300))
 

@@ -48,7 +48,7 @@ def test_one_training_step(model):
         [torch.tensor([[0.1, 0.2, 0.5, 0.6]]), torch.tensor([[0.3, 0.3, 0.9, 0.8], [0.0, 0.0, 0.2, 0.2]])],
         [torch.tensor([1]), torch.tensor([1, 1])],
     )
-    targets = match_priors(m.priors(), boxes, labels, valid)
+    targets = match_priors(m.prior_grid(), boxes, labels, valid)
     optimizer = torch.optim.SGD(m.parameters(), lr=1e-4)
     before = [p.detach().clone() for p in m.head.parameters()]
     loss = MultiBoxLoss()(*m(images), targets)
