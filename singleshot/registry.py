@@ -1,4 +1,4 @@
-"""Registries of named entry points: backbones, models (and later dataset formats).
+"""Registries of named entry points: backbones, models, dataset formats, evaluation protocols.
 
 Only named entry points are registered (as timm's ``register_model``), never every part: a recipe in
 :mod:`singleshot.models.zoo` reads as plain code that builds its parts and passes them to constructors.
@@ -51,3 +51,5 @@ class Registry(Generic[T]):
 
 BACKBONES: Registry = Registry("backbone")
 MODELS: Registry = Registry("model")
+DATASET_FORMATS: Registry = Registry("dataset format")
+EVAL_PROTOCOLS: Registry = Registry("evaluation protocol")

@@ -1,0 +1,1 @@
+"""Data: dataset formats, datasets and loaders, augmentation."""

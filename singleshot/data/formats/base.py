@@ -1,0 +1,82 @@
+"""What every dataset format shares: the error type, and turning raw boxes into a checked :class:`Sample`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from singleshot.structures import AnnotationReport, Sample
+
+
+class DataError(Exception):
+    """Input that cannot be read at all (missing or unparseable annotation file).
+
+    The message is one line that names the file (and line) and the problem; the CLI prints it without a traceback.
+    """
+
+
+def relative_key(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` with ``/`` separators (the predictions-JSON key)."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def make_sample(
+    image_path: Path,
+    key: str,
+    boxes_xyxy: np.ndarray | list,
+    labels: np.ndarray | list,
+    ignore: np.ndarray | list | None,
+    report: AnnotationReport,
+    where: str,
+    width: int | None = None,
+    height: int | None = None,
+    extra: dict[str, np.ndarray] | None = None,
+) -> Sample:
+    """Build a checked :class:`Sample`.
+
+    Boxes are clipped to the image when its size is known (each clipped box is counted in ``report``); boxes
+    with no area left (or NaN coordinates) are dropped and reported as ``where: ...``. ``extra`` columns are
+    filtered with the boxes.
+    """
+    boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
+    labels_arr = np.asarray(labels, dtype=np.int64).reshape(-1)
+    ignore_arr = np.zeros(len(boxes), dtype=bool) if ignore is None else np.asarray(ignore, dtype=bool).reshape(-1)
+    extra = {k: np.asarray(v) for k, v in (extra or {}).items()}
+    if width is not None and height is not None and len(boxes):
+        clipped = boxes.copy()
+        np.clip(clipped[:, 0::2], 0, width, out=clipped[:, 0::2])
+        np.clip(clipped[:, 1::2], 0, height, out=clipped[:, 1::2])
+        changed = np.any(clipped != boxes, axis=1) & ~np.isnan(boxes).any(axis=1)
+        if changed.any():
+            report.clipped_boxes += int(changed.sum())
+            report.note(where, f"{int(changed.sum())} box(es) outside the {width}x{height} image, clipped")
+        boxes = clipped
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # False for NaN too
+    if not keep.all():
+        report.dropped_boxes += int((~keep).sum())
+        report.note(where, f"{int((~keep).sum())} box(es) with no area dropped")
+        boxes, labels_arr, ignore_arr = boxes[keep], labels_arr[keep], ignore_arr[keep]
+        extra = {k: v[keep] for k, v in extra.items()}
+    return Sample(
+        image_path=image_path,
+        key=key,
+        boxes_xyxy=boxes,
+        labels=labels_arr,
+        ignore=ignore_arr,
+        width=width,
+        height=height,
+        extra=extra,
+    )
+
+
+def require_file(path: Path, what: str) -> Path:
+    """``path`` if it is a readable file, else a :class:`DataError` naming it."""
+    if not path.exists():
+        raise DataError(f"{path}: {what} not found")
+    if not path.is_file():
+        raise DataError(f"{path}: {what} is not a file")
+    return path

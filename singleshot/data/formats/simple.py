@@ -1,0 +1,76 @@
+"""Simple CSV boxes: ``image,width,height,x1,y1,x2,y2[,label]``, one row per object (``faces/face_counting``).
+
+``PATH`` is the CSV file or a folder holding ``boxes.csv``. Image names are looked up in ``images/`` next to the
+CSV, then next to the CSV itself. A row whose box fields are empty lists an image without objects. ``label``
+is a class name (default ``face``); classes are numbered from 1 in order of first appearance.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import OrderedDict
+from pathlib import Path
+
+from singleshot.data.formats.base import DataError, make_sample, relative_key, require_file
+from singleshot.registry import DATASET_FORMATS
+from singleshot.structures import AnnotationReport, AnnotationSet
+
+_HEADER = ["image", "width", "height", "x1", "y1", "x2", "y2"]
+
+
+def _image_path(folder: Path, name: str) -> Path:
+    candidate = folder / "images" / name
+    return candidate if candidate.exists() or not (folder / name).exists() else folder / name
+
+
+@DATASET_FORMATS.register("csv")
+def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
+    """Read a boxes CSV (see the module docstring)."""
+    path = Path(path)
+    csv_path = require_file(path / "boxes.csv" if path.is_dir() else path, "boxes CSV")
+    root = csv_path.parent
+    report = AnnotationReport()
+    rows: OrderedDict[str, dict] = OrderedDict()
+    class_names = ["background"]
+    with csv_path.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{csv_path}: empty file (expected a header {','.join(_HEADER)}[,label])")
+        if [h.strip().lower() for h in header[:7]] != _HEADER:
+            raise DataError(f"{csv_path}:1: expected header {','.join(_HEADER)}[,label], got {','.join(header)}")
+        for line_no, row in enumerate(reader, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            where = f"{csv_path}:{line_no}"
+            if len(row) < 7:
+                raise DataError(f"{where}: expected at least 7 fields, got {len(row)}")
+            name = row[0].strip()
+            try:
+                width, height = int(float(row[1])), int(float(row[2]))
+            except ValueError:
+                raise DataError(f"{where}: width and height must be numbers, got {row[1]!r}, {row[2]!r}") from None
+            entry = rows.setdefault(name, {"width": width, "height": height, "boxes": [], "labels": [], "line": where})
+            if all(not c.strip() for c in row[3:7]):
+                continue  # an image listed without objects
+            try:
+                box = [float(v) for v in row[3:7]]
+            except ValueError:
+                raise DataError(f"{where}: box coordinates must be numbers, got {row[3:7]}") from None
+            label = row[7].strip() if len(row) > 7 and row[7].strip() else default_label
+            if label not in class_names:
+                class_names.append(label)
+            entry["boxes"].append(box)
+            entry["labels"].append(class_names.index(label))
+    if not rows:
+        raise DataError(f"{csv_path}: no rows after the header")
+    samples = []
+    for name, entry in rows.items():
+        image_path = _image_path(root, name)
+        samples.append(
+            make_sample(
+                image_path, relative_key(image_path, root), entry["boxes"], entry["labels"], None, report,
+                entry["line"], width=entry["width"], height=entry["height"],
+            )
+        )
+    return AnnotationSet(root=root, samples=samples, class_names=class_names, format="csv", report=report)

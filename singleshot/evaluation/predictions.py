@@ -1,0 +1,53 @@
+"""The predictions JSON format shared by ``singleshot detect`` and ``singleshot eval``.
+
+``{"<image path relative to the data root>": [[x1, y1, x2, y2, score, label?], ...], ...}``: boxes in absolute
+pixels of the original image, ``label`` optional (default 1, the first foreground class). See docs/formats.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from singleshot.data.formats.base import DataError
+
+
+def parse_predictions(data: object, source: str) -> dict[str, np.ndarray]:
+    """Validate decoded JSON into ``{key: (K, 6) float64 [x1, y1, x2, y2, score, label]}``."""
+    if not isinstance(data, dict):
+        raise DataError(f"{source}: expected a JSON object mapping image paths to lists of boxes")
+    out: dict[str, np.ndarray] = {}
+    for key, rows in data.items():
+        if not isinstance(rows, list):
+            raise DataError(f"{source}: entry {key!r}: expected a list of [x1, y1, x2, y2, score, label?] rows")
+        table = np.zeros((len(rows), 6), dtype=np.float64)
+        table[:, 5] = 1
+        for i, row in enumerate(rows):
+            if not isinstance(row, (list, tuple)) or len(row) not in (5, 6):
+                raise DataError(f"{source}: entry {key!r}, row {i}: expected 5 or 6 numbers, got {row!r}")
+            try:
+                table[i, : len(row)] = [float(v) for v in row]
+            except (TypeError, ValueError):
+                raise DataError(f"{source}: entry {key!r}, row {i}: not numbers: {row!r}") from None
+        out[key.replace("\\", "/")] = table
+    return out
+
+
+def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a predictions JSON file (see the module docstring); a one-line :class:`DataError` if malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: predictions file not found")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not valid JSON ({err})") from None
+    return parse_predictions(data, str(path))
+
+
+def write_predictions(path: str | Path, predictions: dict[str, np.ndarray]) -> None:
+    """Write ``{key: (K, 5 or 6) array}`` as a predictions JSON file (rounded to 1/1000 pixel)."""
+    data = {key: [[round(float(v), 3) for v in row] for row in np.asarray(rows)] for key, rows in predictions.items()}
+    Path(path).write_text(json.dumps(data, indent=1))
