@@ -12,6 +12,9 @@ from singleshot.evaluation.result import Curve, EvalResult
 from singleshot.registry import EVAL_PROTOCOLS
 from singleshot.structures import AnnotationSet
 
+# Importing the protocol modules registers them.
+from singleshot.evaluation import coco, fddb, voc, widerface  # noqa: F401  isort: skip
+
 #: Protocol used when none is asked for, by dataset format.
 DEFAULT_PROTOCOL = {"widerface": "widerface", "fddb": "fddb", "coco": "coco"}
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from singleshot.models.backbones import alexnet, vgg
+from singleshot.models.backbones import alexnet, slim, vgg
 from singleshot.models.detector import SingleShotDetector
 from singleshot.models.heads import SSDHead
-from singleshot.models.necks import SSD300_EXTRAS, SSDExtras
-from singleshot.priors import ssd300_prior_spec
+from singleshot.models.necks import SSD300_EXTRAS, ExtraBlock, SSDExtras
+from singleshot.priors import PriorLevel, PriorSpec, ssd300_prior_spec
 from singleshot.registry import MODELS
 
 
@@ -40,6 +40,30 @@ def ssd_alexnet(num_classes: int = 2) -> SingleShotDetector:
     spec = ssd300_prior_spec()  # six maps with SSD300's scales and ratios (relative sizes fit any grid)
     head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes)
     return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(300, 300))
+
+
+#: Face priors in pixels per level (strides 8, 16, 32, 64): 10 to 384 px, square, as the fast face detectors
+#: (Ultra-Light's [10, 16, 24] [32, 48] [64, 96] [128, 192, 256], plus 384 for close-up selfies).
+FACE_PRIOR_SIZES: tuple[tuple[float, ...], ...] = ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256, 384))
+
+
+@MODELS.register("face_slim")
+def face_slim(num_classes: int = 2, width: float = 1.0) -> SingleShotDetector:
+    """The default face detector: slim depthwise-separable backbone, SSD heads on strides 8-64, faces 10-400 px.
+
+    Input any size (priors are in pixels, so a 20 px face meets a 20 px prior at every resolution); trained on
+    320x320 crops, run at a long side of 640.
+    """
+    backbone = slim.slim(width=width)
+    top = backbone.out_channels[-1]
+    neck = SSDExtras(backbone.out_channels, (ExtraBlock(top // 4, top, 2, 1, depthwise=True),))
+    spec = PriorSpec(
+        levels=tuple(PriorLevel(sizes=tuple(map(float, s)), stride=st) for s, st in zip(FACE_PRIOR_SIZES, (8, 16, 32, 64))),
+        unit="pixels",
+        clip=True,
+    )
+    head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True)
+    return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(320, 320))
 
 
 def create_model(name: str, **kwargs) -> SingleShotDetector:

@@ -33,10 +33,14 @@ def test_other_input_size(model):
     assert loc.shape[1] == conf.shape[1] == m.priors((384, 512)).shape[0]
 
 
-def test_too_small_input_is_a_clear_error(model):
-    _, m = model
-    with pytest.raises(ValueError, match="too small"):
-        m.priors((32, 32))
+def test_too_small_input_is_a_clear_error_or_works(model):
+    # SSD300-style trimming 3x3 convolutions need a minimum input; padded-only models take any size.
+    name, m = model
+    if name in ("ssd300_vgg16", "ssd_alexnet"):
+        with pytest.raises(ValueError, match="too small"):
+            m.priors((32, 32))
+    else:
+        assert m.priors((32, 32)).shape[0] > 0
 
 
 def test_one_training_step(model):

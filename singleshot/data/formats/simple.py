@@ -50,7 +50,9 @@ def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
                 width, height = int(float(row[1])), int(float(row[2]))
             except ValueError:
                 raise DataError(f"{where}: width and height must be numbers, got {row[1]!r}, {row[2]!r}") from None
-            entry = rows.setdefault(name, {"width": width, "height": height, "boxes": [], "labels": [], "line": where})
+            entry = rows.setdefault(
+                name, {"width": width, "height": height, "boxes": [], "labels": [], "line": f"{where} ({name})"}
+            )
             if all(not c.strip() for c in row[3:7]):
                 continue  # an image listed without objects
             try:

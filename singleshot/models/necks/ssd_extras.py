@@ -13,13 +13,15 @@ class ExtraBlock:
     """One auxiliary block: 1x1 conv to ``mid_channels``, then 3x3 conv to ``out_channels``.
 
     ``stride=2, padding=1`` halves the map (conv8_2, conv9_2); ``stride=1, padding=0`` trims 2 cells (conv10_2,
-    conv11_2: 5 -> 3 -> 1 at 300 px).
+    conv11_2: 5 -> 3 -> 1 at 300 px). ``depthwise=True`` makes the 3x3 a depthwise + pointwise pair (the
+    separable extras of fast face detectors such as Ultra-Light's), about 9x cheaper.
     """
 
     mid_channels: int
     out_channels: int
     stride: int = 2
     padding: int = 1
+    depthwise: bool = False
 
 
 #: SSD300's auxiliary convolutions (the tutorial's ``AuxiliaryConvolutions``).
@@ -46,15 +48,17 @@ class SSDExtras(nn.Module):
         layers = []
         ch = in_channels[-1]
         for block in blocks:
-            layers.append(
-                nn.Sequential(
-                    nn.Conv2d(ch, block.mid_channels, 1),
+            mid, out = block.mid_channels, block.out_channels
+            if block.depthwise:
+                spatial = [
+                    nn.Conv2d(mid, mid, 3, stride=block.stride, padding=block.padding, groups=mid),
                     nn.ReLU(inplace=True),
-                    nn.Conv2d(block.mid_channels, block.out_channels, 3, stride=block.stride, padding=block.padding),
-                    nn.ReLU(inplace=True),
-                )
-            )
-            ch = block.out_channels
+                    nn.Conv2d(mid, out, 1),
+                ]
+            else:
+                spatial = [nn.Conv2d(mid, out, 3, stride=block.stride, padding=block.padding)]
+            layers.append(nn.Sequential(nn.Conv2d(ch, mid, 1), nn.ReLU(inplace=True), *spatial, nn.ReLU(inplace=True)))
+            ch = out
         self.blocks = nn.ModuleList(layers)
         self.out_channels = tuple(in_channels) + tuple(b.out_channels for b in blocks)
         for m in self.modules():  # Xavier init with zero bias, as the SSD tutorial

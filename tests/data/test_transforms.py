@@ -1,0 +1,439 @@
+"""Tests of singleshot.data.transforms: each step on hand-made cases, pipeline properties with hypothesis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from singleshot.boxes import pairwise_iou_xyxy
+from singleshot.data.transforms import (
+    CROP_MIN_IOU_CHOICES,
+    IMAGENET_MEAN_RGB,
+    IMAGENET_STD_RGB,
+    AugmentedSample,
+    SSDAugmentation,
+    SSDEval,
+    as_arrays,
+    boxes_to_original_xyxy,
+    horizontal_flip,
+    letterbox,
+    photometric_distort,
+    random_min_iou_crop,
+    resize,
+    zoom_out,
+)
+
+PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MEAN_FILL = np.array([124, 116, 104], np.uint8)  # IMAGENET_MEAN_RGB rounded: the zoom-out / letterbox fill
+#: Box colours: far from each other, from the black background and from the mean fill.
+PALETTE = np.array(
+    [
+        [255, 0, 0],
+        [0, 255, 0],
+        [0, 0, 255],
+        [255, 255, 0],
+        [255, 0, 255],
+        [0, 255, 255],
+        [255, 255, 255],
+        [255, 128, 0],
+        [128, 0, 255],
+    ],
+    np.uint8,
+)
+
+
+def _targets(boxes: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes with label = index + 1 and ignore = odd index, so alignment can be checked after any filtering."""
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    return b, np.arange(1, len(b) + 1, dtype=np.int64), np.arange(len(b)) % 2 == 1
+
+
+def _coordinate_image(h: int, w: int) -> np.ndarray:
+    """Pixel (y, x) holds (x, y, 7): a crop's top-left pixel tells where it came from (needs h, w <= 256)."""
+    ys, xs = np.mgrid[0:h, 0:w]
+    return np.stack([xs, ys, np.full_like(xs, 7)], axis=-1).astype(np.uint8)
+
+
+def _to_uint8_image(sample: AugmentedSample) -> np.ndarray:
+    """Undo the normalisation: ``(3, H, W)`` float -> ``(H, W, 3)`` uint8 RGB."""
+    mean = torch.tensor(IMAGENET_MEAN_RGB).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD_RGB).view(3, 1, 1)
+    return (sample.image * std + mean).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _geometric_only(size: tuple[int, int], **kwargs) -> SSDAugmentation:
+    return SSDAugmentation(size, photometric_prob=0.0, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Individual steps, hand-made cases
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_horizontal_flip_known_box():
+    image = np.zeros((6, 10, 3), np.uint8)
+    image[2:5, 1:4] = 200  # the content of the box [1, 2, 4, 5]
+    boxes, labels, ignore = _targets([[1, 2, 4, 5]])
+    out, out_boxes, out_labels, out_ignore = horizontal_flip(image, boxes, labels, ignore)
+    np.testing.assert_array_equal(out_boxes, [[6, 2, 9, 5]])  # x -> 10 - x, corners swapped
+    assert (out[2:5, 6:9] == 200).all() and out.sum() == image.sum()
+    np.testing.assert_array_equal(out_labels, labels)
+    np.testing.assert_array_equal(out_ignore, ignore)
+    np.testing.assert_array_equal(boxes, [[1, 2, 4, 5]])  # input untouched
+
+
+def test_zoom_out_keeps_box_sizes_and_places_content_at_the_offset():
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    boxes, labels, ignore = _targets([[2, 3, 12, 15], [20, 0, 30, 20]])
+    for _ in range(10):
+        out, out_boxes, out_labels, out_ignore = zoom_out(image, boxes, labels, ignore, rng, max_zoom_out=4.0)
+        h, w = out.shape[:2]
+        assert 20 <= h <= 80 and 30 <= w <= 120
+        shift = out_boxes - boxes
+        left, top = int(shift[0, 0]), int(shift[0, 1])
+        np.testing.assert_array_equal(shift, np.tile([left, top, left, top], (2, 1)))  # same shift, same size
+        np.testing.assert_array_equal(out[top : top + 20, left : left + 30], image)
+        fill = np.ones((h, w), bool)
+        fill[top : top + 20, left : left + 30] = False
+        assert (out[fill] == MEAN_FILL).all()
+        np.testing.assert_array_equal(out_labels, labels)
+        np.testing.assert_array_equal(out_ignore, ignore)
+
+
+def test_zoom_out_factor_one_is_identity():
+    image = np.full((5, 7, 3), 9, np.uint8)
+    boxes, labels, ignore = _targets([[1, 1, 3, 4]])
+    out, out_boxes, _, _ = zoom_out(image, boxes, labels, ignore, np.random.default_rng(0), max_zoom_out=1.0)
+    np.testing.assert_array_equal(out, image)
+    np.testing.assert_array_equal(out_boxes, boxes)
+
+
+def test_crop_keeps_only_boxes_whose_centres_are_inside():
+    image = _coordinate_image(100, 120)
+    # Centres spread over the image, so crops keep some and drop others.
+    boxes, labels, ignore = _targets(
+        [[0, 0, 30, 30], [40, 10, 80, 50], [90, 60, 120, 100], [10, 60, 50, 95], [55, 45, 65, 55]]
+    )
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    rng = np.random.default_rng(11)
+    dropped_some = False
+    for _ in range(60):
+        out, out_boxes, out_labels, out_ignore = random_min_iou_crop(
+            image, boxes, labels, ignore, rng, min_iou_choices=(0.3,)
+        )
+        x1, y1 = int(out[0, 0, 0]), int(out[0, 0, 1])  # where the crop came from
+        h, w = out.shape[:2]
+        x2, y2 = x1 + w, y1 + h
+        assert 0.5 < h / w < 2 and h >= int(0.3 * 100) and w >= int(0.3 * 120)
+        inside = (centres[:, 0] > x1) & (centres[:, 0] < x2) & (centres[:, 1] > y1) & (centres[:, 1] < y2)
+        np.testing.assert_array_equal(out_labels, labels[inside])  # exactly those boxes, in order
+        np.testing.assert_array_equal(out_ignore, ignore[inside])
+        expected = np.clip(boxes[inside], [x1, y1, x1, y1], [x2, y2, x2, y2]) - [x1, y1, x1, y1]
+        np.testing.assert_allclose(out_boxes, expected)
+        crop = torch.tensor([[x1, y1, x2, y2]], dtype=torch.float32)
+        assert pairwise_iou_xyxy(crop, torch.from_numpy(boxes)).max() >= 0.3  # the drawn minimum IoU holds
+        dropped_some |= not inside.all()
+    assert dropped_some
+
+
+def test_crop_none_choice_returns_image_unchanged():
+    image = _coordinate_image(40, 50)
+    boxes, labels, ignore = _targets([[5, 5, 20, 20]])
+    out, out_boxes, out_labels, _ = random_min_iou_crop(
+        image, boxes, labels, ignore, np.random.default_rng(0), min_iou_choices=(None,)
+    )
+    assert out is image and out_boxes is boxes and out_labels is labels
+
+
+def test_crop_impossible_iou_gives_up_uncropped():
+    # A 4x4 box cannot reach IoU 0.9 with any crop of at least 0.3 of a 200x200 image.
+    image = _coordinate_image(200, 200)
+    boxes, labels, ignore = _targets([[0, 0, 4, 4]])
+    out, out_boxes, _, _ = random_min_iou_crop(
+        image, boxes, labels, ignore, np.random.default_rng(0), min_iou_choices=(0.9,), max_trials=5
+    )
+    assert out.shape == image.shape
+    np.testing.assert_array_equal(out_boxes, boxes)
+
+
+def test_default_crop_choices_are_the_tutorials():
+    assert CROP_MIN_IOU_CHOICES == (None, 0.0, 0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+def test_resize_scales_boxes():
+    image = np.zeros((100, 200, 3), np.uint8)
+    boxes, labels, ignore = _targets([[20, 10, 60, 90]])
+    out, out_boxes, out_labels, out_ignore = resize(image, boxes, labels, ignore, (50, 400))
+    assert out.shape == (50, 400, 3)
+    np.testing.assert_allclose(out_boxes, [[40, 5, 120, 45]])
+    np.testing.assert_array_equal(out_labels, labels)
+    np.testing.assert_array_equal(out_ignore, ignore)
+
+
+def test_photometric_with_p1_changes_colours_never_geometry():
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    original = image.copy()
+    boxes, labels, ignore = _targets([[1, 2, 10, 20], [5, 5, 39, 29]])
+    for _ in range(5):
+        out, out_boxes, out_labels, out_ignore = photometric_distort(image, boxes, labels, ignore, rng, p=1.0)
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert not np.array_equal(out, image)
+        assert out_boxes is boxes and out_labels is labels and out_ignore is ignore
+    np.testing.assert_array_equal(image, original)  # never in place
+
+
+def test_photometric_on_grey_is_a_monotone_grey_map():
+    # Saturation and hue leave grey alone (S = 0); brightness and contrast are increasing per-value maps.
+    values = np.arange(256, dtype=np.uint8)
+    image = np.repeat(np.repeat(values[None, :, None], 3, axis=2), 4, axis=0)  # (4, 256, 3), grey ramp
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        out, _, _, _ = photometric_distort(image, *_targets([]), rng, p=1.0)
+        assert (out == out[..., :1]).all()  # still grey
+        assert (np.diff(out[0, :, 0].astype(int)) >= 0).all()
+
+
+def test_photometric_ranges_are_respected():
+    # Brightness alone (others at identity) scales a mid grey by a factor within [0.5, 1.5].
+    image = np.full((8, 8, 3), 100, np.uint8)
+    rng = np.random.default_rng(1)
+    seen = set()
+    for _ in range(50):
+        out, _, _, _ = photometric_distort(
+            image, *_targets([]), rng, p=1.0, contrast_range=(1, 1), saturation_range=(1, 1), hue_delta_deg=0.0
+        )
+        seen.add(int(out[0, 0, 0]))
+        assert 50 <= out[0, 0, 0] <= 150
+    assert len(seen) > 10
+
+
+def test_letterbox_hand_made():
+    image = np.zeros((100, 200, 3), np.uint8)
+    boxes, labels, ignore = _targets([[0, 0, 200, 100], [50, 20, 100, 60]])
+    out, out_boxes, _, _, geometry = letterbox(image, boxes, labels, ignore, (100, 100))
+    assert out.shape == (100, 100, 3)
+    assert geometry.scale_xy == (0.5, 0.5) and geometry.pad_xy == (0, 25)
+    np.testing.assert_allclose(out_boxes, [[0, 25, 100, 75], [25, 35, 50, 55]])
+    assert (out[:25] == MEAN_FILL).all() and (out[75:] == MEAN_FILL).all() and (out[25:75] == 0).all()
+
+
+def test_as_arrays_clips_and_drops_and_validates():
+    image = np.zeros((10, 20, 3), np.uint8)
+    boxes, labels, ignore = _targets([[-5, 2, 8, 30], [25, 0, 30, 5], [3, 3, 3, 8]])
+    _, out_boxes, out_labels, out_ignore = as_arrays(image, boxes, labels, ignore)
+    np.testing.assert_array_equal(out_boxes, [[0, 2, 8, 10]])
+    np.testing.assert_array_equal(out_labels, [1])
+    np.testing.assert_array_equal(out_ignore, [False])
+    with pytest.raises(ValueError, match="uint8"):
+        as_arrays(image.astype(np.float32), boxes, labels, ignore)
+    with pytest.raises(ValueError, match="labels"):
+        as_arrays(image, boxes, labels[:2], ignore)
+
+
+def test_constructor_validates():
+    with pytest.raises(ValueError):
+        SSDAugmentation((300, 0))
+    with pytest.raises(ValueError):
+        SSDAugmentation((300, 300), flip_prob=1.5)
+    with pytest.raises(ValueError):
+        SSDAugmentation((300, 300), crop_min_ious=())
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# K = 0, determinism, output contract
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_no_boxes_everywhere():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    empty = _targets([])
+    for step in (
+        lambda: photometric_distort(image, *empty, rng, p=1.0),
+        lambda: zoom_out(image, *empty, rng),
+        lambda: random_min_iou_crop(image, *empty, rng, min_iou_choices=(0.9,)),
+        lambda: horizontal_flip(image, *empty),
+        lambda: resize(image, *empty, (30, 30)),
+        lambda: letterbox(image, *empty, (30, 30))[:4],
+    ):
+        _, boxes, labels, ignore = step()
+        assert boxes.shape == (0, 4) and labels.shape == (0,) and ignore.shape == (0,)
+    for transform in (SSDAugmentation((32, 32)), SSDEval((32, 32)), SSDEval((32, 32), keep_aspect=True)):
+        for _ in range(10):
+            out = transform(image, *empty, rng)
+            assert out.image.shape == (3, 32, 32) and out.boxes_xyxy.shape == (0, 4) and len(out) == 0
+            assert out.labels.dtype == torch.int64 and out.ignore.dtype == torch.bool
+    assert len(SSDEval((32, 32))(image)) == 0  # inference: no boxes at all
+
+
+def test_empty_crop_of_negative_image_still_zooms_in():
+    image = _coordinate_image(100, 100)
+    out, _, _, _ = random_min_iou_crop(image, *_targets([]), np.random.default_rng(2), min_iou_choices=(0.9,))
+    assert out.shape[0] < 100 or out.shape[1] < 100
+
+
+def test_same_seed_same_output_and_inputs_untouched():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    boxes, labels, ignore = _targets([[10, 10, 50, 70], [40, 60, 85, 115]])
+    copies = [a.copy() for a in (image, boxes, labels, ignore)]
+    augment = SSDAugmentation((64, 64))
+    outputs = []
+    for seed in range(8):
+        first = augment(image, boxes, labels, ignore, np.random.default_rng(seed))
+        second = augment(image, boxes, labels, ignore, np.random.default_rng(seed))
+        for name in ("image", "boxes_xyxy", "labels", "ignore"):
+            assert torch.equal(getattr(first, name), getattr(second, name))
+        outputs.append(first.image)
+    assert not all(torch.equal(outputs[0], o) for o in outputs[1:])  # and seeds matter
+    for before, after in zip(copies, (image, boxes, labels, ignore)):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_output_contract_and_normalisation():
+    image = np.zeros((30, 30, 3), np.uint8)
+    image[:] = MEAN_FILL
+    out = SSDEval((20, 25))(image, *_targets([[3, 6, 15, 24]]))
+    assert out.image.shape == (3, 20, 25) and out.image.dtype == torch.float32
+    expected = (torch.tensor(MEAN_FILL, dtype=torch.float32) - torch.tensor(IMAGENET_MEAN_RGB)) / torch.tensor(
+        IMAGENET_STD_RGB
+    )
+    torch.testing.assert_close(out.image[:, 0, 0], expected)
+    torch.testing.assert_close(out.boxes_xyxy, torch.tensor([[0.1, 0.2, 0.5, 0.8]]))
+    assert out.boxes_xyxy.dtype == torch.float32 and out.labels.tolist() == [1] and out.ignore.tolist() == [False]
+
+
+def test_photometric_alone_keeps_geometry_in_the_pipeline():
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (50, 80, 3), dtype=np.uint8)
+    boxes, labels, ignore = _targets([[8, 5, 40, 45], [50, 10, 79, 30]])
+    augment = SSDAugmentation((25, 40), photometric_prob=1.0, zoom_out_prob=0.0, crop=False, flip_prob=0.0)
+    for _ in range(5):
+        out = augment(image, boxes, labels, ignore, rng)
+        torch.testing.assert_close(out.boxes_xyxy, torch.from_numpy(boxes / [80, 50, 80, 50]).float())
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Pipeline properties
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@st.composite
+def _annotated_images(draw):
+    """A random image with K in [0, 6] random boxes (at least 2 px a side) inside it, and an rng seed."""
+    h = draw(st.integers(8, 120))
+    w = draw(st.integers(8, 120))
+    k = draw(st.integers(0, 6))
+    boxes = []
+    for _ in range(k):
+        x1 = draw(st.floats(0, w - 2))
+        y1 = draw(st.floats(0, h - 2))
+        x2 = draw(st.floats(x1 + 2, w))
+        y2 = draw(st.floats(y1 + 2, h))
+        boxes.append([x1, y1, x2, y2])
+    seed = draw(st.integers(0, 2**32 - 1))
+    image = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    ignore = np.asarray(draw(st.lists(st.booleans(), min_size=k, max_size=k)), bool)
+    return image, np.asarray(boxes, np.float32).reshape(-1, 4), ignore, seed
+
+
+@PROPERTY
+@given(_annotated_images(), st.sampled_from([(32, 32), (24, 40)]))
+def test_property_boxes_inside_unit_square_with_area_and_aligned(data, size):
+    image, boxes, ignore, seed = data
+    labels = np.arange(1, len(boxes) + 1, dtype=np.int64)  # label = index + 1
+    out = SSDAugmentation(size)(image, boxes, labels, ignore, np.random.default_rng(seed))
+    assert out.image.shape == (3, *size) and torch.isfinite(out.image).all()
+    b = out.boxes_xyxy
+    assert b.shape == (len(out.labels), 4) == (len(out.ignore), 4)
+    assert ((b >= 0) & (b <= 1)).all()
+    assert ((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])).all()
+    index = out.labels.numpy() - 1
+    assert len(set(index.tolist())) == len(index) and ((index >= 0) & (index < len(boxes))).all()
+    np.testing.assert_array_equal(out.ignore.numpy(), ignore[index])
+
+
+@st.composite
+def _painted_images(draw):
+    """Non-overlapping boxes, one per grid cell (or none), each painted a distinct palette colour on black."""
+    h = draw(st.integers(24, 160))
+    w = draw(st.integers(24, 160))
+    rows, cols = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    image = np.zeros((h, w, 3), np.uint8)
+    boxes = []
+    for r in range(rows):
+        for c in range(cols):
+            if draw(st.integers(0, 3)) == 0:  # most cells hold a box
+                continue
+            cx1, cx2 = c * w // cols, (c + 1) * w // cols
+            cy1, cy2 = r * h // rows, (r + 1) * h // rows
+            if cx2 - cx1 < 8 or cy2 - cy1 < 8:
+                continue
+            x1 = draw(st.integers(cx1, cx2 - 8))
+            y1 = draw(st.integers(cy1, cy2 - 8))
+            x2 = draw(st.integers(x1 + 8, cx2))
+            y2 = draw(st.integers(y1 + 8, cy2))
+            image[y1:y2, x1:x2] = PALETTE[len(boxes)]
+            boxes.append([x1, y1, x2, y2])
+    return image, np.asarray(boxes, np.float32).reshape(-1, 4), draw(st.integers(0, 2**32 - 1))
+
+
+@PROPERTY
+@given(_painted_images(), st.sampled_from([(96, 96), (80, 128)]))
+def test_property_boxes_stay_on_their_content(data, size):
+    image, boxes, seed = data
+    labels = np.arange(1, len(boxes) + 1, dtype=np.int64)
+    ignore = np.zeros(len(boxes), bool)
+    augment = _geometric_only(size)
+    height, width = size
+    rng = np.random.default_rng(seed)
+    for _ in range(4):  # several draws of zoom / crop / flip per image: cheap, and more boxes checked
+        out = augment(image, boxes, labels, ignore, rng)
+        pixels = _to_uint8_image(out).astype(int)
+        for box, label in zip(out.boxes_xyxy.numpy() * [width, height, width, height], out.labels.tolist()):
+            if box[2] - box[0] < 4 or box[3] - box[1] < 4:
+                continue  # too small for bilinear interpolation to leave a pure pixel inside
+            cx, cy = int((box[0] + box[2]) / 2), int((box[1] + box[3]) / 2)
+            centre = pixels[cy, cx]
+            assert np.abs(centre - PALETTE[label - 1].astype(int)).max() <= 8, (box, label, centre)
+
+
+@PROPERTY
+@given(_painted_images(), st.booleans(), st.sampled_from([(48, 48), (40, 64), (64, 40)]))
+def test_property_eval_round_trip_to_original_pixels(data, keep_aspect, size):
+    image, boxes, _ = data
+    labels = np.arange(1, len(boxes) + 1, dtype=np.int64)
+    ignore = np.zeros(len(boxes), bool)
+    out = SSDEval(size, keep_aspect=keep_aspect)(image, boxes, labels, ignore)
+    assert out.geometry is not None and out.geometry.original_size == image.shape[:2]
+    back = boxes_to_original_xyxy(out.boxes_xyxy, out.geometry)
+    assert isinstance(back, torch.Tensor) and back.dtype == torch.float32
+    np.testing.assert_allclose(back.numpy(), boxes, atol=1e-3)
+    back_np = boxes_to_original_xyxy(out.boxes_xyxy.numpy(), out.geometry)
+    assert isinstance(back_np, np.ndarray)
+    np.testing.assert_allclose(back_np, boxes, atol=1e-3)
+    if keep_aspect:
+        sx, sy = out.geometry.scale_xy
+        assert abs(sx - sy) <= 1.0 / min(image.shape[:2])  # aspect kept up to rounding of the resized size
+        new_w, new_h = round(image.shape[1] * sx), round(image.shape[0] * sy)  # the resized image just fits
+        assert new_w <= size[1] and new_h <= size[0] and (new_w == size[1] or new_h == size[0])
+        pixels = _to_uint8_image(out)
+        px, py = out.geometry.pad_xy
+        if py > 0:
+            assert (pixels[0] == MEAN_FILL).all()
+        if px > 0:
+            assert (pixels[:, 0] == MEAN_FILL).all()
+
+
+def test_boxes_to_original_clips_detections_in_padding():
+    image = np.zeros((100, 200, 3), np.uint8)
+    out = SSDEval((100, 100), keep_aspect=True)(image)
+    detections = torch.tensor([[0.0, 0.0, 1.0, 1.0]])  # the whole input, padding included
+    torch.testing.assert_close(boxes_to_original_xyxy(detections, out.geometry), torch.tensor([[0.0, 0.0, 200, 100]]))
+    unclipped = boxes_to_original_xyxy(detections, out.geometry, clip=False)
+    torch.testing.assert_close(unclipped, torch.tensor([[0.0, -50.0, 200.0, 150.0]]))
