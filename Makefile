@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/singleshot models
+	$(VENV)/bin/singleshot detect assets/demo.jpg --out demo_output
+	@echo "Annotated photo: demo_output/demo.jpg (detections: demo_output/detections.json)"
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -88,6 +88,32 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_dataset(data, args: argparse.Namespace) -> dict:
+    """Run the checkpoint of ``args.weights`` over every image of ``data`` (predictions in original pixels)."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from singleshot.data.cache import decode_image
+    from singleshot.evaluation.predictions import write_predictions
+
+    detector = _load_detector(args.weights, args.input_size, args.threads)
+    predictions, missing = {}, 0
+    for sample in tqdm(data.samples, desc="detecting", unit="img"):
+        decoded = decode_image(sample.image_path)
+        if decoded is None:
+            missing += 1
+            continue
+        det = detector.detect(decoded[0], min_score=args.min_score, max_overlap=args.max_overlap, top_k=args.top_k)
+        predictions[sample.key] = np.concatenate(
+            [det.boxes_xyxy.numpy(), det.scores[:, None].numpy(), det.labels[:, None].float().numpy()], axis=1
+        ).astype(np.float64)
+    if missing:
+        print(f"note: {missing} image(s) missing or unreadable, scored as without detections", file=sys.stderr)
+    if args.save_predictions:
+        write_predictions(args.save_predictions, predictions)
+    return predictions
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -101,14 +127,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     protocol = args.protocol
     if protocol is not None and protocol not in list_protocols():
         raise UserError(f"unknown protocol {protocol!r} (protocols: {', '.join(list_protocols())})")
+    if (args.predictions is None) == (args.weights is None):
+        raise UserError("give either --predictions FILE (saved predictions) or --weights CKPT (run a model)")
     try:
-        path = Path(args.predictions)
-        if path.is_dir():
+        if args.weights is not None:
+            predictions = _predict_dataset(data, args)
+        elif Path(args.predictions).is_dir():
             from singleshot.evaluation.widerface import read_wider_submission
 
-            predictions = read_wider_submission(path)
+            predictions = read_wider_submission(Path(args.predictions))
         else:
-            predictions = read_predictions(path)
+            predictions = read_predictions(Path(args.predictions))
         from singleshot.evaluation import DEFAULT_PROTOCOL
 
         name = protocol or DEFAULT_PROTOCOL.get(data.format, "voc")
@@ -132,6 +161,115 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(format_table(result))
         if args.plot:
             print(f"plot: {args.plot}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from singleshot.config import ConfigError, load_config
+    from singleshot.data.formats import DataError
+    from singleshot.engine.checkpoint import CheckpointError
+    from singleshot.engine.trainer import Trainer
+
+    try:
+        config = load_config(args.config, args.set)
+        if args.out_dir:
+            config.train.out_dir = args.out_dir
+        state = Trainer(config, progress=not args.no_progress).fit(resume=args.resume)
+    except (ConfigError, DataError, CheckpointError) as err:
+        raise UserError(str(err)) from None
+    print(f"done: epoch {state.epoch}, iteration {state.iteration}, best val AP {state.best_ap:.4f} "
+          f"(epoch {state.best_epoch}); checkpoints in {config.train.out_dir}")
+    return 0
+
+
+def _image_sources(sources: Sequence[str]) -> list[tuple[object, str]]:
+    """``(path, key)`` of every image named: files keep their file name, folders give paths relative to them."""
+    from pathlib import Path
+
+    from singleshot.data.formats.folder import IMAGE_SUFFIXES, find_images
+
+    items = []
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            images = find_images(path)
+            if not images:
+                raise UserError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+            items += [(p, p.relative_to(path).as_posix()) for p in images]
+        elif path.is_file():
+            items.append((path, path.name))
+        else:
+            raise UserError(f"{path}: no such file or folder")
+    return items
+
+
+def _load_detector(weights, input_size: int, threads: int | None):
+    from singleshot.engine.checkpoint import CheckpointError
+    from singleshot.predictor import Detector
+
+    try:
+        return Detector(weights, input_size=input_size, threads=threads)
+    except CheckpointError as err:
+        raise UserError(str(err)) from None
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    import cv2
+    from tqdm import tqdm
+
+    from singleshot.data.cache import decode_image
+    from singleshot.evaluation.predictions import write_predictions
+    from singleshot.predictor import draw_detections
+
+    items = _image_sources(args.sources)
+    detector = _load_detector(args.weights, args.input_size, args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    predictions, skipped, faces, seconds = {}, 0, 0, 0.0
+    for path, key in tqdm(items, desc="detecting", unit="img", disable=len(items) < 2):
+        decoded = decode_image(path)
+        if decoded is None:
+            print(f"{path}: cannot read the image; skipped", file=sys.stderr)
+            skipped += 1
+            continue
+        image = decoded[0]
+        start = time.perf_counter()
+        det = detector.detect(image, min_score=args.min_score, max_overlap=args.max_overlap, top_k=args.top_k)
+        seconds += time.perf_counter() - start
+        faces += len(det)
+        rows = [[*b, s, lab] for b, s, lab in zip(det.boxes_xyxy.tolist(), det.scores.tolist(), det.labels.tolist())]
+        predictions[key] = rows
+        target = out / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(target.with_suffix(".jpg") if target.suffix.lower() not in (".jpg", ".jpeg", ".png") else target),
+                    draw_detections(image, det, detector.class_names))
+        if len(items) < 2:
+            print(f"{key}: {len(det)} detection(s)")
+    write_predictions(out / "detections.json", {k: v for k, v in predictions.items()})
+    done = len(items) - skipped
+    fps = done / seconds if seconds else 0.0
+    print(f"{done} image(s), {faces} detection(s) at min_score {args.min_score}, input long side {args.input_size}: "
+          f"{1000 * seconds / max(done, 1):.1f} ms/image ({fps:.1f} FPS, decode excluded); "
+          f"annotated images and detections.json in {out}")
+    return 0 if done else 2
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from singleshot.engine.checkpoint import CheckpointError, export_weights
+
+    target = Path(args.output)
+    if target.suffix != ".pt":
+        raise UserError(f"{target}: only weights-only PyTorch checkpoints (.pt) can be exported so far")
+    try:
+        path = export_weights(args.weights, target)
+    except CheckpointError as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, weights only)")
     return 0
 
 
@@ -167,8 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, metavar="FORMAT:PATH", help="ground truth")
     ev.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                     help="option of the format's reader (repeatable)")
-    ev.add_argument("--predictions", required=True, metavar="PATH",
+    ev.add_argument("--predictions", metavar="PATH",
                     help="predictions JSON (docs/formats.md), or a WIDER FACE submission folder")
+    ev.add_argument("--weights", metavar="CKPT", help="evaluate a checkpoint directly (runs it on every image)")
+    ev.add_argument("--input-size", type=int, default=640, help="with --weights: long side of inference (640)")
+    ev.add_argument("--min-score", type=float, default=0.02, help="with --weights: lowest score kept (0.02)")
+    ev.add_argument("--max-overlap", type=float, default=0.45, help="with --weights: NMS IoU threshold (0.45)")
+    ev.add_argument("--top-k", type=int, default=200, help="with --weights: detections per image (200)")
+    ev.add_argument("--threads", type=int, default=None, help="with --weights: torch threads")
+    ev.add_argument("--save-predictions", metavar="JSON", help="with --weights: also write the predictions")
     ev.add_argument("--protocol", help="widerface, fddb, voc or coco (default: the data format's own, else voc)")
     ev.add_argument("--eval-option", action="append", default=[], metavar="KEY=VALUE",
                     help="option of the protocol, e.g. min_size=16, use_07_metric=true (repeatable)")
@@ -177,6 +322,31 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="machine-readable output")
     ev.add_argument("--plot", metavar="PNG", help="write the precision-recall (or ROC) curves to this file")
     ev.set_defaults(func=_cmd_eval)
+
+    detect = sub.add_parser("detect", help="find faces (or a checkpoint's classes) in images and folders")
+    detect.add_argument("sources", nargs="+", metavar="SOURCE", help="image files and folders (searched recursively)")
+    detect.add_argument("--weights", help="checkpoint (default: the face model bundled with the package)")
+    detect.add_argument("--min-score", type=float, default=0.5, help="lowest score reported (0.5)")
+    detect.add_argument("--max-overlap", type=float, default=0.45, help="NMS IoU threshold (0.45)")
+    detect.add_argument("--top-k", type=int, default=200, help="most detections per image (200)")
+    detect.add_argument("--input-size", type=int, default=640, help="long side of the inference resolution (640)")
+    detect.add_argument("--threads", type=int, default=None, help="torch threads")
+    detect.add_argument("--out", default="detections", help="folder for annotated images and detections.json")
+    detect.set_defaults(func=_cmd_detect)
+
+    export = sub.add_parser("export", help="write a deployable copy of a checkpoint")
+    export.add_argument("--weights", required=True, metavar="CKPT", help="training or weights checkpoint")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="output file (.pt: weights only)")
+    export.set_defaults(func=_cmd_export)
+
+    train = sub.add_parser("train", help="train a model from a YAML config")
+    train.add_argument("config", nargs="?", help="YAML config (e.g. configs/face_slim.yaml); defaults if omitted")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a config value, e.g. --set train.lr=0.01 (repeatable, validated)")
+    train.add_argument("--resume", metavar="CKPT", help="continue exactly from a training checkpoint (last.pt)")
+    train.add_argument("--out-dir", help="run folder (same as --set train.out_dir=...)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars (logs still written)")
+    train.set_defaults(func=_cmd_train)
     return parser
 
 

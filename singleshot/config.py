@@ -97,10 +97,15 @@ class TrainConfig:
         schedule: ``multistep`` (divide by 10 at ``milestones``, fractions of the run) or ``cosine``.
         grad_clip: maximum gradient norm (None: off).
         match_iou: matching IoU threshold; neg_pos_ratio: hard negatives per positive; alpha: loc weight;
+        ignore_below_px: objects whose side ``sqrt(w * h)`` is below this many input pixels after augmentation
+            are marked ignore, neither positive nor negative (face detectors do so for faces smaller than their
+            smallest prior, e.g. SCRFD's ``min_size``; zoom-out makes many such faces);
         alpha_extra, boost_threshold: the confidence-aware localisation boost (None: off).
         checkpoint_every: iterations between checkpoints (and one at every epoch end).
         out_dir: run folder (checkpoints, CSV log).
         seed: seeds data order, augmentation and initialisation; threads: torch threads.
+        channels_last: NHWC memory format (faster convolutions on CPUs); log_every: iterations per log row.
+        max_iters: stop (with a checkpoint) after this many iterations in all, even mid-epoch (smoke tests).
     """
 
     epochs: int = 100
@@ -117,6 +122,7 @@ class TrainConfig:
     gamma: float = 0.1
     grad_clip: float | None = 10.0
     match_iou: float = 0.5
+    ignore_below_px: float = 0.0
     neg_pos_ratio: float = 3.0
     alpha: float = 1.0
     alpha_extra: float | None = None
@@ -127,6 +133,7 @@ class TrainConfig:
     threads: int = 2
     channels_last: bool = True
     log_every: int = 10
+    max_iters: int | None = None
 
 
 @dataclass

@@ -26,6 +26,8 @@ table (``cv2.LUT``), crops are views, and the flip is done after the resize, on 
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -156,7 +158,11 @@ def normalize_image(
     """
     h, w = image.shape[:2]
     out = torch.empty((3, h, w), dtype=torch.float32)
-    out.copy_(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+    with warnings.catch_warnings():
+        # A read-only input (a view of the memory-mapped image cache) is only read here, never written.
+        warnings.simplefilter("ignore", UserWarning)
+        source = torch.from_numpy(np.ascontiguousarray(image))
+    out.copy_(source.permute(2, 0, 1))
     out.sub_(torch.tensor(mean_rgb, dtype=torch.float32).view(3, 1, 1))
     out.mul_(torch.tensor([1.0 / s for s in std_rgb], dtype=torch.float32).view(3, 1, 1))
     return out

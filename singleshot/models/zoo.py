@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from singleshot.models.backbones import alexnet, slim, vgg
+from singleshot.models.backbones import alexnet, efficientnet, mobilenet, slim, vgg
 from singleshot.models.detector import SingleShotDetector
 from singleshot.models.heads import SSDHead
 from singleshot.models.necks import SSD300_EXTRAS, ExtraBlock, SSDExtras
@@ -57,11 +59,7 @@ def face_slim(num_classes: int = 2, width: float = 1.0) -> SingleShotDetector:
     backbone = slim.slim(width=width)
     top = backbone.out_channels[-1]
     neck = SSDExtras(backbone.out_channels, (ExtraBlock(top // 4, top, 2, 1, depthwise=True),))
-    spec = PriorSpec(
-        levels=tuple(PriorLevel(sizes=tuple(map(float, s)), stride=st) for s, st in zip(FACE_PRIOR_SIZES, (8, 16, 32, 64))),
-        unit="pixels",
-        clip=True,
-    )
+    spec = face_prior_spec((8, 16, 32, 64))
     head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True)
     return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(320, 320))
 
@@ -108,3 +106,133 @@ def model_info(name: str) -> ModelInfo:
         gflops=counter.get_total_flops() / 1e9,
         description=doc[0] if doc else "",
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# MobileNetV2 and EfficientNet recipes.
+
+
+def linear_scale_prior_spec(strides: Sequence[int], min_scale: float = 0.2, max_scale: float = 0.95) -> PriorSpec:
+    """SSD priors with scales spread linearly from ``min_scale`` to ``max_scale`` over the levels (SSD paper, eq. 4).
+
+    Each level has ratios 1, 2, 1/2, 3, 1/3 plus the extra ratio-1 prior of side ``sqrt(s_k s_k+1)`` (1 after the
+    last level): six priors per cell, as torchvision's SSDLite (``DefaultBoxGenerator([[2, 3]] * 6, 0.2, 0.95)``).
+    The TensorFlow SSDLite config's three-box first layer ("reduce_boxes_in_lowest_layer") is not reproduced.
+    """
+    m = len(strides)
+    scales = [min_scale + (max_scale - min_scale) * k / max(m - 1, 1) for k in range(m)]
+    ratios = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)
+    levels = tuple(
+        PriorLevel(sizes=(s,), aspect_ratios=ratios, next_size=scales[k + 1] if k + 1 < m else 1.0, stride=st)
+        for k, (s, st) in enumerate(zip(scales, strides))
+    )
+    return PriorSpec(levels=levels, unit="relative", clip=True)
+
+
+def face_prior_spec(strides: Sequence[int]) -> PriorSpec:
+    """The pixel face priors of :data:`FACE_PRIOR_SIZES` (10-384 px), spread over levels at ``strides``.
+
+    Each size goes to the finest level whose stride is at least a third of it (a prior at most 3 cells wide, so
+    each face overlaps several well-placed priors), and sizes too large for every level go to the deepest one. For
+    strides 8, 16, 32, 64 this gives exactly ``FACE_PRIOR_SIZES``; for the finer stages a backbone may be asked
+    for (the dual-shot face work's move to higher resolution), the small sizes move to the finer grid.
+    """
+    strides = tuple(int(s) for s in strides)
+    per_level: list[list[float]] = [[] for _ in strides]
+    for size in (float(s) for sizes in FACE_PRIOR_SIZES for s in sizes):
+        level = next((k for k, st in enumerate(strides) if size <= 3 * st), len(strides) - 1)
+        per_level[level].append(size)
+    empty = [st for st, sizes in zip(strides, per_level) if not sizes]
+    if empty:
+        raise ValueError(f"no face prior size fits the level(s) at stride {empty} (strides {strides})")
+    return PriorSpec(
+        levels=tuple(PriorLevel(sizes=tuple(sizes), stride=st) for sizes, st in zip(per_level, strides)),
+        unit="pixels",
+        clip=True,
+    )
+
+
+@MODELS.register("ssd_mobilenet_v2")
+def ssd_mobilenet_v2(num_classes: int = 21, width: float = 1.0) -> SingleShotDetector:
+    """SSDLite with MobileNetV2 (MobileNetV2 paper, section 6.2): separable extras and heads, 300x300, 21 classes.
+
+    Maps: the expansion of block 13 (``features.14.conv.0``, 576 channels, stride 16) and the 1280-channel last conv
+    (stride 32), then four extras, each a 1x1 conv, a 3x3 stride-2 depthwise conv and a 1x1 conv to 512, 256, 256
+    and 128 channels (the TensorFlow SSDLite depths): 19, 10, 5, 3, 2, 1 cells at 300 px, 3,000 priors with scales
+    0.2-0.95 and ratios 1, 2, 1/2, 3, 1/3 plus the extra prior (torchvision's SSDLite layout). 21 classes = VOC +
+    background; the paper's COCO model is the same network with 91. Differences from the paper's SSDLite: the
+    extras and heads have biases and ReLU instead of BatchNorm and ReLU6 (this package's shared neck and head).
+    """
+    backbone = mobilenet.mobilenet_v2(width=width, out_strides=(16, 32), expansion_taps=True)
+    extras = (
+        ExtraBlock(256, 512, 2, 1, depthwise=True),  # 19 -> 10 at 300 px
+        ExtraBlock(128, 256, 2, 1, depthwise=True),  # 10 -> 5
+        ExtraBlock(128, 256, 2, 1, depthwise=True),  # 5 -> 3
+        ExtraBlock(64, 128, 2, 1, depthwise=True),  # 3 -> 2 (padded convs: any input size works)
+    )
+    neck = SSDExtras(backbone.out_channels, extras)
+    spec = linear_scale_prior_spec((16, 32, 64, 128, 256, 512))
+    # "replace all the regular convolutions with separable convolutions ... in SSD prediction layers" (section 6.2).
+    head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True)
+    return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(300, 300))
+
+
+@MODELS.register("face_mobilenet_v2")
+def face_mobilenet_v2(num_classes: int = 2, width: float = 1.0) -> SingleShotDetector:
+    """Face detector on MobileNetV2: strides 8-64, pixel face priors 10-384 px as face_slim, 320x320 training input.
+
+    Maps are SSDLite-style expansion taps (192, 576 channels at width 1.0 on strides 8 and 16; the 1280-channel
+    last conv on stride 32), plus one separable extra at stride 64; separable heads. ``width`` scales every layer
+    but the 1280-channel last conv (torchvision's rule); the ImageNet weights of docs/pretrained.md fit width 1.0.
+    """
+    backbone = mobilenet.mobilenet_v2(width=width, out_strides=(8, 16, 32), expansion_taps=True)
+    top = backbone.out_channels[-1]
+    neck = SSDExtras(backbone.out_channels, (ExtraBlock(top // 4, top // 2, 2, 1, depthwise=True),))
+    spec = face_prior_spec((8, 16, 32, 64))
+    head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True)
+    return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(320, 320))
+
+
+def _ssd_efficientnet(
+    variant: str,
+    num_classes: int,
+    out_strides: Sequence[int],
+    out_stages: Sequence[int] | None,
+    input_size: tuple[int, int],
+) -> SingleShotDetector:
+    """EfficientNet stages + separable extras up to stride 64 + separable heads + pixel face priors."""
+    backbone = efficientnet.efficientnet_backbone(variant, out_strides=out_strides, out_stages=out_stages)
+    top = backbone.out_channels[-1]
+    # One extra per doubling until stride 64, so the 128-384 px face priors have a level (at least one extra).
+    extra_count = max(1, round(math.log2(64 / backbone.strides[-1])))
+    extras = tuple(ExtraBlock(max(top // 2, 16), top, 2, 1, depthwise=True) for _ in range(extra_count))
+    neck = SSDExtras(backbone.out_channels, extras)
+    strides = tuple(backbone.strides) + tuple(backbone.strides[-1] * 2 ** (k + 1) for k in range(extra_count))
+    spec = face_prior_spec(strides)
+    head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True)
+    return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=input_size)
+
+
+@MODELS.register("ssd_efficientnet_b0")
+def ssd_efficientnet_b0(
+    num_classes: int = 2, out_strides: Sequence[int] = (8, 16, 32), out_stages: Sequence[int] | None = None
+) -> SingleShotDetector:
+    """EfficientNet-B0 stages (strides 8-32) + one separable extra, pixel face priors, 224x224, face + background.
+
+    224 is B0's resolution and a multiple of 32, so every backbone map has an exact grid (28, 14, 7; the stride-64
+    extra pads to 4). ``out_stages`` (0-6) picks other stages, e.g. ``(1, 2, 4)`` for strides 4, 8, 16 as the
+    dual-shot face work did for small faces; extras then continue to stride 64 and the face priors follow.
+    """
+    return _ssd_efficientnet("b0", num_classes, out_strides, out_stages, (224, 224))
+
+
+@MODELS.register("ssd_efficientnet_b1")
+def ssd_efficientnet_b1(
+    num_classes: int = 2, out_strides: Sequence[int] = (8, 16, 32), out_stages: Sequence[int] | None = None
+) -> SingleShotDetector:
+    """EfficientNet-B1 stages (strides 8-32) + one separable extra, pixel face priors, 256x256, face + background.
+
+    B1's resolution 240 is not a multiple of 32 (7.5 cells at stride 32), so the input is rounded up to 256 (32, 16,
+    8 cells; the stride-64 extra has 4). Stage choice as :func:`ssd_efficientnet_b0`.
+    """
+    return _ssd_efficientnet("b1", num_classes, out_strides, out_stages, (256, 256))

@@ -53,10 +53,11 @@ class SlimBackbone(Backbone):
         super().__init__()
         c = [_scaled(ch, width) for ch in (16, 32, 64, 128, 256)]
         self.out_channels = (c[2], c[3], c[4])
+        # Reach stride 4 after two layers: a unit at stride 2 (as in Ultra-Light's slim) costs as much time as the
+        # whole rest of the network at 640x480 on a CPU (measured: 18.7 vs 10.1 ms per image), for little gain.
         self.stage1 = nn.Sequential(  # stride 8
             conv_bn(3, c[0], 2),
-            dw_separable(c[0], c[1], 1),
-            dw_separable(c[1], c[1], 2),
+            dw_separable(c[0], c[1], 2),
             dw_separable(c[1], c[1], 1),
             dw_separable(c[1], c[2], 2),
             dw_separable(c[2], c[2], 1),

@@ -1,0 +1,100 @@
+"""Checkpoints: one file holding the model and everything needed to rebuild it, resume training or run it.
+
+A checkpoint is a dict saved with ``torch.save``, loadable with ``weights_only=True`` (tensors and plain Python
+values only, no pickled classes): the model's registered name, options, class names, normalisation and input
+size; its weights; and, for training checkpoints, optimiser, scheduler, progress and RNG states plus the config.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from singleshot.models import SingleShotDetector, create_model
+
+FORMAT = "singleshot-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the file and the problem."""
+
+
+def model_metadata(
+    model: SingleShotDetector,
+    model_name: str,
+    model_options: dict[str, Any],
+    class_names: list[str],
+    mean_rgb: tuple[float, float, float],
+    std_rgb: tuple[float, float, float],
+) -> dict[str, Any]:
+    """The part of a checkpoint that describes the model (enough to rebuild and run it)."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_name": model_name,
+        "model_options": dict(model_options),
+        "num_classes": model.num_classes,
+        "class_names": list(class_names),
+        "mean_rgb": [float(v) for v in mean_rgb],
+        "std_rgb": [float(v) for v in std_rgb],
+        "input_size": list(model.input_size),
+    }
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
+    """Write ``checkpoint`` atomically (a crash mid-write never leaves a truncated file under ``path``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    torch.save(checkpoint, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`; a one-line :class:`CheckpointError` otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file; all mean "unusable"
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})".splitlines()[0]) from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a singleshot checkpoint (no '{FORMAT}' marker)")
+    if checkpoint.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {checkpoint['version']} is newer than this singleshot")
+    return checkpoint
+
+
+def build_model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint") -> SingleShotDetector:
+    """Rebuild the model a checkpoint describes and load its weights."""
+    try:
+        model = create_model(
+            checkpoint["model_name"], num_classes=checkpoint["num_classes"], **checkpoint.get("model_options", {})
+        )
+    except KeyError as err:
+        raise CheckpointError(f"{source}: {err.args[0]}") from None
+    missing, unexpected = model.load_state_dict(checkpoint["model"], strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source}: weights do not fit model {checkpoint['model_name']!r} "
+            f"(missing {len(missing)} keys, e.g. {missing[:2]}; unexpected {len(unexpected)}, e.g. {unexpected[:2]})"
+        )
+    return model
+
+
+def export_weights(source: str | Path, target: str | Path) -> Path:
+    """Write a weights-only copy of a checkpoint (model, its description, config and progress; no optimiser).
+
+    What ships inside the package and what :class:`singleshot.Detector` needs; a few times smaller than a
+    training checkpoint.
+    """
+    checkpoint = load_checkpoint(source)
+    keep = {k: v for k, v in checkpoint.items() if k not in ("optimizer", "scheduler", "rng")}
+    keep["model"] = {k: v.clone() for k, v in checkpoint["model"].items()}
+    return save_checkpoint(target, keep)

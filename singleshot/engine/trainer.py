@@ -1,0 +1,468 @@
+"""The trainer: SSD training with exact resume, validation by AP and a best checkpoint.
+
+One :class:`Trainer` runs a :class:`~singleshot.config.Config`: it builds the model, reads and caches the data,
+and loops over epochs of batches: augment (:class:`~singleshot.data.transforms.SSDAugmentation`), match priors
+(:func:`~singleshot.matching.match_priors` on the model's prior grid), MultiBox loss, SGD or AdamW step. A
+checkpoint holds everything needed to continue exactly where it stopped: model, optimiser, scheduler, epoch and
+iteration, config and RNG states; the order of samples and every augmentation draw are functions of
+``(seed, epoch, index)``, so N steps equal N/2 steps + resume + N/2 steps.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import ConcatDataset, DataLoader, Sampler
+from tqdm import tqdm
+
+from singleshot.config import Config, ConfigError
+from singleshot.data.cache import ImageCache
+from singleshot.data.dataset import DetectionDataset, collate_detections, _worker_init
+from singleshot.data.formats import load_annotations
+from singleshot.data.transforms import SSDAugmentation
+from singleshot.engine.checkpoint import (
+    CheckpointError,
+    build_model_from_checkpoint,
+    load_checkpoint,
+    model_metadata,
+    save_checkpoint,
+)
+from singleshot.evaluation import evaluate
+from singleshot.losses import MultiBoxLoss
+from singleshot.matching import match_priors, pad_targets
+from singleshot.models import SingleShotDetector, create_model
+from singleshot.structures import AnnotationSet
+
+
+@dataclass
+class TrainState:
+    """Progress: ``epoch`` (0-based, the one in progress), batches done in it, global iteration, best AP."""
+
+    epoch: int = 0
+    epoch_iteration: int = 0
+    iteration: int = 0
+    best_ap: float = -1.0
+    best_epoch: int = -1
+
+
+class EpochSampler(Sampler[int]):
+    """The sample order of one epoch over several concatenated training sets.
+
+    Set ``k`` contributes ``round(weight_k * size_k)`` draws (a subset when the weight is below 1, repeats when
+    above), all shuffled together by a generator seeded with ``(seed, epoch)``; ``skip`` drops the first draws
+    (the batches an interrupted epoch already did).
+    """
+
+    def __init__(self, sizes: Sequence[int], weights: Sequence[float], seed: int) -> None:
+        self.sizes = list(sizes)
+        self.weights = list(weights)
+        self.seed = seed
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def order(self) -> np.ndarray:
+        """Every index of the epoch, before ``skip``."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        parts, offset = [], 0
+        for size, weight in zip(self.sizes, self.weights):
+            count = round(weight * size)
+            repeats = -(-count // size) if size else 0
+            draws = np.concatenate([rng.permutation(size) for _ in range(repeats)]) if repeats else np.zeros(0, int)
+            parts.append(draws[:count] + offset)
+            offset += size
+        return rng.permutation(np.concatenate(parts)) if parts else np.zeros(0, int)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order()[self.skip :].tolist())
+
+    def __len__(self) -> int:
+        return max(0, sum(round(w * s) for s, w in zip(self.sizes, self.weights)) - self.skip)
+
+
+def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
+    """SGD (momentum) or AdamW over three parameter groups.
+
+    Conv and linear weights get the weight decay; biases get ``bias_lr_factor`` times the learning rate (the SSD
+    tutorial trains biases at twice the rate) and the decay; normalisation scales (BatchNorm, L2Norm) get no
+    decay, which would otherwise pull them towards zero.
+    """
+    t = config.train
+    weights, biases, norms = [], [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if name.endswith(".bias"):
+            biases.append(param)
+        elif param.ndim <= 1:
+            norms.append(param)
+        else:
+            weights.append(param)
+    groups = [
+        {"params": weights, "lr": t.lr, "weight_decay": t.weight_decay},
+        {"params": biases, "lr": t.lr * t.bias_lr_factor, "weight_decay": t.weight_decay},
+        {"params": norms, "lr": t.lr, "weight_decay": 0.0},
+    ]
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum)
+    return torch.optim.AdamW(groups, lr=t.lr)
+
+
+def lr_factor(iteration: int, total: int, config: Config) -> float:
+    """Learning-rate multiplier at ``iteration``: linear warm-up, then multi-step or cosine decay."""
+    t = config.train
+    warm = 1.0
+    if iteration < t.warmup_iters:
+        warm = t.warmup_factor + (1 - t.warmup_factor) * iteration / max(1, t.warmup_iters)
+    if t.schedule == "multistep":
+        return warm * t.gamma ** sum(iteration >= m * total for m in t.milestones)
+    progress = min(1.0, iteration / max(1, total))
+    return warm * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))  # cosine to 1% of the rate
+
+
+def _rng_states() -> dict[str, Any]:
+    state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [state[0], torch.from_numpy(state[1].astype(np.int64)), int(state[2]), int(state[3]), float(state[4])],
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+    }
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    n = states["numpy"]
+    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+class Trainer:
+    """Train a model as described by ``config``.
+
+    Args:
+        config: the run.
+        progress: show progress bars.
+    """
+
+    def __init__(self, config: Config, progress: bool = True) -> None:
+        self.config = config
+        self.progress = progress
+        self.out_dir = Path(config.train.out_dir)
+        self._stop_requested = False
+
+    # ----------------------------------------------------------------------------------------------- set-up
+    def _load_sets(self) -> tuple[list[AnnotationSet], AnnotationSet | None]:
+        cfg = self.config.data
+        if not cfg.train:
+            raise ConfigError("data.train: no training set given (e.g. data.train=[{spec: csv:PATH}])")
+        train_sets = [load_annotations(d.spec, **d.options) for d in cfg.train]
+        names = train_sets[0].class_names
+        for d, s in zip(cfg.train, train_sets):
+            if s.class_names != names:
+                raise ConfigError(
+                    f"data.train: {d.spec} has classes {s.class_names[1:]} but {cfg.train[0].spec} has {names[1:]}"
+                    " (map them with its options, e.g. single_class: face)"
+                )
+        if len(names) != self.config.model.num_classes:
+            raise ConfigError(
+                f"model.num_classes is {self.config.model.num_classes} but the data has {len(names)} classes "
+                f"(background + {names[1:]})"
+            )
+        val = load_annotations(cfg.val.spec, **cfg.val.options) if cfg.val is not None and cfg.val.spec else None
+        return train_sets, val
+
+    def _transform(self) -> SSDAugmentation:
+        d = self.config.data
+        a = d.augment
+        return SSDAugmentation(
+            tuple(d.input_size),
+            d.mean_rgb,
+            d.std_rgb,
+            photometric_prob=0.5 if a.photometric else 0.0,
+            zoom_out_prob=a.zoom_out_p,
+            max_zoom_out=a.max_zoom_out,
+            crop=a.crop,
+            flip_prob=a.flip_p,
+        )
+
+    def _build_model(self) -> SingleShotDetector:
+        m = self.config.model
+        model = create_model(m.name, num_classes=m.num_classes, **m.options)
+        if m.weights:
+            source = load_checkpoint(m.weights)
+            if source["model_name"] != m.name:
+                raise CheckpointError(f"{m.weights}: holds a {source['model_name']!r} model, not {m.name!r}")
+            model.load_state_dict(build_model_from_checkpoint(source, m.weights).state_dict())
+        return model
+
+    # ------------------------------------------------------------------------------------------- training
+    def fit(self, resume: str | Path | None = None) -> TrainState:
+        """Train until ``train.epochs`` (or ``train.max_iters``) and return the final progress."""
+        cfg = self.config
+        torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed)
+        np.random.seed(cfg.train.seed)
+        random.seed(cfg.train.seed)
+
+        train_sets, val_set = self._load_sets()
+        cache_dir = Path(cfg.data.cache_dir)
+        transform = self._transform()
+        datasets = [
+            DetectionDataset.with_cache(s, transform, cache_dir, cfg.data.cache_max_side, seed=cfg.train.seed,
+                                        progress=self.progress)
+            for s in train_sets
+        ]
+        for d, s in zip(datasets, cfg.data.train):
+            if d.report.skipped_images:
+                tqdm.write(f"{s.spec}: {d.report.summary()} (first: {d.report.messages[0]})")
+        joined = ConcatDataset(datasets)
+        sampler = EpochSampler([len(d) for d in datasets], [s.weight for s in cfg.data.train], cfg.train.seed)
+        batch_size = cfg.train.batch_size
+        iters_per_epoch = (len(sampler)) // batch_size
+        if iters_per_epoch == 0:
+            raise ConfigError(f"train.batch_size {batch_size} is larger than an epoch ({len(sampler)} images)")
+        total_iters = iters_per_epoch * cfg.train.epochs
+
+        model = self._build_model()
+        memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+        model = model.to(memory_format=memory_format)
+        optimizer = build_optimizer(model, cfg)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, total_iters, cfg))
+        criterion = MultiBoxLoss(
+            neg_pos_ratio=cfg.train.neg_pos_ratio,
+            alpha=cfg.train.alpha,
+            alpha_extra=cfg.train.alpha_extra,
+            boost_threshold=cfg.train.boost_threshold,
+        )
+        state = TrainState()
+        if resume is not None:
+            checkpoint = load_checkpoint(resume)
+            if "optimizer" not in checkpoint:
+                raise CheckpointError(f"{resume}: holds model weights only, not a training state to resume")
+            model.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            scheduler.load_state_dict(checkpoint["scheduler"])
+            state = TrainState(**checkpoint["train_state"])
+            _set_rng_states(checkpoint["rng"])
+            tqdm.write(f"resumed from {resume}: epoch {state.epoch + 1}, iteration {state.iteration}")
+
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "config.yaml").write_text(__import__("yaml").safe_dump(cfg.to_dict(), sort_keys=False))
+        meta = model_metadata(model, cfg.model.name, cfg.model.options, train_sets[0].class_names,
+                              cfg.data.mean_rgb, cfg.data.std_rgb)
+        logger = _Logger(self.out_dir, resume is not None)
+        prior_grid = model.prior_grid(tuple(cfg.data.input_size))
+        val_cache = (
+            ImageCache.build(val_set.samples, cache_dir, cfg.data.cache_max_side, progress=self.progress)
+            if val_set is not None else None
+        )
+
+        def checkpoint_now(name: str) -> Path:
+            return save_checkpoint(self.out_dir / name, {
+                **meta,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "train_state": state.__dict__.copy(),
+                "rng": _rng_states(),
+                "config": cfg.to_dict(),
+            })
+
+        previous_handler = signal.getsignal(signal.SIGINT)
+
+        def request_stop(signum, frame):  # first Ctrl-C: finish the step, save, stop; second: stop at once
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            tqdm.write("stopping after this step (Ctrl-C again to abort without saving)")
+
+        signal.signal(signal.SIGINT, request_stop)
+        max_iters = cfg.train.max_iters
+        try:
+            model.train()
+            while state.epoch < cfg.train.epochs:
+                for d in datasets:
+                    d.set_epoch(state.epoch)
+                sampler.set_epoch(state.epoch, skip=state.epoch_iteration * batch_size)
+                loader = DataLoader(
+                    joined, batch_size=batch_size, sampler=sampler, collate_fn=collate_detections, drop_last=True,
+                    num_workers=cfg.data.workers, worker_init_fn=_worker_init if cfg.data.workers else None,
+                )
+                bar = tqdm(total=iters_per_epoch, initial=state.epoch_iteration, disable=not self.progress,
+                           desc=f"epoch {state.epoch + 1}/{cfg.train.epochs}", dynamic_ncols=True, leave=True)
+                window_start, window_images = time.perf_counter(), 0
+                for batch in loader:
+                    images = batch.images.to(memory_format=memory_format)
+                    ignores = batch.ignore
+                    if cfg.train.ignore_below_px > 0:
+                        ignores = [i | (_side_px(b, images.shape[-2:]) < cfg.train.ignore_below_px)
+                                   for b, i in zip(batch.boxes_xyxy, ignores)]
+                    boxes, labels, ignore, valid = pad_targets(batch.boxes_xyxy, batch.labels, ignores)
+                    targets = match_priors(prior_grid, boxes, labels, valid, ignore, iou_threshold=cfg.train.match_iou)
+                    loc, conf = model(images)
+                    loss = criterion(loc, conf, targets)
+                    if not torch.isfinite(loss.total):
+                        raise FloatingPointError(
+                            f"loss is {loss.total.item()} at iteration {state.iteration} (lower train.lr?)"
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.total.backward()
+                    if cfg.train.grad_clip:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+                    optimizer.step()
+                    scheduler.step()
+                    state.iteration += 1
+                    state.epoch_iteration += 1
+                    window_images += len(batch)
+                    logger.add(loss)
+                    if state.iteration % cfg.train.log_every == 0 or state.epoch_iteration == iters_per_epoch:
+                        elapsed = time.perf_counter() - window_start
+                        speed = window_images / max(elapsed, 1e-9)
+                        row = logger.flush(state, optimizer.param_groups[0]["lr"], speed)
+                        remaining = (total_iters - state.iteration) * batch_size / max(speed, 1e-9)
+                        bar.set_postfix_str(
+                            f"loss {row['loss']:.3f} conf {row['conf']:.3f} loc {row['loc']:.3f} "
+                            f"lr {row['lr']:.2g} {speed:.0f} img/s ETA {_hms(remaining)}"
+                        )
+                        window_start, window_images = time.perf_counter(), 0
+                    bar.update(1)
+                    if state.iteration % cfg.train.checkpoint_every == 0:
+                        checkpoint_now("last.pt")
+                    if self._stop_requested or (max_iters is not None and state.iteration >= max_iters):
+                        break
+                bar.close()
+                if self._stop_requested or (max_iters is not None and state.iteration >= max_iters):
+                    path = checkpoint_now("last.pt")
+                    tqdm.write(f"saved {path} (epoch {state.epoch + 1}, iteration {state.iteration})")
+                    return state
+                state.epoch += 1
+                state.epoch_iteration = 0
+                due = state.epoch % cfg.eval.every_epochs == 0 or state.epoch == cfg.train.epochs
+                if val_set is not None and due:
+                    ap = self.validate(model, val_set, val_cache, meta)
+                    model.train()
+                    logger.val(state, ap)
+                    if ap > state.best_ap:
+                        state.best_ap, state.best_epoch = ap, state.epoch
+                        checkpoint_now("best.pt")
+                    tqdm.write(f"epoch {state.epoch}: val AP {ap:.4f} (best {state.best_ap:.4f}, epoch {state.best_epoch})")
+                checkpoint_now("last.pt")
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
+            logger.close()
+        return state
+
+    # ----------------------------------------------------------------------------------------- validation
+    @torch.no_grad()
+    def validate(self, model: SingleShotDetector, data: AnnotationSet, cache: ImageCache, meta: dict) -> float:
+        """AP of ``model`` on ``data`` with the eval config's protocol (the face target: VOC AP@0.5, >= 16 px)."""
+        from singleshot.predictor import Detector
+
+        e = self.config.eval
+        detector = Detector.from_model(model, meta["class_names"], meta["mean_rgb"], meta["std_rgb"], e.long_side)
+        predictions = predict_cached(detector, data, cache, e.min_score, e.max_overlap, e.top_k, progress=self.progress)
+        options = {"min_size": e.min_size} if e.protocol == "voc" else {}
+        result = evaluate(data, predictions, protocol=e.protocol, **options)
+        return float(next(iter(result.metrics.values())))
+
+
+def predict_cached(
+    detector: Any,
+    data: AnnotationSet,
+    cache: ImageCache,
+    min_score: float,
+    max_overlap: float,
+    top_k: int,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Run ``detector`` over the cached images of ``data``: predictions dict in original-image pixels."""
+    predictions: dict[str, np.ndarray] = {}
+    indices = [i for i, e in enumerate(cache.entries) if e is not None]
+    for start in tqdm(range(0, len(indices), batch_size), desc="validating", disable=not progress, leave=False):
+        chunk = indices[start : start + batch_size]
+        results = detector.detect([cache.image(i) for i in chunk], min_score, max_overlap, top_k)
+        for i, det in zip(chunk, results):
+            entry = cache.entries[i]
+            scale = torch.tensor([entry.original_width / entry.width, entry.original_height / entry.height] * 2)
+            boxes = det.boxes_xyxy * scale
+            rows = torch.cat((boxes, det.scores[:, None], det.labels[:, None].float()), dim=1)
+            predictions[data.samples[i].key] = rows.numpy().astype(np.float64)
+    return predictions
+
+
+def _side_px(boxes_xyxy: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """``sqrt(w * h)`` in input pixels of ``(K, 4)`` boxes normalised to an input of ``size`` ``(H, W)``."""
+    w = (boxes_xyxy[:, 2] - boxes_xyxy[:, 0]) * size[1]
+    h = (boxes_xyxy[:, 3] - boxes_xyxy[:, 1]) * size[0]
+    return torch.sqrt(w.clamp(min=0) * h.clamp(min=0))
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class _Logger:
+    """Averages loss terms over a window; writes ``train_log.csv``, ``val_log.csv`` and TensorBoard if installed."""
+
+    def __init__(self, out_dir: Path, append: bool) -> None:
+        mode = "a" if append else "w"
+        self._train_file = open(out_dir / "train_log.csv", mode, newline="")
+        self._val_file = open(out_dir / "val_log.csv", mode, newline="")
+        self._train = csv.writer(self._train_file)
+        self._val = csv.writer(self._val_file)
+        if not append:
+            self._train.writerow(["epoch", "iteration", "lr", "loss", "conf", "loc", "positives", "img_per_s", "time"])
+            self._val.writerow(["epoch", "iteration", "ap", "time"])
+        self._sums = np.zeros(4)
+        self._count = 0
+        self._tb = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(out_dir / "tensorboard"))
+        except Exception:  # noqa: BLE001 - TensorBoard is optional (not installed is the usual case)
+            self._tb = None
+
+    def add(self, loss) -> None:
+        self._sums += [loss.total.item(), loss.conf.item(), loss.loc.item(), float(loss.num_positives)]
+        self._count += 1
+
+    def flush(self, state: TrainState, lr: float, speed: float) -> dict[str, float]:
+        mean = self._sums / max(1, self._count)
+        row = {"loss": mean[0], "conf": mean[1], "loc": mean[2], "positives": mean[3], "lr": lr}
+        self._train.writerow([state.epoch + 1, state.iteration, f"{lr:.6g}", f"{mean[0]:.5f}", f"{mean[1]:.5f}",
+                              f"{mean[2]:.5f}", f"{mean[3]:.1f}", f"{speed:.1f}", f"{time.time():.0f}"])
+        self._train_file.flush()
+        if self._tb is not None:
+            for key in ("loss", "conf", "loc", "lr"):
+                self._tb.add_scalar(f"train/{key}", row[key], state.iteration)
+        self._sums[:] = 0
+        self._count = 0
+        return row
+
+    def val(self, state: TrainState, ap: float) -> None:
+        self._val.writerow([state.epoch, state.iteration, f"{ap:.5f}", f"{time.time():.0f}"])
+        self._val_file.flush()
+        if self._tb is not None:
+            self._tb.add_scalar("val/ap", ap, state.iteration)
+
+    def close(self) -> None:
+        self._train_file.close()
+        self._val_file.close()
+        if self._tb is not None:
+            self._tb.close()

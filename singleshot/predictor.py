@@ -1,0 +1,198 @@
+"""``Detector``: run a trained model on images (the API behind ``singleshot detect``).
+
+Pre-processing keeps the aspect ratio: each image is resized so its long side is ``input_size`` and padded on the
+right and bottom to a multiple of 32 (the priors are computed for that exact size, so nothing is stretched);
+a batch is padded to its largest image. Post-processing is :func:`singleshot.postprocess.postprocess`; boxes come
+back in pixels of each original image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+import torch
+
+from singleshot.data.cache import decode_image
+from singleshot.data.transforms import normalize_image
+from singleshot.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+from singleshot.models import SingleShotDetector
+from singleshot.models.layers import fuse_conv_bn
+from singleshot.postprocess import postprocess
+from singleshot.structures import Detections
+
+ImageInput = np.ndarray | str | Path
+
+
+class ImageError(Exception):
+    """An image that cannot be read; the message names the file."""
+
+
+#: Inputs are padded to a multiple of this many pixels.
+PAD_MULTIPLE = 32
+
+
+def bundled_weights() -> Path:
+    """Path of the face model shipped inside the package."""
+    return Path(str(resources.files("singleshot") / "weights" / "face_slim.pt"))
+
+
+@dataclass
+class Timing:
+    """Milliseconds spent in each stage of the last :meth:`Detector.detect` call."""
+
+    preprocess_ms: float = 0.0
+    network_ms: float = 0.0
+    postprocess_ms: float = 0.0
+
+
+class Detector:
+    """A trained detector ready to find objects in images.
+
+    Args:
+        weights: a checkpoint path; None loads the face model bundled with the package.
+        input_size: long side of the inference resolution in pixels (aspect ratio kept).
+        threads: torch threads to use (None: leave as is).
+        fuse: fold BatchNorm into the convolutions (inference only; same outputs, faster).
+
+    Example:
+        >>> detector = Detector()                      # the bundled face model
+        >>> faces = detector.detect("photo.jpg", min_score=0.5)
+        >>> faces.boxes_xyxy, faces.scores
+    """
+
+    def __init__(
+        self, weights: str | Path | None = None, input_size: int = 640, threads: int | None = None, fuse: bool = True
+    ) -> None:
+        path = Path(weights) if weights is not None else bundled_weights()
+        checkpoint = load_checkpoint(path)
+        model = build_model_from_checkpoint(checkpoint, str(path)).eval()
+        if fuse:
+            fuse_conv_bn(model)  # same outputs, about a third faster for a small BatchNorm network
+        model = model.to(memory_format=torch.channels_last)
+        self._setup(model, checkpoint["class_names"], checkpoint["mean_rgb"], checkpoint["std_rgb"], input_size, threads)
+        self.weights = path
+
+    @classmethod
+    def from_model(
+        cls,
+        model: SingleShotDetector,
+        class_names: Sequence[str],
+        mean_rgb: Sequence[float],
+        std_rgb: Sequence[float],
+        input_size: int = 640,
+    ) -> Detector:
+        """Wrap a model in memory (e.g. during training, for validation)."""
+        detector = cls.__new__(cls)
+        detector._setup(model, class_names, mean_rgb, std_rgb, input_size, None)
+        detector.weights = None
+        return detector
+
+    def _setup(self, model, class_names, mean_rgb, std_rgb, input_size, threads) -> None:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.model = model.eval()
+        self.class_names = list(class_names)
+        self.mean_rgb = tuple(float(v) for v in mean_rgb)
+        self.std_rgb = tuple(float(v) for v in std_rgb)
+        self.input_size = int(input_size)
+        self.timing = Timing()
+
+    def preprocess(
+        self, images: Sequence[np.ndarray], input_size: int | None = None
+    ) -> tuple[torch.Tensor, list[float]]:
+        """RGB uint8 images -> ``(B, 3, H, W)`` normalised batch (right/bottom padded) and each image's scale."""
+        long_side = input_size or self.input_size
+        resized, scales = [], []
+        for image in images:
+            h, w = image.shape[:2]
+            scale = long_side / max(h, w)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            resized.append(cv2.resize(image, size, interpolation=interpolation) if scale != 1 else image)
+            scales.append(scale)
+        height = max(r.shape[0] for r in resized)
+        width = max(r.shape[1] for r in resized)
+        height += -height % PAD_MULTIPLE
+        width += -width % PAD_MULTIPLE
+        batch = torch.zeros(len(images), 3, height, width)  # zero = the mean colour after normalisation
+        for i, r in enumerate(resized):
+            batch[i, :, : r.shape[0], : r.shape[1]] = normalize_image(r, self.mean_rgb, self.std_rgb)
+        return batch, scales
+
+    @torch.no_grad()
+    def detect(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        min_score: float = 0.5,
+        max_overlap: float = 0.45,
+        top_k: int = 200,
+        input_size: int | None = None,
+    ) -> Detections | list[Detections]:
+        """Detect objects in one image or a batch.
+
+        Args:
+            images: an RGB uint8 array ``(H, W, 3)``, an image path, or a list of them (run as one batch).
+            min_score: lowest class probability reported.
+            max_overlap: NMS IoU threshold.
+            top_k: most detections per image.
+            input_size: long side of the inference resolution (default: the detector's ``input_size``).
+
+        Returns:
+            :class:`Detections` (boxes in pixels of the original image) for one image, a list for a list.
+        """
+        import time
+
+        single = isinstance(images, (np.ndarray, str, Path))
+        items = [images] if single else list(images)
+        arrays = [self._as_array(x) for x in items]
+        start = time.perf_counter()
+        batch, scales = self.preprocess(arrays, input_size)
+        t1 = time.perf_counter()
+        loc, conf = self.model(batch.contiguous(memory_format=torch.channels_last))
+        t2 = time.perf_counter()
+        priors = self.model.priors(tuple(batch.shape[-2:]))
+        results = postprocess(
+            loc, conf, priors, tuple(batch.shape[-2:]), min_score=min_score, max_overlap=max_overlap, top_k=top_k
+        )
+        for det, scale, array in zip(results, scales, arrays):
+            h, w = array.shape[:2]
+            det.boxes_xyxy = (det.boxes_xyxy / scale).clamp_(min=0)
+            det.boxes_xyxy[:, 0::2].clamp_(max=w)
+            det.boxes_xyxy[:, 1::2].clamp_(max=h)
+        t3 = time.perf_counter()
+        self.timing = Timing((t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000)
+        return results[0] if single else results
+
+    @staticmethod
+    def _as_array(image: ImageInput) -> np.ndarray:
+        if isinstance(image, np.ndarray):
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+            return image
+        decoded = decode_image(Path(image))
+        if decoded is None:
+            raise ImageError(f"{image}: image not found or not readable")
+        return decoded[0]
+
+
+def draw_detections(image_rgb: np.ndarray, detections: Detections, class_names: Sequence[str]) -> np.ndarray:
+    """A BGR copy of ``image_rgb`` with each detection's box and score drawn (ready for ``cv2.imwrite``)."""
+    canvas = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    thickness = max(1, round(max(canvas.shape[:2]) / 400))
+    show_names = len(class_names) > 2
+    for box, score, label in zip(detections.boxes_xyxy.tolist(), detections.scores.tolist(), detections.labels.tolist()):
+        x1, y1, x2, y2 = (round(v) for v in box)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 220, 0), thickness)
+        text = f"{class_names[label]} {score:.2f}" if show_names and label < len(class_names) else f"{score:.2f}"
+        scale = 0.4 * thickness
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        top = max(0, y1 - th - 4)
+        cv2.rectangle(canvas, (x1, top), (x1 + tw + 2, top + th + 4), (0, 220, 0), -1)
+        cv2.putText(canvas, text, (x1 + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas

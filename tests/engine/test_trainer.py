@@ -1,0 +1,106 @@
+"""Trainer: exact resume, checkpoints, logs, validation, optimiser groups and schedule."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from singleshot.config import ConfigError, config_from_dict
+from singleshot.engine.checkpoint import CheckpointError, load_checkpoint
+from singleshot.engine.trainer import EpochSampler, Trainer, build_optimizer, lr_factor
+from singleshot.models import create_model
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def tiny_config(tmp_path: Path, out: str, **train) -> object:
+    return config_from_dict(
+        {
+            "model": {"name": "face_slim", "num_classes": 2, "options": {"width": 0.25}},
+            "data": {
+                "train": [{"spec": f"csv:{FIXTURES / 'csv'}", "weight": 2.0}],
+                "input_size": [64, 64],
+                "cache_dir": str(tmp_path / "cache"),
+                "cache_max_side": 64,
+            },
+            "train": {
+                "epochs": 2, "batch_size": 2, "lr": 0.01, "warmup_iters": 2, "out_dir": str(tmp_path / out),
+                "checkpoint_every": 100, "log_every": 1, "threads": 1, **train,
+            },
+        }
+    )
+
+
+def test_resume_continues_exactly(tmp_path):
+    full = Trainer(tiny_config(tmp_path, "full"), progress=False).fit()
+    assert full.iteration == 6  # 3 images drawn twice per epoch, batches of 2, 2 epochs
+    half = Trainer(tiny_config(tmp_path, "half", max_iters=3), progress=False).fit()
+    assert half.iteration == 3
+    resumed = Trainer(tiny_config(tmp_path, "half"), progress=False).fit(resume=tmp_path / "half" / "last.pt")
+    assert resumed.iteration == 6
+    a = load_checkpoint(tmp_path / "full" / "last.pt")
+    b = load_checkpoint(tmp_path / "half" / "last.pt")
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    assert a["train_state"] == b["train_state"]
+    log = (tmp_path / "half" / "train_log.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,iteration,lr,loss,conf,loc") and len(log) == 1 + 6
+
+
+def test_checkpoint_contents_and_errors(tmp_path):
+    Trainer(tiny_config(tmp_path, "run", max_iters=1), progress=False).fit()
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    for key in ("model", "optimizer", "scheduler", "train_state", "rng", "config", "class_names", "model_name"):
+        assert key in ckpt
+    assert ckpt["class_names"] == ["background", "face"] and ckpt["config"]["train"]["max_iters"] == 1
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_validation_keeps_best(tmp_path):
+    config = tiny_config(tmp_path, "val", epochs=1)
+    config.data.val = config.data.train[0]
+    config.eval.long_side = 64
+    config.eval.min_size = 0
+    state = Trainer(config, progress=False).fit()
+    assert state.best_epoch == 1 and 0.0 <= state.best_ap <= 1.0
+    assert (tmp_path / "val" / "best.pt").is_file()
+    assert len((tmp_path / "val" / "val_log.csv").read_text().splitlines()) == 2
+
+
+def test_config_mismatch_is_clear(tmp_path):
+    config = tiny_config(tmp_path, "bad")
+    config.model.num_classes = 3
+    with pytest.raises(ConfigError, match="num_classes is 3 but the data has 2"):
+        Trainer(config, progress=False).fit()
+
+
+def test_epoch_sampler_weights_and_skip():
+    sampler = EpochSampler([4, 10], [2.0, 0.5], seed=1)
+    order = sampler.order()
+    assert len(order) == 8 + 5
+    assert sorted(order[order < 4].tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert len(set(order[order >= 4].tolist())) == 5
+    sampler.set_epoch(0, skip=4)
+    assert list(sampler) == order[4:].tolist() and len(sampler) == 9
+    sampler.set_epoch(1)
+    assert not (sampler.order() == order).all()
+
+
+def test_optimizer_groups_and_schedule():
+    config = config_from_dict({"train": {"lr": 0.1, "bias_lr_factor": 2.0, "weight_decay": 1e-4,
+                                         "warmup_iters": 10, "warmup_factor": 0.1, "schedule": "multistep",
+                                         "milestones": [0.5, 0.75], "gamma": 0.1}})
+    opt = build_optimizer(create_model("face_slim", width=0.25), config)
+    weights, biases, norms = opt.param_groups
+    assert biases["lr"] == pytest.approx(0.2) and norms["weight_decay"] == 0.0 and weights["weight_decay"] == 1e-4
+    assert all(p.ndim > 1 for p in weights["params"]) and all(p.ndim == 1 for p in norms["params"])
+    assert lr_factor(0, 100, config) == pytest.approx(0.1)
+    assert lr_factor(10, 100, config) == pytest.approx(1.0)
+    assert lr_factor(50, 100, config) == pytest.approx(0.1)
+    assert lr_factor(80, 100, config) == pytest.approx(0.01)
+    config.train.schedule = "cosine"
+    assert lr_factor(100, 100, config) == pytest.approx(0.01)

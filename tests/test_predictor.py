@@ -1,0 +1,78 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from singleshot.cli import main
+from singleshot.engine.checkpoint import model_metadata, save_checkpoint
+from singleshot.models import create_model
+from singleshot.predictor import Detector, ImageError
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = create_model("face_slim", width=0.25)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    meta = model_metadata(model, "face_slim", {"width": 0.25}, ["background", "face"], (120, 115, 100), (60, 60, 60))
+    save_checkpoint(path, {**meta, "model": model.state_dict()})
+    return path
+
+
+def test_detect_single_and_batch(checkpoint):
+    detector = Detector(checkpoint, input_size=96)
+    image = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+    one = detector.detect(image, min_score=0.0, top_k=5)
+    assert one.boxes_xyxy.shape == (5, 4)
+    assert (one.boxes_xyxy[:, 2] <= 64).all() and (one.boxes_xyxy[:, 3] <= 48).all()  # original pixels
+    two = detector.detect([image, np.ascontiguousarray(image[:30])], min_score=0.0, top_k=3)
+    assert len(two) == 2 and all(len(d) == 3 for d in two)
+    assert detector.timing.network_ms > 0
+
+
+def test_fused_detector_matches_unfused(checkpoint):
+    image = (np.random.default_rng(1).random((40, 40, 3)) * 255).astype(np.uint8)
+    a = Detector(checkpoint, input_size=64, fuse=True).detect(image, min_score=0.0, top_k=10)
+    b = Detector(checkpoint, input_size=64, fuse=False).detect(image, min_score=0.0, top_k=10)
+    torch.testing.assert_close(a.scores, b.scores, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_inputs(checkpoint, tmp_path):
+    detector = Detector(checkpoint, input_size=64)
+    with pytest.raises(ImageError, match="missing.jpg"):
+        detector.detect(tmp_path / "missing.jpg")
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        detector.detect(np.zeros((4, 4), np.uint8))
+
+
+def test_detect_cli_writes_images_and_json(checkpoint, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["detect", str(FIXTURES / "csv" / "images"), str(FIXTURES / "dlib" / "images" / "d.jpg"),
+            "--weights", str(checkpoint), "--out", str(out), "--min-score", "0.0", "--top-k", "2", "--input-size", "64"]
+    assert main(argv) == 0
+    detections = json.loads((out / "detections.json").read_text())
+    assert set(detections) == {"a.jpg", "b.jpg", "c.jpg", "d.jpg"}
+    assert all(len(v) == 2 and len(v[0]) == 6 for v in detections.values())
+    assert (out / "a.jpg").is_file() and (out / "d.jpg").is_file()
+    assert "4 image(s)" in capsys.readouterr().out
+
+
+def test_detect_cli_errors(checkpoint, tmp_path, capsys):
+    assert main(["detect", str(tmp_path / "nothing.jpg"), "--weights", str(checkpoint)]) == 2
+    assert main(["detect", str(FIXTURES / "csv" / "images"), "--weights", str(tmp_path / "nope.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "nothing.jpg: no such file" in err and "nope.pt: checkpoint not found" in err and "Traceback" not in err
+
+
+def test_eval_with_weights(checkpoint, tmp_path, capsys):
+    saved = tmp_path / "p.json"
+    argv = ["eval", "--weights", str(checkpoint), "--data", f"csv:{FIXTURES / 'csv'}", "--input-size", "64",
+            "--json", "--save-predictions", str(saved)]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0.0 <= result["metrics"]["mAP"] <= 1.0 and saved.is_file()
+    assert main(["eval", "--data", f"csv:{FIXTURES / 'csv'}"]) == 2  # neither --predictions nor --weights
