@@ -27,7 +27,6 @@ table (``cv2.LUT``), crops are views, and the flip is done after the resize, on 
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 

@@ -15,9 +15,10 @@ import math
 import random
 import signal
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from singleshot.config import Config, ConfigError
 from singleshot.data.cache import ImageCache
-from singleshot.data.dataset import DetectionDataset, collate_detections, _worker_init
+from singleshot.data.dataset import DetectionDataset, _worker_init, collate_detections
 from singleshot.data.formats import load_annotations
 from singleshot.data.transforms import SSDAugmentation
 from singleshot.engine.checkpoint import (
@@ -421,8 +422,9 @@ class _Logger:
 
     def __init__(self, out_dir: Path, append: bool) -> None:
         mode = "a" if append else "w"
-        self._train_file = open(out_dir / "train_log.csv", mode, newline="")
-        self._val_file = open(out_dir / "val_log.csv", mode, newline="")
+        # Kept open for the whole run (rows are flushed as written) and closed by close().
+        self._train_file = open(out_dir / "train_log.csv", mode, newline="")  # noqa: SIM115
+        self._val_file = open(out_dir / "val_log.csv", mode, newline="")  # noqa: SIM115
         self._train = csv.writer(self._train_file)
         self._val = csv.writer(self._val_file)
         if not append:

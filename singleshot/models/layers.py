@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -36,7 +38,7 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
         if not isinstance(module, nn.Sequential):
             continue
         names = list(module._modules)
-        for first, second in zip(names, names[1:]):
+        for first, second in itertools.pairwise(names):
             conv, bn = module._modules[first], module._modules[second]
             if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)) or not bn.track_running_stats:
                 continue
