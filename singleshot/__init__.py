@@ -2,7 +2,8 @@
 
 from singleshot.models import SingleShotDetector, create_model, list_models
 from singleshot.postprocess import postprocess
+from singleshot.predictor import Detector
 from singleshot.structures import Detections
 
-__all__ = ["Detections", "SingleShotDetector", "create_model", "list_models", "postprocess"]
+__all__ = ["Detections", "Detector", "SingleShotDetector", "create_model", "list_models", "postprocess"]
 __version__ = "0.1.0"

@@ -29,15 +29,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(info) for info in infos], indent=2))
         return 0
-    header = f"{'model':<16} {'backbone':<10} {'input HxW':>10} {'classes':>7} {'priors':>7} {'params':>8} {'GFLOPs':>7}  description"
+    header = f"{'model':<20} {'backbone':<18} {'input HxW':>10} {'classes':>7} {'priors':>7} {'params':>8} {'GFLOPs':>7} {'ImageNet':>13}  description"
     print(header)
     print("-" * len(header))
     for info in infos:
         size = f"{info.input_size[0]}x{info.input_size[1]}"
         params = f"{info.parameters / 1e6:.2f}M"
         print(
-            f"{info.name:<16} {info.backbone:<10} {size:>10} {info.num_classes:>7} {info.num_priors:>7} {params:>8} "
-            f"{info.gflops:>7.2f}  {info.description}"
+            f"{info.name:<20} {info.backbone:<18} {size:>10} {info.num_classes:>7} {info.num_priors:>7} {params:>8} "
+            f"{info.gflops:>7.2f} {info.pretrained:>13}  {info.description}"
         )
     return 0
 

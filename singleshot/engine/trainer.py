@@ -202,6 +202,14 @@ class Trainer:
     def _build_model(self) -> SingleShotDetector:
         m = self.config.model
         model = create_model(m.name, num_classes=m.num_classes, **m.options)
+        if m.pretrained or m.backbone_weights:
+            from singleshot.models.pretrained import WeightsError, load_backbone_weights, pretrained_weights_path
+
+            try:
+                source = m.backbone_weights or pretrained_weights_path(model.backbone.name)
+                tqdm.write(load_backbone_weights(model.backbone, source).summary())
+            except WeightsError as err:
+                raise CheckpointError(str(err)) from None
         if m.weights:
             source = load_checkpoint(m.weights)
             if source["model_name"] != m.name:

