@@ -46,16 +46,22 @@ def postprocess(
     """
     batch, num_priors, num_classes = conf.shape
     height, width = image_size
-    boxes = clip_boxes_xyxy(cxcywh_to_xyxy(decode_offsets(loc, priors_cxcywh, variances)))  # (B, P, 4) normalised
-    boxes = boxes * torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
     scores = conf.softmax(dim=-1)[..., 1:].transpose(1, 2)  # (B, C-1, P): foreground classes only
 
-    k = min(pre_nms_top_k, num_priors)
+    # Candidates: the best pre_nms_top_k per (image, class), and no more than the most any group has above
+    # min_score, so a confident model (few boxes above the threshold) pays for a small NMS, not a 400-box one.
+    above = int((scores >= min_score).sum(dim=2).max()) if scores.numel() else 0
+    k = max(1, min(pre_nms_top_k, num_priors, above))
     cand_scores, cand_index = scores.topk(k, dim=2)  # (B, C-1, K), sorted by score
     cand_valid = cand_scores >= min_score
-    cand_boxes = torch.gather(
-        boxes[:, None].expand(batch, num_classes - 1, num_priors, 4), 2, cand_index[..., None].expand(-1, -1, -1, 4)
-    )  # (B, C-1, K, 4)
+
+    # Decode only the candidates (not every prior): (B, C-1, K, 4) boxes in input pixels.
+    flat_index = cand_index.reshape(batch, -1)  # (B, (C-1) * K)
+    cand_loc = torch.gather(loc, 1, flat_index[..., None].expand(-1, -1, 4))
+    cand_priors = priors_cxcywh[flat_index]  # (B, (C-1) * K, 4)
+    boxes = clip_boxes_xyxy(cxcywh_to_xyxy(decode_offsets(cand_loc, cand_priors, variances)))
+    scale = torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
+    cand_boxes = (boxes * scale).view(batch, num_classes - 1, k, 4)
 
     keep = nms_padded(
         cand_boxes.reshape(-1, k, 4), cand_scores.reshape(-1, k), cand_valid.reshape(-1, k), max_overlap
