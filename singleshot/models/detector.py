@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from singleshot.boxes import DEFAULT_VARIANCES
 from singleshot.models.backbones.base import Backbone
@@ -58,20 +57,24 @@ class SingleShotDetector(nn.Module):
         return self.head(self.features(x))
 
     def feature_sizes(self, image_size: tuple[int, int]) -> list[tuple[int, int]]:
-        """``(H_k, W_k)`` of each predicted-from map for an ``(H, W)`` input, found by a shape-only pass.
+        """``(H_k, W_k)`` of each predicted-from map for an ``(H, W)`` input, cached per size.
 
-        The pass runs on the ``meta`` device (shapes without arithmetic): a few milliseconds per new size (the first
-        call in a process also pays torch's one-off meta set-up, about a second); results are cached per size.
+        Found by running the backbone and neck once on a zero image of that size: the sizes then come from the
+        layers themselves (ceil-mode pooling, valid convolutions...), whatever the architecture. One forward pass
+        per new size (about 10 ms for face_slim at 640x480, 0.3 s for SSD300), then a dictionary lookup.
         """
         key = (int(image_size[0]), int(image_size[1]))
         if key not in self._feature_size_cache:
-            probe_module = _FeatureProbe(self)
-            state = {k: v.to("meta") for k, v in [*probe_module.named_parameters(), *probe_module.named_buffers()]}
+            device = next(self.parameters()).device
+            was_training = self.training
+            self.eval()  # BatchNorm must not update its statistics on the probe
             try:
                 with torch.no_grad():
-                    maps = functional_call(probe_module, state, (torch.empty(1, 3, *key, device="meta"),))
+                    maps = self.features(torch.zeros(1, 3, *key, device=device))
             except RuntimeError as err:
                 raise ValueError(f"input size {key[0]}x{key[1]} is too small for this model: {err}") from None
+            finally:
+                self.train(was_training)
             self._feature_size_cache[key] = [tuple(m.shape[-2:]) for m in maps]
         return self._feature_size_cache[key]
 
@@ -85,13 +88,3 @@ class SingleShotDetector(nn.Module):
         size = tuple(image_size) if image_size is not None else self.input_size
         return generate_prior_grid(self.prior_spec, size, self.feature_sizes(size))
 
-
-class _FeatureProbe(nn.Module):
-    """Wraps a detector so ``functional_call`` can run its ``features`` (not ``forward``) on meta tensors."""
-
-    def __init__(self, detector: SingleShotDetector) -> None:
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, x: Tensor) -> list[Tensor]:
-        return self.detector.features(x)
