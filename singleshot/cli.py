@@ -279,6 +279,15 @@ def _protocol_params(fn) -> list[str]:
     return list(inspect.signature(fn).parameters)
 
 
+def _add_inference_options(parser: argparse.ArgumentParser, min_score: float, prefix: str = "") -> None:
+    """The options of running a detector, shared by ``detect`` and ``eval --weights``."""
+    parser.add_argument("--min-score", type=float, default=min_score, help=f"{prefix}lowest score kept ({min_score})")
+    parser.add_argument("--max-overlap", type=float, default=0.45, help=f"{prefix}NMS IoU threshold (0.45)")
+    parser.add_argument("--top-k", type=int, default=200, help=f"{prefix}most detections per image (200)")
+    parser.add_argument("--input-size", type=int, default=640, help=f"{prefix}long side of inference, aspect kept (640)")
+    parser.add_argument("--threads", type=int, default=None, help=f"{prefix}torch threads")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     parser = argparse.ArgumentParser(prog="singleshot", description=__doc__.splitlines()[0])
@@ -308,11 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--predictions", metavar="PATH",
                     help="predictions JSON (docs/formats.md), or a WIDER FACE submission folder")
     ev.add_argument("--weights", metavar="CKPT", help="evaluate a checkpoint directly (runs it on every image)")
-    ev.add_argument("--input-size", type=int, default=640, help="with --weights: long side of inference (640)")
-    ev.add_argument("--min-score", type=float, default=0.02, help="with --weights: lowest score kept (0.02)")
-    ev.add_argument("--max-overlap", type=float, default=0.45, help="with --weights: NMS IoU threshold (0.45)")
-    ev.add_argument("--top-k", type=int, default=200, help="with --weights: detections per image (200)")
-    ev.add_argument("--threads", type=int, default=None, help="with --weights: torch threads")
+    _add_inference_options(ev, min_score=0.02, prefix="with --weights: ")
     ev.add_argument("--save-predictions", metavar="JSON", help="with --weights: also write the predictions")
     ev.add_argument("--protocol", help="widerface, fddb, voc or coco (default: the data format's own, else voc)")
     ev.add_argument("--eval-option", action="append", default=[], metavar="KEY=VALUE",
@@ -326,11 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect = sub.add_parser("detect", help="find faces (or a checkpoint's classes) in images and folders")
     detect.add_argument("sources", nargs="+", metavar="SOURCE", help="image files and folders (searched recursively)")
     detect.add_argument("--weights", help="checkpoint (default: the face model bundled with the package)")
-    detect.add_argument("--min-score", type=float, default=0.5, help="lowest score reported (0.5)")
-    detect.add_argument("--max-overlap", type=float, default=0.45, help="NMS IoU threshold (0.45)")
-    detect.add_argument("--top-k", type=int, default=200, help="most detections per image (200)")
-    detect.add_argument("--input-size", type=int, default=640, help="long side of the inference resolution (640)")
-    detect.add_argument("--threads", type=int, default=None, help="torch threads")
+    _add_inference_options(detect, min_score=0.5)
     detect.add_argument("--out", default="detections", help="folder for annotated images and detections.json")
     detect.set_defaults(func=_cmd_detect)
 
