@@ -118,17 +118,23 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from singleshot.data.formats import DataError
-    from singleshot.evaluation import evaluate, list_protocols
+    from singleshot.evaluation import DEFAULT_PROTOCOL, evaluate, list_protocols
     from singleshot.evaluation.predictions import read_predictions
     from singleshot.evaluation.report import format_table, plot_curves
     from singleshot.registry import EVAL_PROTOCOLS
 
     data = _load_data(args.data, args.data_option)
-    protocol = args.protocol
-    if protocol is not None and protocol not in list_protocols():
-        raise UserError(f"unknown protocol {protocol!r} (protocols: {', '.join(list_protocols())})")
     if (args.predictions is None) == (args.weights is None):
         raise UserError("give either --predictions FILE (saved predictions) or --weights CKPT (run a model)")
+    # Check the protocol and its options before any (possibly long) detection run.
+    name = args.protocol or DEFAULT_PROTOCOL.get(data.format, "voc")
+    if name not in list_protocols():
+        raise UserError(f"unknown protocol {name!r} (protocols: {', '.join(list_protocols())})")
+    options = _parse_options(args.eval_option, EVAL_PROTOCOLS.get(name), f"{name} protocol")
+    if args.present_only:
+        if "present_only" not in _protocol_params(EVAL_PROTOCOLS.get(name)):
+            raise UserError(f"--present-only is not supported by the {name} protocol")
+        options["present_only"] = True
     try:
         if args.weights is not None:
             predictions = _predict_dataset(data, args)
@@ -138,15 +144,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             predictions = read_wider_submission(Path(args.predictions))
         else:
             predictions = read_predictions(Path(args.predictions))
-        from singleshot.evaluation import DEFAULT_PROTOCOL
-
-        name = protocol or DEFAULT_PROTOCOL.get(data.format, "voc")
-        options = _parse_options(args.eval_option, EVAL_PROTOCOLS.get(name), f"{name} protocol")
-        if args.present_only:
-            if "present_only" not in options and "present_only" in _protocol_params(EVAL_PROTOCOLS.get(name)):
-                options["present_only"] = True
-            elif "present_only" not in _protocol_params(EVAL_PROTOCOLS.get(name)):
-                raise UserError(f"--present-only is not supported by the {name} protocol")
         result = evaluate(data, predictions, protocol=name, **options)
     except DataError as err:
         raise UserError(str(err)) from None
