@@ -54,9 +54,7 @@ def ours(args: argparse.Namespace, out_dir: Path) -> dict:
     for sample in data.samples:
         image = decode_image(sample.image_path)[0]
         det = detector.detect(image, min_score=args.min_score, max_overlap=0.45, top_k=200)
-        predictions[sample.key] = np.concatenate(
-            [det.boxes_xyxy.numpy(), det.scores[:, None].numpy(), det.labels[:, None].float().numpy()], axis=1
-        ).astype(np.float64)
+        predictions[sample.key] = det.to_rows()
     ap = evaluate(data, predictions, protocol="voc", min_size=16).metrics["mAP"]
     image = decode_image(args.latency_image)[0]
     image = np.ascontiguousarray(cv2.resize(image, (640, 480), interpolation=cv2.INTER_AREA))

@@ -90,7 +90,6 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
 
 def _predict_dataset(data, args: argparse.Namespace) -> dict:
     """Run the checkpoint of ``args.weights`` over every image of ``data`` (predictions in original pixels)."""
-    import numpy as np
     from tqdm import tqdm
 
     from singleshot.data.cache import decode_image
@@ -104,9 +103,7 @@ def _predict_dataset(data, args: argparse.Namespace) -> dict:
             missing += 1
             continue
         det = detector.detect(decoded[0], min_score=args.min_score, max_overlap=args.max_overlap, top_k=args.top_k)
-        predictions[sample.key] = np.concatenate(
-            [det.boxes_xyxy.numpy(), det.scores[:, None].numpy(), det.labels[:, None].float().numpy()], axis=1
-        ).astype(np.float64)
+        predictions[sample.key] = det.to_rows()
     if missing:
         print(f"note: {missing} image(s) missing or unreadable, scored as without detections", file=sys.stderr)
     if args.save_predictions:
@@ -237,15 +234,14 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         det = detector.detect(image, min_score=args.min_score, max_overlap=args.max_overlap, top_k=args.top_k)
         seconds += time.perf_counter() - start
         faces += len(det)
-        rows = [[*b, s, lab] for b, s, lab in zip(det.boxes_xyxy.tolist(), det.scores.tolist(), det.labels.tolist())]
-        predictions[key] = rows
+        predictions[key] = det.to_rows()
         target = out / key
         target.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(target.with_suffix(".jpg") if target.suffix.lower() not in (".jpg", ".jpeg", ".png") else target),
                     draw_detections(image, det, detector.class_names))
         if len(items) < 2:
             print(f"{key}: {len(det)} detection(s)")
-    write_predictions(out / "detections.json", {k: v for k, v in predictions.items()})
+    write_predictions(out / "detections.json", predictions)
     done = len(items) - skipped
     fps = done / seconds if seconds else 0.0
     print(f"{done} image(s), {faces} detection(s) at min_score {args.min_score}, input long side {args.input_size}: "

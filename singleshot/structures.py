@@ -27,6 +27,12 @@ class Detections:
     def __len__(self) -> int:
         return int(self.scores.shape[0])
 
+    def to_rows(self) -> np.ndarray:
+        """``(K, 6)`` float64 ``[x1, y1, x2, y2, score, label]``: the rows of the predictions JSON."""
+        return torch.cat((self.boxes_xyxy, self.scores[:, None], self.labels[:, None].to(self.scores.dtype)), 1).to(
+            torch.float64
+        ).numpy()
+
     @classmethod
     def empty(cls, device: torch.device | str = "cpu") -> Detections:
         """No detections."""

@@ -42,7 +42,8 @@ class Batch:
         original_sizes: ``B`` ``(height, width)`` of the images as stored on disk.
         geometries: per image, the transform's :class:`~singleshot.data.transforms.InputGeometry` (None after
             training augmentation), relative to the decoded image of size ``decoded_sizes`` (smaller than the
-            original when the image cache shrank it); see :func:`boxes_to_original`.
+            original when the image cache shrank it): map boxes back with
+            :func:`~singleshot.data.transforms.boxes_to_original_xyxy`, then by ``original / decoded`` size.
         decoded_sizes: ``B`` ``(height, width)`` of the images the transform received.
     """
 
@@ -190,22 +191,6 @@ def collate_detections(items: Sequence[dict[str, Any]]) -> Batch:
         geometries=[it["geometry"] for it in items],
         decoded_sizes=[it["decoded_size"] for it in items],
     )
-
-
-def boxes_to_original(
-    boxes_xyxy: Tensor, geometry: Any, decoded_size: tuple[int, int], original_size: tuple[int, int]
-) -> Tensor:
-    """Map ``(K, 4)`` boxes normalised to the network input back to pixels of the original image file.
-
-    ``geometry`` maps them to the decoded image (undoing resize and padding); the decoded image may itself be a
-    shrunk copy from the image cache, which the ratio of ``original_size`` to ``decoded_size`` undoes.
-    """
-    from singleshot.data.transforms import boxes_to_original_xyxy
-
-    boxes = torch.as_tensor(boxes_to_original_xyxy(boxes_xyxy, geometry))
-    scale_y = original_size[0] / decoded_size[0]
-    scale_x = original_size[1] / decoded_size[1]
-    return boxes * torch.tensor([scale_x, scale_y, scale_x, scale_y], dtype=boxes.dtype)
 
 
 def _worker_init(_: int) -> None:

@@ -516,6 +516,16 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+def _check_normalisation(
+    mean_rgb: Sequence[float], std_rgb: Sequence[float]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    mean = tuple(float(m) for m in mean_rgb)
+    std = tuple(float(s) for s in std_rgb)
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ValueError(f"mean_rgb and std_rgb must be 3 values, std > 0; got {mean_rgb}, {std_rgb}")
+    return mean, std
+
+
 def _check_probability(name: str, p: float) -> float:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {p}")
@@ -585,10 +595,7 @@ class SSDAugmentation:
         interpolation: int = cv2.INTER_LINEAR,
     ) -> None:
         self.size = _check_size(size)
-        self.mean_rgb = tuple(float(m) for m in mean_rgb)
-        self.std_rgb = tuple(float(s) for s in std_rgb)
-        if len(self.mean_rgb) != 3 or len(self.std_rgb) != 3 or min(self.std_rgb) <= 0:
-            raise ValueError(f"mean_rgb and std_rgb must be 3 values, std > 0; got {mean_rgb}, {std_rgb}")
+        self.mean_rgb, self.std_rgb = _check_normalisation(mean_rgb, std_rgb)
         self.photometric_prob = _check_probability("photometric_prob", photometric_prob)
         self.brightness_range = _check_range("brightness_range", brightness_range, 0.0)
         self.contrast_range = _check_range("contrast_range", contrast_range, 0.0)
@@ -685,10 +692,7 @@ class SSDEval:
         interpolation: int = cv2.INTER_LINEAR,
     ) -> None:
         self.size = _check_size(size)
-        self.mean_rgb = tuple(float(m) for m in mean_rgb)
-        self.std_rgb = tuple(float(s) for s in std_rgb)
-        if len(self.mean_rgb) != 3 or len(self.std_rgb) != 3 or min(self.std_rgb) <= 0:
-            raise ValueError(f"mean_rgb and std_rgb must be 3 values, std > 0; got {mean_rgb}, {std_rgb}")
+        self.mean_rgb, self.std_rgb = _check_normalisation(mean_rgb, std_rgb)
         self.keep_aspect = bool(keep_aspect)
         self.interpolation = interpolation
 

@@ -406,10 +406,9 @@ def predict_cached(
         results = detector.detect([cache.image(i) for i in chunk], min_score, max_overlap, top_k)
         for i, det in zip(chunk, results):
             entry = cache.entries[i]
-            scale = torch.tensor([entry.original_width / entry.width, entry.original_height / entry.height] * 2)
-            boxes = det.boxes_xyxy * scale
-            rows = torch.cat((boxes, det.scores[:, None], det.labels[:, None].float()), dim=1)
-            predictions[data.samples[i].key] = rows.numpy().astype(np.float64)
+            rows = det.to_rows()
+            rows[:, :4] *= [entry.original_width / entry.width, entry.original_height / entry.height] * 2
+            predictions[data.samples[i].key] = rows
     return predictions
 
 
