@@ -193,7 +193,8 @@ def collate_detections(items: Sequence[dict[str, Any]]) -> Batch:
     )
 
 
-def _worker_init(_: int) -> None:
+def worker_init(_: int) -> None:
+    """DataLoader ``worker_init_fn``: one thread per worker."""
     # Each worker is one process on a 2-core machine: one thread each, and no OpenCV thread pool inside workers.
     cv2.setNumThreads(0)
     torch.set_num_threads(1)
@@ -215,7 +216,7 @@ def make_loader(
         shuffle=shuffle,
         num_workers=workers,
         collate_fn=collate_detections,
-        worker_init_fn=_worker_init if workers else None,
+        worker_init_fn=worker_init if workers else None,
         persistent_workers=workers > 0,
         generator=generator,
         drop_last=drop_last,

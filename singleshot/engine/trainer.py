@@ -26,9 +26,9 @@ from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm import tqdm
 
-from singleshot.config import Config, ConfigError
+from singleshot.config import Config, ConfigError, dump_config
 from singleshot.data.cache import ImageCache
-from singleshot.data.dataset import DetectionDataset, _worker_init, collate_detections
+from singleshot.data.dataset import DetectionDataset, collate_detections, worker_init
 from singleshot.data.formats import load_annotations
 from singleshot.data.transforms import SSDAugmentation
 from singleshot.engine.checkpoint import (
@@ -269,7 +269,7 @@ class Trainer:
             tqdm.write(f"resumed from {resume}: epoch {state.epoch + 1}, iteration {state.iteration}")
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "config.yaml").write_text(__import__("yaml").safe_dump(cfg.to_dict(), sort_keys=False))
+        dump_config(cfg, self.out_dir / "config.yaml")
         meta = model_metadata(model, cfg.model.name, cfg.model.options, train_sets[0].class_names,
                               cfg.data.mean_rgb, cfg.data.std_rgb)
         logger = _Logger(self.out_dir, resume is not None)
@@ -308,7 +308,7 @@ class Trainer:
                 sampler.set_epoch(state.epoch, skip=state.epoch_iteration * batch_size)
                 loader = DataLoader(
                     joined, batch_size=batch_size, sampler=sampler, collate_fn=collate_detections, drop_last=True,
-                    num_workers=cfg.data.workers, worker_init_fn=_worker_init if cfg.data.workers else None,
+                    num_workers=cfg.data.workers, worker_init_fn=worker_init if cfg.data.workers else None,
                 )
                 bar = tqdm(total=iters_per_epoch, initial=state.epoch_iteration, disable=not self.progress,
                            desc=f"epoch {state.epoch + 1}/{cfg.train.epochs}", dynamic_ncols=True, leave=True)
