@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -95,7 +96,7 @@ def _predict_dataset(data, args: argparse.Namespace) -> dict:
     from singleshot.data.cache import decode_image
     from singleshot.evaluation.predictions import write_predictions
 
-    detector = _load_detector(args.weights, args.input_size, args.threads)
+    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime)
     predictions, missing = {}, 0
     for sample in tqdm(data.samples, desc="detecting", unit="img"):
         decoded = decode_image(sample.image_path)
@@ -197,19 +198,23 @@ def _image_sources(sources: Sequence[str]) -> list[tuple[object, str]]:
     return items
 
 
-def _load_detector(weights, input_size: int, threads: int | None):
+def _load_detector(weights, input_size: int, threads: int | None, runtime: str | None = None):
+    from singleshot.deploy.runtimes import RuntimeUnavailableError
     from singleshot.engine.checkpoint import CheckpointError
     from singleshot.predictor import Detector
 
     try:
-        return Detector(weights, input_size=input_size, threads=threads)
-    except CheckpointError as err:
+        return Detector(weights, input_size=input_size, threads=threads, runtime=runtime)
+    except (CheckpointError, RuntimeUnavailableError, FileNotFoundError, ValueError) as err:
         raise UserError(str(err)) from None
+
+
+#: File suffixes ``singleshot detect`` treats as videos.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
     import time
-    from pathlib import Path
 
     import cv2
     from tqdm import tqdm
@@ -218,52 +223,179 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from singleshot.evaluation.predictions import write_predictions
     from singleshot.predictor import draw_detections
 
-    items = _image_sources(args.sources)
-    detector = _load_detector(args.weights, args.input_size, args.threads)
+    if not args.sources and args.source is None:
+        raise UserError("give image files, folders or videos, or --source CAMERA_INDEX|VIDEO")
+    sources = list(args.sources) + ([args.source] if args.source is not None else [])
+    videos = [s for s in sources if s.isdigit() or Path(s).suffix.lower() in VIDEO_SUFFIXES]
+    stills = [s for s in sources if s not in videos]
+    items = _image_sources(stills) if stills else []
+    for v in videos:
+        if not v.isdigit() and not Path(v).is_file():
+            raise UserError(f"{v}: no such video file")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    predictions, skipped, faces, seconds = {}, 0, 0, 0.0
-    for path, key in tqdm(items, desc="detecting", unit="img", disable=len(items) < 2):
-        decoded = decode_image(path)
-        if decoded is None:
-            print(f"{path}: cannot read the image; skipped", file=sys.stderr)
-            skipped += 1
+    options = {"min_score": args.min_score, "max_overlap": args.max_overlap, "top_k": args.top_k}
+    predictions, skipped, faces, seconds, done = {}, 0, 0, 0.0, 0
+    # many images run in batches (one network call per batch); a batch is padded to its largest image
+    batches = [items[i : i + args.batch_size] for i in range(0, len(items), args.batch_size)]
+    bar = tqdm(total=len(items), desc="detecting", unit="img", disable=len(items) < 2)
+    for batch in batches:
+        images, keys = [], []
+        for path, key in batch:
+            decoded = decode_image(path)
+            if decoded is None:
+                print(f"{path}: cannot read the image; skipped", file=sys.stderr)
+                skipped += 1
+                continue
+            images.append(decoded[0])
+            keys.append(key)
+        bar.update(len(batch))
+        if not images:
             continue
-        image = decoded[0]
         start = time.perf_counter()
-        det = detector.detect(image, min_score=args.min_score, max_overlap=args.max_overlap, top_k=args.top_k)
+        dets = detector.detect(images, **options)
         seconds += time.perf_counter() - start
-        faces += len(det)
-        predictions[key] = det.to_rows()
-        target = out / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(target.with_suffix(".jpg") if target.suffix.lower() not in (".jpg", ".jpeg", ".png") else target),
-                    draw_detections(image, det, detector.class_names))
-        if len(items) < 2:
-            print(f"{key}: {len(det)} detection(s)")
+        for image, key, det in zip(images, keys, dets):
+            faces += len(det)
+            done += 1
+            predictions[key] = det.to_rows()
+            target = out / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+                target = target.with_suffix(".jpg")
+            cv2.imwrite(str(target), draw_detections(image, det, detector.class_names))
+            if len(items) < 2:
+                print(f"{key}: {len(det)} detection(s)")
+    bar.close()
+    for video in videos:
+        v_frames, v_faces, v_seconds = _detect_video(detector, video, out, args, options, predictions)
+        done += v_frames
+        faces += v_faces
+        seconds += v_seconds
     write_predictions(out / "detections.json", predictions)
-    done = len(items) - skipped
     fps = done / seconds if seconds else 0.0
-    print(f"{done} image(s), {faces} detection(s) at min_score {args.min_score}, input long side {args.input_size}: "
-          f"{1000 * seconds / max(done, 1):.1f} ms/image ({fps:.1f} FPS, decode excluded); "
-          f"annotated images and detections.json in {out}")
+    print(f"{done} image(s)/frame(s), {faces} detection(s) at min_score {args.min_score}, input long side "
+          f"{args.input_size}, runtime {detector.runtime}: {1000 * seconds / max(done, 1):.1f} ms/image "
+          f"({fps:.1f} FPS, decode excluded); annotated output and detections.json in {out}")
     return 0 if done else 2
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _detect_video(detector, source: str, out: Path, args, options: dict, predictions: dict) -> tuple[int, int, float]:
+    """Run on every frame of a video file or camera; write ``OUT/NAME.mp4`` (or show the frames with --show)."""
+    import time
 
+    import cv2
+
+    from singleshot.predictor import draw_detections
+
+    camera = source.isdigit()
+    name = f"camera{source}" if camera else Path(source).stem
+    capture = cv2.VideoCapture(int(source) if camera else source)
+    if not capture.isOpened():
+        raise UserError(f"{'camera ' + source if camera else source}: cannot open the video source")
+    fps_in = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    writer, frames, faces, seconds = None, 0, 0, 0.0
+    target = out / f"{name}.mp4"
+    try:
+        while args.max_frames is None or frames < args.max_frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            start = time.perf_counter()
+            det = detector.detect(rgb, **options)
+            seconds += time.perf_counter() - start
+            frames += 1
+            faces += len(det)
+            predictions[f"{name}/{frames:06d}"] = det.to_rows()
+            annotated = draw_detections(rgb, det, detector.class_names)
+            if args.show:
+                try:
+                    cv2.imshow(f"singleshot: {name}", annotated)
+                except cv2.error:
+                    raise UserError("--show needs an OpenCV build with a GUI (opencv-python, not -headless)") from None
+                if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                    break
+                continue
+            if writer is None:
+                h, w = annotated.shape[:2]
+                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps_in, (w, h))
+                if not writer.isOpened():
+                    raise UserError(f"{target}: OpenCV cannot write an mp4 video here")
+            writer.write(annotated)
+            if frames % 30 == 0:
+                print(f"{name}: {frames} frames, {frames / seconds:.1f} FPS (decode excluded)", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"{name}: stopped after {frames} frames", file=sys.stderr)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    print(f"{name}: {frames} frames, {faces} detection(s), {frames / seconds if seconds else 0:.1f} FPS"
+          + ("" if args.show else f"; video in {target}"))
+    return frames, faces, seconds
+
+
+def _parse_wxh(text: str) -> tuple[int, int]:
+    """``WxH`` -> ``(H, W)``."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--input-size: expected WxH, e.g. 640x480, got {text!r}") from None
+    return h, w
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
     from singleshot.engine.checkpoint import CheckpointError, export_weights
 
     target = Path(args.output)
-    if target.suffix != ".pt":
-        raise UserError(f"{target}: only weights-only PyTorch checkpoints (.pt) can be exported so far")
+    if target.suffix == ".pt":
+        if args.int8 or args.dynamic:
+            raise UserError("--int8 and --dynamic apply to ONNX exports (-o FILE.onnx)")
+        try:
+            path = export_weights(args.weights, target)
+        except CheckpointError as err:
+            raise UserError(str(err)) from None
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, weights only)")
+        return 0
+    if target.suffix != ".onnx":
+        raise UserError(f"{target}: export writes .pt (weights only) or .onnx files")
+    if args.int8 and not args.calib:
+        raise UserError("--int8 needs --calib DIR (a folder of photos to calibrate the activation ranges)")
+    from singleshot.deploy.onnx_export import ExportError, compare_with_torch, export_onnx
+    from singleshot.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+
+    size = tuple(v + (-v % 32) for v in _parse_wxh(args.input_size))  # as export_onnx rounds it
     try:
-        path = export_weights(args.weights, target)
-    except CheckpointError as err:
+        checkpoint = load_checkpoint(args.weights)
+        model = build_model_from_checkpoint(checkpoint, str(args.weights)).eval()
+        mean, std = tuple(checkpoint["mean_rgb"]), tuple(checkpoint["std_rgb"])
+        fp32 = target if not args.int8 else target.with_name(target.stem + ".fp32.onnx")
+        export_onnx(model, fp32, list(checkpoint["class_names"]), mean, std, input_size=size, dynamic=args.dynamic,
+                    opset=args.opset, model_name=str(checkpoint.get("model_name", "")))
+    except (CheckpointError, ExportError) as err:
         raise UserError(str(err)) from None
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, weights only)")
-    return 0
+    # the check runs on a second input size when the graph allows it
+    check = (size[0] + 64, size[1] - 64) if args.dynamic and size[1] > 96 else size
+    box_diff, score_diff, same = compare_with_torch(model, fp32, mean, std, check)
+    print(f"wrote {fp32} ({fp32.stat().st_size / 1e6:.2f} MB; input "
+          f"{'dynamic, H and W multiples of 32' if args.dynamic else f'{size[1]}x{size[0]}'}; opset {args.opset})")
+    print(f"check, ONNX Runtime vs PyTorch on a {check[1]}x{check[0]} input: largest box difference "
+          f"{box_diff:.2e} px, largest score difference {score_diff:.2e}, detections after NMS "
+          f"{'identical' if same else 'DIFFERENT'}")
+    if args.int8:
+        from singleshot.deploy.quantize import QuantizeError, quantize_int8
+
+        try:
+            quantize_int8(fp32, target, args.calib, size_hw=size, mean_rgb=mean, limit=args.calib_images)
+        except QuantizeError as err:
+            raise UserError(str(err)) from None
+        print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB, int8 QDQ, calibrated on {args.calib}); "
+              f"measure its accuracy with: singleshot eval --weights {target} --data FORMAT:PATH")
+    return 0 if same and box_diff < 1e-3 else 1
 
 
 def _protocol_params(fn) -> list[str]:
@@ -278,7 +410,57 @@ def _add_inference_options(parser: argparse.ArgumentParser, min_score: float, pr
     parser.add_argument("--max-overlap", type=float, default=0.45, help=f"{prefix}NMS IoU threshold (0.45)")
     parser.add_argument("--top-k", type=int, default=200, help=f"{prefix}most detections per image (200)")
     parser.add_argument("--input-size", type=int, default=640, help=f"{prefix}long side of inference, aspect kept (640)")
-    parser.add_argument("--threads", type=int, default=None, help=f"{prefix}torch threads")
+    parser.add_argument("--threads", type=int, default=None, help=f"{prefix}threads of the runtime")
+    parser.add_argument("--runtime", choices=("torch", "ort", "opencv"), default=None,
+                        help=f"{prefix}PyTorch, ONNX Runtime or OpenCV DNN (default: torch for .pt, ort for .onnx)")
+
+
+def _cmd_kindle(args: argparse.Namespace) -> int:
+    from singleshot.engine.checkpoint import CheckpointError
+    from singleshot.kindle import KindleError, create_teacher, kindle
+    from singleshot.peers import PeerUnavailableError
+
+    try:
+        teacher = create_teacher(args.teacher, threads=args.threads, input_size=args.input_size)
+        report = kindle(
+            teacher, args.images, args.out, min_score=args.min_score, ignore_score=args.ignore_score,
+            fmt=args.format, force=args.force, progress=not args.no_progress,
+        )
+    except (KindleError, CheckpointError, PeerUnavailableError, KeyError) as err:
+        raise UserError(err.args[0] if isinstance(err, KeyError) else str(err)) from None
+    print(report.table())
+    print(f"report: {Path(args.out) / 'kindle_report.json'}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from singleshot.bench import RUNTIME_ROWS, run_bench
+    from singleshot.data.formats.base import DataError
+    from singleshot.peers import PEER_NAMES
+
+    frames = [tuple(reversed(_parse_wxh(f))) for f in args.frames.split(",")]
+    try:
+        threads = [int(t) for t in args.threads.split(",")]
+    except ValueError:
+        raise UserError(f"--threads: expected comma-separated integers, got {args.threads!r}") from None
+    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+    bad = [r for r in runtimes if r not in RUNTIME_ROWS]
+    if bad:
+        raise UserError(f"--runtimes: unknown {bad} (choose from {', '.join(RUNTIME_ROWS)})")
+    peers = list(PEER_NAMES) if args.peers == "all" else [p for p in (args.peers or "").split(",") if p]
+    try:
+        report = run_bench(
+            args.weights, runtimes, frames, threads, args.runs, args.min_score, args.image, peers, args.data,
+            args.min_size, args.calib, args.work_dir, progress=not args.no_progress,
+            log=lambda line: print(line, file=sys.stderr),
+        )
+    except (DataError, ValueError, FileNotFoundError) as err:
+        raise UserError(str(err)) from None
+    print(report.markdown())
+    if args.json:
+        Path(args.json).write_text(report.to_json())
+        print(f"\nJSON: {args.json}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -322,16 +504,63 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_cmd_eval)
 
     detect = sub.add_parser("detect", help="find faces (or a checkpoint's classes) in images and folders")
-    detect.add_argument("sources", nargs="+", metavar="SOURCE", help="image files and folders (searched recursively)")
-    detect.add_argument("--weights", help="checkpoint (default: the face model bundled with the package)")
+    detect.add_argument("sources", nargs="*", metavar="SOURCE",
+                        help="image files, folders (searched recursively) and video files")
+    detect.add_argument("--source", metavar="CAMERA|VIDEO", help="a camera index (e.g. 0) or a video file")
+    detect.add_argument("--weights", help="checkpoint or .onnx file (default: the face model bundled with the package)")
     _add_inference_options(detect, min_score=0.5)
-    detect.add_argument("--out", default="detections", help="folder for annotated images and detections.json")
+    detect.add_argument("--out", default="detections", help="folder for annotated images, videos and detections.json")
+    detect.add_argument("--batch-size", type=int, default=8, help="images per network call (8)")
+    detect.add_argument("--show", action="store_true", help="videos and cameras: show the frames instead of writing")
+    detect.add_argument("--max-frames", type=int, default=None, help="videos and cameras: stop after this many frames")
     detect.set_defaults(func=_cmd_detect)
 
-    export = sub.add_parser("export", help="write a deployable copy of a checkpoint")
+    export = sub.add_parser("export", help="write a deployable copy of a checkpoint (.pt weights, or .onnx)")
     export.add_argument("--weights", required=True, metavar="CKPT", help="training or weights checkpoint")
-    export.add_argument("-o", "--output", required=True, metavar="FILE", help="output file (.pt: weights only)")
+    export.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="output file: .pt (weights only) or .onnx (decoding inside, NMS outside)")
+    export.add_argument("--input-size", default="640x480", metavar="WxH", help="fixed ONNX input size (640x480)")
+    export.add_argument("--dynamic", action="store_true", help="ONNX with free batch, height and width")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (17)")
+    export.add_argument("--int8", action="store_true", help="static int8 quantisation (QDQ) with --calib")
+    export.add_argument("--calib", metavar="DIR", help="folder of photos for int8 calibration")
+    export.add_argument("--calib-images", type=int, default=64, help="calibration photos used (64)")
     export.set_defaults(func=_cmd_export)
+
+    kin = sub.add_parser("kindle", help="label a folder of unlabelled photos with a teacher detector (a dataset)")
+    kin.add_argument("--teacher", required=True,
+                     help="retinaface, mtcnn, blazeface, haar (installed peers), 'bundled', or a checkpoint path")
+    kin.add_argument("--images", required=True, metavar="DIR", help="folder of photos (searched recursively)")
+    kin.add_argument("--out", required=True, metavar="DIR", help="dataset folder to write")
+    kin.add_argument("--min-score", type=float, default=0.6, help="teacher score from which a box is a face (0.6)")
+    kin.add_argument("--ignore-score", type=float, default=0.3,
+                     help="teacher score from which a box under --min-score is an ignore region (0.3)")
+    kin.add_argument("--format", choices=("csv", "coco"), default="csv", help="dataset format (csv)")
+    kin.add_argument("--input-size", type=int, default=None,
+                     help="long side the teacher runs at (default: checkpoints 640, peers the image as is)")
+    kin.add_argument("--threads", type=int, default=2, help="teacher threads (2)")
+    kin.add_argument("--force", action="store_true", help="replace a finished dataset in --out")
+    kin.add_argument("--no-progress", action="store_true", help="no progress bar")
+    kin.set_defaults(func=_cmd_kindle)
+
+    bench = sub.add_parser("bench", help="end-to-end latency per runtime, frame size and threads (and peers, AP)")
+    bench.add_argument("--weights", help="checkpoint (default: the bundled face model)")
+    bench.add_argument("--runtimes", default="torch,ort,ort-int8,opencv",
+                       help="rows of ours: torch, ort, ort-int8, opencv (comma-separated; all by default)")
+    bench.add_argument("--frames", default="320x240,640x480", metavar="WxH,...", help="frame sizes (320x240,640x480)")
+    bench.add_argument("--threads", default="1,2", help="thread counts (1,2)")
+    bench.add_argument("--runs", type=int, default=50, help="timed calls per row, after 5 warm-up calls (50)")
+    bench.add_argument("--min-score", type=float, default=0.5, help="score threshold of the timed calls (0.5)")
+    bench.add_argument("--image", help="photo the frames are cut from (default: the first of --data, or the demo)")
+    bench.add_argument("--peers", nargs="?", const="all", default=None,
+                       help="also the installed peer detectors: all, or a comma-separated list")
+    bench.add_argument("--data", metavar="FORMAT:PATH", help="labelled set for AP@0.5 of every row")
+    bench.add_argument("--min-size", type=float, default=16, help="with --data: faces under this many px ignored (16)")
+    bench.add_argument("--calib", metavar="DIR", help="int8 calibration photos (default: the --data images)")
+    bench.add_argument("--work-dir", metavar="DIR", help="keep the exported ONNX files here")
+    bench.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bench.set_defaults(func=_cmd_bench)
 
     train = sub.add_parser("train", help="train a model from a YAML config")
     train.add_argument("config", nargs="?", help="YAML config (e.g. configs/face_slim.yaml); defaults if omitted")

@@ -62,6 +62,8 @@ class AugmentConfig:
     zoom_out_p: float = 0.5
     max_zoom_out: float = 4.0
     crop: bool = True
+    crop_mode: Literal["min_iou", "square"] = "min_iou"  # or "square": the face detectors' square crop (RetinaFace, SCRFD)
+    square_crop_scale: tuple[float, float] = (0.3, 2.0)
     flip_p: float = 0.5
 
 

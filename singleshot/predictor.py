@@ -34,6 +34,12 @@ class ImageError(Exception):
 
 #: Inputs are padded to a multiple of this many pixels.
 PAD_MULTIPLE = 32
+#: Padding colour of ONNX inputs when the file does not say its mean (ImageNet's, every zoo model's).
+_MEAN_FOR_PADDING = (123.675, 116.28, 103.53)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return value + (-value % multiple)
 
 
 def bundled_weights() -> Path:
@@ -50,14 +56,23 @@ class Timing:
     postprocess_ms: float = 0.0
 
 
+#: Runtimes a :class:`Detector` can run on.
+RUNTIMES = ("torch", "ort", "opencv")
+
+
 class Detector:
     """A trained detector ready to find objects in images.
 
     Args:
-        weights: a checkpoint path; None loads the face model bundled with the package.
+        weights: a checkpoint (``.pt``) or an exported ONNX file (``singleshot export``); None loads the face model
+            bundled with the package.
         input_size: long side of the inference resolution in pixels (aspect ratio kept).
-        threads: torch threads to use (None: leave as is).
-        fuse: fold BatchNorm into the convolutions (inference only; same outputs, faster).
+        threads: threads of the runtime (None: its default).
+        fuse: fold BatchNorm into the convolutions (torch runtime; same outputs, faster).
+        runtime: ``torch`` (PyTorch), ``ort`` (ONNX Runtime) or ``opencv`` (OpenCV DNN); default ``torch`` for a
+            checkpoint and ``ort`` for an ``.onnx`` file. A checkpoint given to ``ort`` or ``opencv`` is exported
+            on the fly (dynamic size for ``ort``; for ``opencv``, whose graphs have a fixed size, a landscape 4:3
+            input of ``input_size`` pixels wide). Same API and same detections on every runtime.
 
     Example:
         >>> detector = Detector()                      # the bundled face model
@@ -66,16 +81,65 @@ class Detector:
     """
 
     def __init__(
-        self, weights: str | Path | None = None, input_size: int = 640, threads: int | None = None, fuse: bool = True
+        self,
+        weights: str | Path | None = None,
+        input_size: int = 640,
+        threads: int | None = None,
+        fuse: bool = True,
+        runtime: str | None = None,
     ) -> None:
         path = Path(weights) if weights is not None else bundled_weights()
+        is_onnx = path.suffix.lower() == ".onnx"
+        runtime = runtime or ("ort" if is_onnx else "torch")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r} (runtimes: {', '.join(RUNTIMES)})")
+        self.runtime = runtime
+        self.weights = path
+        self._backend = None
+        if is_onnx:
+            if runtime == "torch":
+                raise ValueError(f"{path}: an ONNX file runs with runtime 'ort' or 'opencv', not 'torch'")
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: ONNX file not found")
+            self._setup_onnx(path, input_size, threads)
+            return
         checkpoint = load_checkpoint(path)
         model = build_model_from_checkpoint(checkpoint, str(path)).eval()
         if fuse:
             fuse_conv_bn(model)  # same outputs, about a third faster for a small BatchNorm network
         model = model.to(memory_format=torch.channels_last)
         self._setup(model, checkpoint["class_names"], checkpoint["mean_rgb"], checkpoint["std_rgb"], input_size, threads)
-        self.weights = path
+        if runtime != "torch":
+            import tempfile
+
+            from singleshot.deploy.onnx_export import export_onnx
+
+            folder = Path(tempfile.mkdtemp(prefix="singleshot-"))
+            fixed = (_round_up(int(input_size) * 3 // 4, PAD_MULTIPLE), _round_up(int(input_size), PAD_MULTIPLE))
+            onnx_path = export_onnx(
+                model, folder / f"{path.stem}.onnx", self.class_names, self.mean_rgb, self.std_rgb,
+                input_size=fixed, dynamic=runtime == "ort", model_name=str(checkpoint.get("model_name", "")),
+            )
+            self._setup_onnx(onnx_path, input_size, threads)
+
+    def _setup_onnx(self, path: Path, input_size: int, threads: int | None) -> None:
+        from singleshot.deploy.onnx_export import read_metadata
+        from singleshot.deploy.runtimes import make_backend
+
+        meta = read_metadata(path)
+        names = meta.get("singleshot_class_names", "background,object").split(",")
+        self._backend = make_backend(self.runtime, path, threads)
+        if self._backend.fixed_size is None and meta.get("singleshot_dynamic") == "false":
+            h, w = (int(v) for v in meta["singleshot_input_size"].split("x"))
+            self._backend.fixed_size = (h, w)
+        self.model = None
+        self.class_names = names
+        self.mean_rgb = _MEAN_FOR_PADDING
+        self.std_rgb = None
+        self.input_size = int(input_size)
+        self.timing = Timing()
+        if meta.get("singleshot_mean_rgb"):
+            self.mean_rgb = tuple(float(v) for v in meta["singleshot_mean_rgb"].split(","))
 
     @classmethod
     def from_model(
@@ -90,6 +154,8 @@ class Detector:
         detector = cls.__new__(cls)
         detector._setup(model, class_names, mean_rgb, std_rgb, input_size, None)
         detector.weights = None
+        detector.runtime = "torch"
+        detector._backend = None
         return detector
 
     def _setup(self, model, class_names, mean_rgb, std_rgb, input_size, threads) -> None:
@@ -102,23 +168,41 @@ class Detector:
         self.input_size = int(input_size)
         self.timing = Timing()
 
-    def preprocess(
-        self, images: Sequence[np.ndarray], input_size: int | None = None
-    ) -> tuple[torch.Tensor, list[float]]:
-        """RGB uint8 images -> ``(B, 3, H, W)`` normalised batch (right/bottom padded) and each image's scale."""
+    def _resize(
+        self, images: Sequence[np.ndarray], input_size: int | None
+    ) -> tuple[list[np.ndarray], list[float], tuple[int, int]]:
+        """Resize each image (aspect kept) and choose the padded batch size ``(H, W)``."""
+        fixed = self._backend.fixed_size if self._backend is not None else None
         long_side = input_size or self.input_size
         resized, scales = [], []
         for image in images:
             h, w = image.shape[:2]
-            scale = long_side / max(h, w)
+            scale = min(fixed[0] / h, fixed[1] / w) if fixed else long_side / max(h, w)
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             resized.append(cv2.resize(image, size, interpolation=interpolation) if scale != 1 else image)
             scales.append(scale)
-        height = max(r.shape[0] for r in resized)
-        width = max(r.shape[1] for r in resized)
-        height += -height % PAD_MULTIPLE
-        width += -width % PAD_MULTIPLE
+        if fixed:
+            return resized, scales, fixed
+        height = _round_up(max(r.shape[0] for r in resized), PAD_MULTIPLE)
+        width = _round_up(max(r.shape[1] for r in resized), PAD_MULTIPLE)
+        return resized, scales, (height, width)
+
+    def preprocess(
+        self, images: Sequence[np.ndarray], input_size: int | None = None
+    ) -> tuple[torch.Tensor, list[float]]:
+        """RGB uint8 images -> ``(B, 3, H, W)`` normalised batch (right/bottom padded) and each image's scale.
+
+        For the ONNX runtimes the batch is a float32 numpy array in 0-255 padded with the mean colour (the graph
+        normalises), the same network input after normalisation.
+        """
+        resized, scales, (height, width) = self._resize(images, input_size)
+        if self._backend is not None:
+            blob = np.empty((len(images), 3, height, width), np.float32)
+            blob[:] = np.asarray(self.mean_rgb, np.float32)[None, :, None, None]
+            for i, r in enumerate(resized):
+                blob[i, :, : r.shape[0], : r.shape[1]] = r.transpose(2, 0, 1)
+            return blob, scales
         batch = torch.zeros(len(images), 3, height, width)  # zero = the mean colour after normalisation
         for i, r in enumerate(resized):
             batch[i, :, : r.shape[0], : r.shape[1]] = normalize_image(r, self.mean_rgb, self.std_rgb)
@@ -153,6 +237,24 @@ class Detector:
         start = time.perf_counter()
         batch, scales = self.preprocess(arrays, input_size)
         t1 = time.perf_counter()
+        if self._backend is not None:
+            from singleshot.deploy.numpy_ops import postprocess_numpy
+
+            boxes, scores = self._backend.run(batch)
+            t2 = time.perf_counter()
+            results = []
+            for (b, s, lab), scale, array in zip(
+                postprocess_numpy(boxes, scores, min_score=min_score, max_overlap=max_overlap, top_k=top_k),
+                scales, arrays,
+            ):
+                h, w = array.shape[:2]
+                b = b / scale
+                np.clip(b[:, 0::2], 0, w, out=b[:, 0::2])
+                np.clip(b[:, 1::2], 0, h, out=b[:, 1::2])
+                results.append(Detections(torch.from_numpy(b), torch.from_numpy(s), torch.from_numpy(lab)))
+            t3 = time.perf_counter()
+            self.timing = Timing((t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000)
+            return results[0] if single else results
         loc, conf = self.model(batch.contiguous(memory_format=torch.channels_last))
         t2 = time.perf_counter()
         priors = self.model.priors(tuple(batch.shape[-2:]))

@@ -397,6 +397,68 @@ def random_min_iou_crop(
     return image, boxes_xyxy, labels, ignore
 
 
+def random_square_crop(
+    image: np.ndarray,
+    boxes_xyxy: np.ndarray,
+    labels: np.ndarray,
+    ignore: np.ndarray,
+    rng: np.random.Generator,
+    scale_range: tuple[float, float] = (0.3, 2.0),
+    max_trials: int = 50,
+    fill_rgb: Sequence[float] = IMAGENET_MEAN_RGB,
+) -> Arrays:
+    """A square crop whose side is ``uniform(*scale_range)`` times the image's short side, the face detectors' crop.
+
+    RetinaFace crops squares of 0.3-1 of the short side; SCRFD goes up to 2.0, the part outside the image filled
+    with the mean, "more positives for stride 8" (SCRFD paper, section 4.1). Square, so the resize to a square
+    input does not stretch faces (inference keeps the aspect ratio), and the scale range spreads face sizes
+    around those met at inference. A crop must hold the centre of some box (any crop when there are none); up to
+    ``max_trials`` are drawn at once and the first valid one is taken; if none is valid the whole image is padded
+    to a square. Boxes whose centre lies inside are kept, clipped to the crop; the others are dropped.
+    """
+    h, w = image.shape[:2]
+    short = min(h, w)
+    k = len(boxes_xyxy)
+    side = np.maximum((rng.uniform(*scale_range, size=max_trials) * short).astype(np.int64), 1)  # (T,)
+    # offsets: the crop inside the image when it fits, the image inside the crop when it does not
+    left = np.where(side <= w, rng.integers(0, np.maximum(w - side, 0) + 1), -rng.integers(0, np.maximum(side - w, 0) + 1))
+    top = np.where(side <= h, rng.integers(0, np.maximum(h - side, 0) + 1), -rng.integers(0, np.maximum(side - h, 0) + 1))
+    t = 0
+    if k:
+        centres = (boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2  # (K, 2)
+        inside = (  # (T, K)
+            (centres[None, :, 0] > left[:, None])
+            & (centres[None, :, 0] < (left + side)[:, None])
+            & (centres[None, :, 1] > top[:, None])
+            & (centres[None, :, 1] < (top + side)[:, None])
+        )
+        passed = np.flatnonzero(inside.any(axis=1))
+        if passed.size == 0:
+            side_t, left_t, top_t = max(h, w), 0, 0
+            keep = np.ones(k, bool)
+        else:
+            t = int(passed[0])
+            side_t, left_t, top_t = int(side[t]), int(left[t]), int(top[t])
+            keep = inside[t]
+    else:
+        side_t, left_t, top_t = int(side[0]), int(left[0]), int(top[0])
+    x1, y1 = max(left_t, 0), max(top_t, 0)
+    x2, y2 = min(left_t + side_t, w), min(top_t + side_t, h)
+    if left_t >= 0 and top_t >= 0 and left_t + side_t <= w and top_t + side_t <= h:
+        cropped = image[y1:y2, x1:x2]  # a view: the resize that follows reads it directly
+    else:
+        cropped = np.empty((side_t, side_t, 3), np.uint8)
+        cropped[:] = _fill_uint8(fill_rgb)
+        cropped[y1 - top_t : y2 - top_t, x1 - left_t : x2 - left_t] = image[y1:y2, x1:x2]
+    if not k:
+        return cropped, boxes_xyxy, labels, ignore
+    origin = np.array([left_t, top_t, left_t, top_t], np.float32)
+    lo = np.array([x1, y1, x1, y1], np.float32)
+    hi = np.array([x2, y2, x2, y2], np.float32)
+    boxes = np.clip(boxes_xyxy[keep], lo, hi) - origin
+    return cropped, boxes, labels[keep], ignore[keep]
+
+
 def horizontal_flip(image: np.ndarray, boxes_xyxy: np.ndarray, labels: np.ndarray, ignore: np.ndarray) -> Arrays:
     """Mirror the image left-right; a box ``[x1, x2]`` becomes ``[W - x2, W - x1]``.
 
@@ -569,6 +631,9 @@ class SSDAugmentation:
         crop_min_scale: smallest crop side as a fraction of the image side (authors' code: 0.3).
         crop_aspect_ratio_range: allowed crop height / width (paper: 1/2 to 2).
         crop_max_trials: crops tried per IoU choice (Caffe: 50).
+        crop_mode: ``min_iou`` (SSD's crop, :func:`random_min_iou_crop`) or ``square`` (the face detectors'
+            square crop of :func:`random_square_crop`, sides ``square_crop_scale`` times the short side).
+        square_crop_scale: the side range of the square crop, in short sides (SCRFD: 0.3 to 2.0).
         flip_prob: probability of a horizontal flip (0.5).
         interpolation: OpenCV interpolation of the resize.
     """
@@ -591,6 +656,8 @@ class SSDAugmentation:
         crop_min_scale: float = 0.3,
         crop_aspect_ratio_range: tuple[float, float] = (0.5, 2.0),
         crop_max_trials: int = 50,
+        crop_mode: str = "min_iou",
+        square_crop_scale: tuple[float, float] = (0.3, 2.0),
         flip_prob: float = 0.5,
         interpolation: int = cv2.INTER_LINEAR,
     ) -> None:
@@ -618,6 +685,10 @@ class SSDAugmentation:
         if crop_max_trials < 1:
             raise ValueError(f"crop_max_trials must be >= 1, got {crop_max_trials}")
         self.crop_max_trials = int(crop_max_trials)
+        if crop_mode not in ("min_iou", "square"):
+            raise ValueError(f"crop_mode must be 'min_iou' or 'square', got {crop_mode!r}")
+        self.crop_mode = crop_mode
+        self.square_crop_scale = _check_range("square_crop_scale", square_crop_scale, 0.0)
         self.flip_prob = _check_probability("flip_prob", flip_prob)
         self.interpolation = interpolation
 
@@ -625,6 +696,7 @@ class SSDAugmentation:
         return (
             f"{type(self).__name__}(size={self.size}, photometric_prob={self.photometric_prob}, "
             f"zoom_out_prob={self.zoom_out_prob}, max_zoom_out={self.max_zoom_out}, crop={self.crop}, "
+            f"crop_mode={self.crop_mode!r}, "
             f"flip_prob={self.flip_prob})"
         )
 
@@ -651,7 +723,12 @@ class SSDAugmentation:
         # Every coin is tossed whatever the switches, so turning one step off leaves the others' draws alone.
         if rng.random() < self.zoom_out_prob:
             sample = zoom_out(*sample, rng, max_zoom_out=self.max_zoom_out, fill_rgb=self.mean_rgb)
-        if self.crop:
+        if self.crop and self.crop_mode == "square":
+            sample = random_square_crop(
+                *sample, rng, scale_range=self.square_crop_scale, max_trials=self.crop_max_trials,
+                fill_rgb=self.mean_rgb,
+            )
+        elif self.crop:
             sample = random_min_iou_crop(
                 *sample,
                 rng,

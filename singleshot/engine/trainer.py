@@ -196,6 +196,8 @@ class Trainer:
             zoom_out_prob=a.zoom_out_p,
             max_zoom_out=a.max_zoom_out,
             crop=a.crop,
+            crop_mode=a.crop_mode,
+            square_crop_scale=tuple(a.square_crop_scale),
             flip_prob=a.flip_p,
         )
 

@@ -22,6 +22,7 @@ from singleshot.data.transforms import (
     letterbox,
     photometric_distort,
     random_min_iou_crop,
+    random_square_crop,
     resize,
     zoom_out,
 )
@@ -437,3 +438,44 @@ def test_boxes_to_original_clips_detections_in_padding():
     torch.testing.assert_close(boxes_to_original_xyxy(detections, out.geometry), torch.tensor([[0.0, 0.0, 200, 100]]))
     unclipped = boxes_to_original_xyxy(detections, out.geometry, clip=False)
     torch.testing.assert_close(unclipped, torch.tensor([[0.0, -50.0, 200.0, 150.0]]))
+
+
+def test_square_crop_is_square_keeps_centred_boxes_and_spans_the_scale_range():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (100, 160, 3), dtype=np.uint8)
+    boxes = np.array([[10, 10, 30, 30], [100, 50, 140, 90]], np.float32)
+    labels, ignore = np.array([1, 2]), np.array([False, True])
+    sides = []
+    for _ in range(300):
+        crop, b, lab, ign = random_square_crop(image, boxes, labels, ignore, rng, scale_range=(0.3, 2.0))
+        assert crop.shape[0] == crop.shape[1] and crop.dtype == np.uint8
+        assert len(b) >= 1 and len(b) == len(lab) == len(ign)
+        assert (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()
+        assert (b >= 0).all() and (b <= crop.shape[0]).all()
+        sides.append(crop.shape[0] / 100)
+        for box, label in zip(b, lab):  # a kept box still frames its own content
+            src = boxes[label - 1]
+            assert box[2] - box[0] <= src[2] - src[0] + 1e-4
+    assert min(sides) < 0.5 and max(sides) > 1.6  # both zoom-in and zoom-out happen
+
+
+def test_square_crop_pads_with_the_mean_outside_the_image():
+    rng = np.random.default_rng(1)
+    image = np.full((50, 50, 3), 7, np.uint8)
+    for _ in range(50):
+        crop, *_ = random_square_crop(image, np.zeros((0, 4), np.float32), np.zeros(0, int), np.zeros(0, bool), rng,
+                                      scale_range=(1.5, 2.0), fill_rgb=(200, 100, 50))
+        assert crop.shape[0] >= 75
+        outside = np.all(crop == (200, 100, 50), axis=-1)
+        inside = np.all(crop == 7, axis=-1)
+        assert inside.sum() == 2500 and (inside | outside).all()
+
+
+def test_augmentation_square_mode_output_and_validation():
+    aug = SSDAugmentation((64, 64), crop_mode="square", zoom_out_prob=0.0)
+    image = np.random.default_rng(2).integers(0, 255, (48, 80, 3), dtype=np.uint8)
+    out = aug(image, np.array([[10, 10, 30, 30]], np.float32), np.array([1]), np.array([False]),
+              np.random.default_rng(0))
+    assert out.image.shape == (3, 64, 64)
+    with pytest.raises(ValueError, match="crop_mode"):
+        SSDAugmentation((64, 64), crop_mode="circle")

@@ -1,8 +1,10 @@
-"""Simple CSV boxes: ``image,width,height,x1,y1,x2,y2[,label]``, one row per object (``faces/face_counting``).
+"""Simple CSV boxes: ``image,width,height,x1,y1,x2,y2[,label[,ignore]]``, one row per object (``faces/face_counting``).
 
 ``PATH`` is the CSV file or a folder holding ``boxes.csv``. Image names are looked up in ``images/`` next to the
 CSV, then next to the CSV itself. A row whose box fields are empty lists an image without objects. ``label``
-is a class name (default ``face``); classes are numbered from 1 in order of first appearance.
+is a class name (default ``face``); classes are numbered from 1 in order of first appearance. ``ignore`` (``0``
+or ``1``, default 0) marks a region that is neither a positive nor a negative in training and is not counted as a
+miss in evaluation (kindled datasets use it for boxes the teacher was unsure of).
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
             except ValueError:
                 raise DataError(f"{where}: width and height must be numbers, got {row[1]!r}, {row[2]!r}") from None
             entry = rows.setdefault(
-                name, {"width": width, "height": height, "boxes": [], "labels": [], "line": f"{where} ({name})"}
+                name,
+                {"width": width, "height": height, "boxes": [], "labels": [], "ignore": [], "line": f"{where} ({name})"},
             )
             if all(not c.strip() for c in row[3:7]):
                 continue  # an image listed without objects
@@ -62,8 +65,12 @@ def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
             label = row[7].strip() if len(row) > 7 and row[7].strip() else default_label
             if label not in class_names:
                 class_names.append(label)
+            flag = row[8].strip() if len(row) > 8 else ""
+            if flag not in ("", "0", "1"):
+                raise DataError(f"{where}: ignore must be 0 or 1, got {flag!r}")
             entry["boxes"].append(box)
             entry["labels"].append(class_names.index(label))
+            entry["ignore"].append(flag == "1")
     if not rows:
         raise DataError(f"{csv_path}: no rows after the header")
     samples = []
@@ -71,7 +78,7 @@ def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
         image_path = _image_path(root, name)
         samples.append(
             make_sample(
-                image_path, relative_key(image_path, root), entry["boxes"], entry["labels"], None, report,
+                image_path, relative_key(image_path, root), entry["boxes"], entry["labels"], entry["ignore"], report,
                 entry["line"], width=entry["width"], height=entry["height"],
             )
         )

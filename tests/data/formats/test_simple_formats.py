@@ -38,6 +38,21 @@ def test_csv_errors(tmp_path):
         load_annotations(f"csv:{tmp_path / 'missing'}")
 
 
+def test_csv_ignore_column(tmp_path):
+    (tmp_path / "boxes.csv").write_text(
+        "image,width,height,x1,y1,x2,y2,label,ignore\n"
+        "a.jpg,64,48,1,1,20,20,face,0\n"
+        "a.jpg,64,48,30,10,50,30,face,1\n"
+        "b.jpg,64,48,,,,,,\n"
+    )
+    data = load_annotations(f"csv:{tmp_path}")
+    a, b = data.samples
+    assert a.ignore.tolist() == [False, True] and len(b) == 0
+    (tmp_path / "boxes.csv").write_text("image,width,height,x1,y1,x2,y2,label,ignore\na.jpg,64,48,1,1,20,20,face,yes\n")
+    with pytest.raises(DataError, match=r"boxes.csv:2: ignore must be 0 or 1"):
+        load_annotations(f"csv:{tmp_path}")
+
+
 def test_voc_fixture_and_split():
     data = load_annotations(f"voc:{FIXTURES / 'voc'}")
     assert data.class_names == ["background", "dog", "person"]

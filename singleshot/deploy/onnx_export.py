@@ -1,0 +1,254 @@
+"""ONNX export with the priors, the box decoding and the input normalisation inside the graph.
+
+The exported graph takes ``image``: ``(N, 3, H, W)`` float32 RGB in 0-255 (resized, right/bottom padded with the
+mean colour) and returns
+
+- ``boxes``: ``(N, P, 4)`` decoded ``xyxy`` boxes in input pixels, clipped to the input;
+- ``scores``: ``(N, P, C - 1)`` class probabilities of the foreground classes (softmax over all classes).
+
+NMS stays outside (:func:`singleshot.deploy.numpy_ops.postprocess_numpy`), where it is cheap and its settings can
+change without re-exporting. With ``dynamic=True`` the priors are computed in the graph from the feature-map
+sizes, so one file serves every input size (height and width multiples of 32); otherwise the input size is fixed
+and the priors are constants (what OpenCV DNN needs).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from singleshot.models import SingleShotDetector
+from singleshot.priors import PriorSpec
+
+#: ``metadata_props`` keys written into the ONNX file (read back by the ONNX runtimes).
+META_KEYS = (
+    "singleshot_class_names", "singleshot_model", "singleshot_input_size", "singleshot_dynamic", "singleshot_mean_rgb"
+)
+_MAX_LOG_SCALE = math.log(1000.0 / 16)  # as singleshot.boxes.decode_offsets
+
+
+class ExportError(Exception):
+    """An export that cannot be done; the message says why."""
+
+
+class DecodedDetector(nn.Module):
+    """A :class:`SingleShotDetector` with normalisation, priors and decoding folded in (the exported graph).
+
+    ``forward(image (N, 3, H, W) RGB 0-255) -> boxes (N, P, 4) xyxy input pixels, scores (N, P, C - 1)``.
+    Equal to :func:`singleshot.postprocess.postprocess`'s decoding before NMS (tested).
+    """
+
+    def __init__(
+        self,
+        model: SingleShotDetector,
+        mean_rgb: tuple[float, float, float],
+        std_rgb: tuple[float, float, float],
+        fixed_size: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.spec: PriorSpec = model.prior_spec
+        self.register_buffer("mean", torch.tensor(mean_rgb, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("inv_std", 1.0 / torch.tensor(std_rgb, dtype=torch.float32).view(1, 3, 1, 1))
+        self.variances = tuple(model.variances)
+        self.register_buffer("zero", torch.zeros(()))
+        self.register_buffer("one", torch.ones(()))
+        self.register_buffer("max_log_scale", torch.tensor(_MAX_LOG_SCALE))
+        # a fixed input size makes the priors and the pixel scale constants: no shape arithmetic in the graph
+        # (OpenCV DNN reads only such graphs)
+        self.fixed_size = tuple(fixed_size) if fixed_size is not None else None
+        if self.fixed_size is not None:
+            h, w = self.fixed_size
+            self.register_buffer("fixed_priors", model.priors(self.fixed_size)[None].clone())
+            self.register_buffer("fixed_scale", torch.tensor([w, h, w, h], dtype=torch.float32))
+        # (A_k, 2) within-cell prior shapes (w, h) per level, in the spec's unit
+        self.shapes = [torch.tensor(level.cell_shapes(), dtype=torch.float32) for level in self.spec.levels]
+
+    def priors(self, maps: list[Tensor], height: Tensor | int, width: Tensor | int) -> Tensor:
+        """``(P, 4)`` normalised ``cxcywh`` priors from the maps' sizes (as :func:`singleshot.priors.generate_priors`)."""
+        per_level = []
+        for shapes, fmap in zip(self.shapes, maps):
+            fh, fw = fmap.shape[-2], fmap.shape[-1]
+            if self.spec.unit == "pixels":
+                size = torch.stack((torch.as_tensor(width), torch.as_tensor(height))).to(torch.float32)
+                shapes = shapes / size
+            cy = (torch.arange(fh, dtype=torch.float32) + 0.5) / fh
+            cx = (torch.arange(fw, dtype=torch.float32) + 0.5) / fw
+            gy, gx = torch.meshgrid(cy, cx, indexing="ij")
+            centres = torch.stack((gx, gy), dim=-1).reshape(-1, 1, 2)  # (H_k * W_k, 1, 2)
+            a = shapes.shape[0]
+            cells = centres.shape[0]
+            level = torch.cat((centres.expand(cells, a, 2), shapes[None].expand(cells, a, 2)), dim=-1)
+            per_level.append(level.reshape(-1, 4))
+        priors = torch.cat(per_level, dim=0)
+        if self.spec.clip:
+            corners = torch.cat((priors[:, :2] - priors[:, 2:] / 2, priors[:, :2] + priors[:, 2:] / 2), dim=1)
+            corners = torch.minimum(torch.maximum(corners, self.zero), self.one)
+            priors = torch.cat(((corners[:, :2] + corners[:, 2:]) / 2, corners[:, 2:] - corners[:, :2]), dim=1)
+        return priors
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        x = (image - self.mean) * self.inv_std
+        maps = self.model.features(x)
+        loc, conf = self.model.head(maps)
+        if self.fixed_size is not None:
+            priors, scale = self.fixed_priors, self.fixed_scale
+        else:
+            height, width = image.shape[-2], image.shape[-1]
+            priors = self.priors(maps, height, width)[None]  # (1, P, 4)
+            scale = torch.stack((torch.as_tensor(width), torch.as_tensor(height))).to(torch.float32).repeat(2)
+        centre = priors[..., :2] + loc[..., :2] * self.variances[0] * priors[..., 2:]
+        # Min/Max rather than clamp: OpenCV DNN cannot read Clip with optional bounds
+        size = priors[..., 2:] * torch.exp(torch.minimum(loc[..., 2:] * self.variances[1], self.max_log_scale))
+        corners = torch.cat((centre - size / 2, centre + size / 2), dim=-1)
+        corners = torch.minimum(torch.maximum(corners, self.zero), self.one)
+        boxes = corners * scale
+        scores = conf.softmax(dim=-1)[..., 1:]
+        return boxes, scores
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_onnx` wrote and how closely ONNX Runtime follows PyTorch."""
+
+    path: Path
+    input_size: tuple[int, int] | None
+    dynamic: bool
+    opset: int
+    max_box_diff_px: float | None = None
+    max_score_diff: float | None = None
+    check_size: tuple[int, int] | None = None
+    same_detections: bool | None = None
+
+    def summary(self) -> str:
+        size = "dynamic (H, W multiples of 32)" if self.dynamic else f"{self.input_size[0]}x{self.input_size[1]}"
+        line = f"wrote {self.path} (input {size}, opset {self.opset})"
+        if self.max_box_diff_px is not None:
+            line += (
+                f"\ncheck on a {self.check_size[0]}x{self.check_size[1]} input: largest box difference "
+                f"{self.max_box_diff_px:.2e} px, largest score difference {self.max_score_diff:.2e}; detections "
+                f"after NMS {'identical' if self.same_detections else 'DIFFER'}"
+            )
+        return line
+
+
+def export_onnx(
+    model: SingleShotDetector,
+    path: str | Path,
+    class_names: list[str],
+    mean_rgb: tuple[float, float, float],
+    std_rgb: tuple[float, float, float],
+    *,
+    input_size: tuple[int, int] | None = (480, 640),
+    dynamic: bool = False,
+    opset: int = 17,
+    model_name: str = "",
+) -> Path:
+    """Write ``model`` as an ONNX file with decoding inside (see the module docstring).
+
+    Args:
+        input_size: ``(H, W)`` of the fixed input, rounded up to multiples of 32 (a 640x480 frame runs unpadded,
+            a 320x240 one as 320x256); with ``dynamic`` only the size traced.
+        dynamic: batch, height and width free (priors computed in the graph).
+        opset: ONNX opset.
+    """
+    import onnx
+
+    if input_size is None:
+        input_size = (480, 640)
+    h, w = (int(v) + (-int(v) % 32) for v in input_size)  # the detector pads to multiples of 32
+    if min(h, w) < 32:
+        raise ExportError(f"input size {input_size[0]}x{input_size[1]} (H x W) is too small")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = DecodedDetector(model, mean_rgb, std_rgb, fixed_size=None if dynamic else (h, w)).eval()
+    example = torch.zeros(1, 3, h, w)
+    axes = {"image": {0: "batch", 2: "height", 3: "width"}, "boxes": {0: "batch", 1: "priors"},
+            "scores": {0: "batch", 1: "priors"}} if dynamic else None
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic, expected with dynamic sizes
+        torch.onnx.export(
+            wrapper, (example,), str(path), input_names=["image"], output_names=["boxes", "scores"],
+            dynamic_axes=axes, opset_version=opset, dynamo=False, do_constant_folding=True,
+        )
+    proto = onnx.load(str(path))
+    meta = {
+        "singleshot_class_names": ",".join(class_names),
+        "singleshot_model": model_name,
+        "singleshot_input_size": f"{h}x{w}",
+        "singleshot_dynamic": str(bool(dynamic)).lower(),
+        "singleshot_mean_rgb": ",".join(f"{v:g}" for v in mean_rgb),  # the padding colour of the inputs
+    }
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The singleshot ``metadata_props`` of an exported file (empty for foreign ONNX files)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in proto.metadata_props if p.key in META_KEYS}
+
+
+def compare_with_torch(
+    model: SingleShotDetector,
+    onnx_path: str | Path,
+    mean_rgb: tuple[float, float, float],
+    std_rgb: tuple[float, float, float],
+    input_size: tuple[int, int],
+    seed: int = 1,
+) -> tuple[float, float, bool]:
+    """Run PyTorch and ONNX Runtime on a random input and compare.
+
+    Returns ``(largest box difference in px, largest score difference, same detections after NMS)``; the NMS
+    comparison uses min_score 0.05, IoU 0.45 and checks the kept boxes' order and positions (within 1e-3 px).
+    """
+    import onnxruntime as ort
+
+    from singleshot.deploy.numpy_ops import postprocess_numpy
+
+    rng = np.random.default_rng(seed)
+    # a smooth random image (not noise) so the detector produces a realistic spread of scores
+    small = rng.uniform(0, 255, size=(1, 3, max(1, input_size[0] // 16), max(1, input_size[1] // 16)))
+    image = torch.nn.functional.interpolate(torch.from_numpy(small).float(), size=input_size, mode="bilinear")
+    wrapper = DecodedDetector(model, mean_rgb, std_rgb).eval()
+    with torch.no_grad():
+        boxes_t, scores_t = (t.numpy() for t in wrapper(image))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    boxes_o, scores_o = session.run(None, {"image": image.numpy()})
+    box_diff = float(np.abs(boxes_t - boxes_o).max())
+    score_diff = float(np.abs(scores_t - scores_o).max())
+    # no top_k or pre-NMS cut: near-equal scores at a cut would make the comparison about ties, not the runtimes
+    uncut = {"min_score": 0.05, "top_k": 1_000_000, "pre_nms_top_k": 1_000_000}
+    det_t = postprocess_numpy(boxes_t, scores_t, **uncut)[0]
+    det_o = postprocess_numpy(boxes_o, scores_o, **uncut)[0]
+    same = same_detections(det_t, det_o)
+    return box_diff, score_diff, same
+
+
+def same_detections(
+    a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray], tol_px: float = 1e-3
+) -> bool:
+    """Whether two ``(boxes, scores, labels)`` detection sets are the same boxes (within ``tol_px``) and labels.
+
+    Compared as sets (each sorted by label, then coordinates): the order of boxes with equal scores is free.
+    """
+    if a[0].shape != b[0].shape:
+        return False
+    if not a[0].size:
+        return True
+    keys_a = np.lexsort((*np.round(a[0].T, 1)[::-1], a[2]))
+    keys_b = np.lexsort((*np.round(b[0].T, 1)[::-1], b[2]))
+    return bool(np.all(a[2][keys_a] == b[2][keys_b]) and np.abs(a[0][keys_a] - b[0][keys_b]).max() <= tol_px)

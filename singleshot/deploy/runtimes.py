@@ -1,0 +1,70 @@
+"""Runtimes for exported graphs: ONNX Runtime and OpenCV DNN behind one ``run(blob) -> (boxes, scores)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+class RuntimeUnavailableError(ImportError):
+    """The runtime's package is not installed; the message gives the pip command."""
+
+
+class OrtBackend:
+    """ONNX Runtime on the CPU. ``fixed_size``: ``(H, W)`` the graph requires, or None for a dynamic graph."""
+
+    name = "ort"
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeUnavailableError("runtime 'ort' needs onnxruntime: pip install onnxruntime") from None
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        shape = self.session.get_inputs()[0].shape  # [N, 3, H, W], symbolic names for dynamic axes
+        self.fixed_size = (shape[2], shape[3]) if isinstance(shape[2], int) and isinstance(shape[3], int) else None
+
+    def run(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, 3, H, W)`` float32 0-255 -> ``boxes (N, P, 4)`` input pixels, ``scores (N, P, C - 1)``."""
+        boxes, scores = self.session.run(["boxes", "scores"], {"image": blob})
+        return boxes, scores
+
+
+class OpenCVBackend:
+    """OpenCV DNN (``cv2.dnn.readNetFromONNX``); its graphs have a fixed input size, read from the file."""
+
+    name = "opencv"
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        import cv2
+
+        if threads:
+            cv2.setNumThreads(int(threads))
+        try:
+            self.net = cv2.dnn.readNetFromONNX(str(path))
+        except cv2.error as err:
+            raise ValueError(
+                f"{path}: OpenCV DNN cannot read this graph (export it with a fixed --input-size, not --dynamic): "
+                f"{str(err).strip().splitlines()[-1]}"
+            ) from None
+        self.fixed_size: tuple[int, int] | None = None  # set from the file's metadata by the Detector
+
+    def run(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.net.setInput(blob, "image")
+        boxes, scores = self.net.forward(["boxes", "scores"])
+        return boxes, scores
+
+
+def make_backend(runtime: str, path: Path, threads: int | None = None) -> OrtBackend | OpenCVBackend:
+    """The backend of ``runtime`` (``ort`` or ``opencv``) for the ONNX file ``path``."""
+    if runtime == "ort":
+        return OrtBackend(path, threads)
+    if runtime == "opencv":
+        return OpenCVBackend(path, threads)
+    raise ValueError(f"no ONNX backend for runtime {runtime!r}")

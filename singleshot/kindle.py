@@ -1,0 +1,361 @@
+"""Kindling: label a folder of unlabelled photos with a teacher detector and write a training set.
+
+The face-detector author's trick ("kindling", after the Smiling Bot write-up): run an existing detector over
+many unlabelled photos and train on its boxes. A teacher is anything with ``detect(image_rgb) -> (boxes_xyxy,
+scores)``; :func:`create_teacher` makes one from a singleshot checkpoint (self-training) or from a peer detector
+(:mod:`singleshot.peers`: RetinaFace-MobileNet-0.25, MTCNN, BlazeFace, Haar), imported only when asked for.
+
+The labelling rule (documented in docs/kindling.md):
+
+- score >= ``min_score``: a positive box;
+- ``ignore_score <= score < min_score``: an *ignore* region -- the teacher is unsure, so the student is neither
+  taught that a face is there nor that background is there (the SCRFD / WIDER ``invalid`` treatment);
+- score < ``ignore_score``: dropped (background).
+
+Resumable: each labelled image is appended to ``OUT/kindle_state.jsonl`` as soon as it is done, and a rerun skips
+the images already in it; the dataset files (``boxes.csv`` or ``annotations.json``) and ``kindle_report.json``
+are written at the end. ``OUT/images`` is a relative symbolic link to the image folder, so the dataset reads the
+photos where they are (nothing is copied) and ``csv:OUT`` / ``coco:OUT/annotations.json`` load it directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from singleshot.data.cache import decode_image
+from singleshot.data.formats.folder import find_images
+
+STATE_FILE = "kindle_state.jsonl"
+REPORT_FILE = "kindle_report.json"
+DATASET_FILES = {"csv": "boxes.csv", "coco": "annotations.json"}
+#: Upper edges of the score histogram's bins (the first bin starts at 0).
+SCORE_BINS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+class KindleError(Exception):
+    """A kindling run that cannot start or go on; the message says why and what to do."""
+
+
+class Teacher(Protocol):
+    """What kindling needs from a detector: boxes in pixels of the given image and one score per box."""
+
+    name: str
+
+    def detect(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``image_rgb`` ``(H, W, 3)`` uint8 -> ``boxes_xyxy`` ``(N, 4)`` float pixels and ``scores`` ``(N,)``."""
+        ...
+
+
+class CheckpointTeacher:
+    """A singleshot checkpoint (or ``None``: the bundled face model) as a teacher, class 1 taken as the face."""
+
+    def __init__(self, weights: str | Path | None, input_size: int = 640, threads: int | None = None) -> None:
+        from singleshot.predictor import Detector
+
+        self.detector = Detector(weights, input_size=input_size, threads=threads)
+        self.name = f"checkpoint:{weights}" if weights else "bundled face model"
+
+    def detect(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # a very low threshold: the kindling rule decides, not the teacher's default
+        det = self.detector.detect(image_rgb, min_score=0.05)
+        return det.boxes_xyxy.numpy().astype(np.float32), det.scores.numpy().astype(np.float32)
+
+
+class PeerTeacher:
+    """A peer detector (:func:`singleshot.peers.create_peer`) as a teacher, optionally run at a set long side."""
+
+    def __init__(self, name: str, threads: int | None = None, long_side: int | None = None, **options: Any) -> None:
+        from singleshot.peers import create_peer
+
+        self.peer = create_peer(name, **options)
+        if threads:
+            self.peer.set_threads(threads)
+        self.long_side = long_side
+        self.name = name
+
+    def detect(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from singleshot.peers import detect_resized
+
+        boxes, scores = detect_resized(self.peer, image_rgb, self.long_side)
+        return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32).reshape(-1)
+
+
+def create_teacher(spec: str, threads: int | None = None, input_size: int | None = None) -> Teacher:
+    """A teacher from ``spec``: a peer name (``retinaface``, ``mtcnn``, ``blazeface``, ``haar``), ``bundled``
+    (the packaged face model) or a checkpoint path.
+
+    Raises:
+        KindleError: the checkpoint does not exist, or the name is neither a peer nor a file.
+        singleshot.peers.PeerUnavailableError: the peer's package is not installed (the message gives the pip
+            command).
+    """
+    from singleshot.peers import PEER_NAMES
+
+    if spec.strip().lower() in PEER_NAMES:
+        return PeerTeacher(spec, threads=threads, long_side=input_size)
+    if spec == "bundled":
+        return CheckpointTeacher(None, input_size=input_size or 640, threads=threads)
+    path = Path(spec)
+    if not path.is_file():
+        raise KindleError(
+            f"teacher {spec!r}: no such checkpoint, and not a peer ({', '.join(PEER_NAMES)}) or 'bundled'"
+        )
+    return CheckpointTeacher(path, input_size=input_size or 640, threads=threads)
+
+
+@dataclass
+class KindleRecord:
+    """One labelled image: its key (path relative to the image folder), size and the teacher's kept boxes."""
+
+    key: str
+    width: int
+    height: int
+    boxes_xyxy: list[list[float]]
+    scores: list[float]
+    ignore: list[bool]
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"))
+
+
+@dataclass
+class KindleReport:
+    """What a kindling run produced (also written as ``kindle_report.json``)."""
+
+    teacher: str
+    images: int = 0
+    images_with_faces: int = 0
+    images_without_faces: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    boxes: int = 0
+    ignore_regions: int = 0
+    score_histogram: dict[str, int] = field(default_factory=dict)
+    faces_per_image: dict[str, int] = field(default_factory=dict)
+    min_score: float = 0.0
+    ignore_score: float = 0.0
+    images_per_second: float | None = None
+    dataset: str = ""
+
+    def table(self) -> str:
+        lines = [
+            f"teacher: {self.teacher}",
+            (
+                f"images labelled: {self.images} ({self.images_with_faces} with faces, "
+                f"{self.images_without_faces} with none); unreadable, skipped: {len(self.unreadable)}"
+            ),
+            (
+                f"boxes: {self.boxes} positives (score >= {self.min_score}), {self.ignore_regions} ignore regions "
+                f"({self.ignore_score} <= score < {self.min_score})"
+            ),
+            ("faces per image: " + ", ".join(f"{k}: {v}" for k, v in self.faces_per_image.items())),
+            ("score histogram (kept boxes, upper bin edges): "
+             + ", ".join(f"<={k}: {v}" for k, v in self.score_histogram.items())),
+        ]
+        if self.images_per_second:
+            lines.append(f"speed: {self.images_per_second:.1f} images/s (this run)")
+        if self.unreadable:
+            lines.append("unreadable: " + "; ".join(self.unreadable[:5]) + (" ..." if len(self.unreadable) > 5 else ""))
+        lines.append(f"dataset: {self.dataset}")
+        return "\n".join(lines)
+
+
+def split_by_score(
+    boxes_xyxy: np.ndarray, scores: np.ndarray, min_score: float, ignore_score: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply the kindling rule: keep boxes with ``score >= ignore_score``; those under ``min_score`` are ignore.
+
+    Args:
+        boxes_xyxy: ``(N, 4)`` teacher boxes.
+        scores: ``(N,)`` teacher scores.
+
+    Returns:
+        ``boxes_xyxy`` ``(K, 4)``, ``scores`` ``(K,)``, ``ignore`` ``(K,)`` bool, sorted by descending score.
+    """
+    if not 0.0 <= ignore_score <= min_score <= 1.0:
+        raise ValueError(f"need 0 <= ignore_score <= min_score <= 1, got {ignore_score} and {min_score}")
+    boxes_xyxy = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    keep = (scores >= ignore_score) & (boxes_xyxy[:, 2] > boxes_xyxy[:, 0]) & (boxes_xyxy[:, 3] > boxes_xyxy[:, 1])
+    order = np.argsort(-scores[keep], kind="stable")
+    boxes_xyxy, scores = boxes_xyxy[keep][order], scores[keep][order]
+    return boxes_xyxy, scores, scores < min_score
+
+
+def _read_state(path: Path) -> dict[str, KindleRecord]:
+    records: dict[str, KindleRecord] = {}
+    if not path.exists():
+        return records
+    with path.open() as f:
+        for line_no, line in enumerate(f, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = KindleRecord(**json.loads(line))
+            except (json.JSONDecodeError, TypeError):
+                # a line cut short by a stopped run: that image is simply labelled again
+                continue
+            records[record.key] = record
+    return records
+
+
+def _write_csv(path: Path, records: Iterable[KindleRecord]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "width", "height", "x1", "y1", "x2", "y2", "label", "ignore"])
+        for r in records:
+            if not r.boxes_xyxy:
+                writer.writerow([r.key, r.width, r.height, "", "", "", "", "", ""])
+            for box, ign in zip(r.boxes_xyxy, r.ignore):
+                writer.writerow([r.key, r.width, r.height, *(f"{v:.1f}" for v in box), "face", int(ign)])
+
+
+def _write_coco(path: Path, records: Iterable[KindleRecord]) -> None:
+    images, annotations = [], []
+    for image_id, r in enumerate(records, start=1):
+        images.append({"id": image_id, "file_name": r.key, "width": r.width, "height": r.height})
+        for box, score, ign in zip(r.boxes_xyxy, r.scores, r.ignore):
+            x1, y1, x2, y2 = box
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                "bbox": [round(x1, 1), round(y1, 1), round(x2 - x1, 1), round(y2 - y1, 1)],
+                "area": round((x2 - x1) * (y2 - y1), 1), "iscrowd": int(ign), "score": round(score, 4),
+            })
+    path.write_text(json.dumps({"images": images, "annotations": annotations,
+                                "categories": [{"id": 1, "name": "face"}]}))
+
+
+def _link_images(out_dir: Path, images_dir: Path) -> None:
+    link = out_dir / "images"
+    target = os.path.relpath(images_dir.resolve(), out_dir.resolve())
+    if link.is_symlink():
+        if os.readlink(link) == target:
+            return
+        link.unlink()
+    elif link.exists():
+        raise KindleError(f"{link} exists and is not the link to the images; move it or use another --out")
+    link.symlink_to(target, target_is_directory=True)
+
+
+def kindle(
+    teacher: Teacher,
+    images_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    min_score: float = 0.6,
+    ignore_score: float = 0.3,
+    fmt: str = "csv",
+    force: bool = False,
+    progress: bool = True,
+    on_image: Callable[[KindleRecord], None] | None = None,
+) -> KindleReport:
+    """Label every image under ``images_dir`` (recursively) with ``teacher`` and write a dataset to ``out_dir``.
+
+    Args:
+        teacher: the labelling detector (:func:`create_teacher`).
+        images_dir: folder of unlabelled photos (never modified).
+        out_dir: the dataset folder to write (see the module docstring for its files).
+        min_score: teacher score from which a box is a positive.
+        ignore_score: teacher score from which a box below ``min_score`` becomes an ignore region.
+        fmt: ``csv`` (``boxes.csv`` with ``label`` and ``ignore`` columns) or ``coco`` (``iscrowd`` = ignore).
+        force: replace a finished dataset in ``out_dir`` (otherwise that is an error).
+        progress: show a progress bar.
+        on_image: called with each new record (tests, logging).
+
+    Raises:
+        KindleError: no images, a finished dataset in the way, a bad format or thresholds.
+    """
+    from tqdm import tqdm
+
+    if fmt not in DATASET_FILES:
+        raise KindleError(f"unknown format {fmt!r}; choose {' or '.join(DATASET_FILES)}")
+    if not 0.0 <= ignore_score <= min_score <= 1.0:
+        raise KindleError(f"need 0 <= ignore score ({ignore_score}) <= min score ({min_score}) <= 1")
+    images_dir, out_dir = Path(images_dir), Path(out_dir)
+    if not images_dir.is_dir():
+        raise KindleError(f"{images_dir}: image folder not found")
+    paths = find_images(images_dir)
+    if not paths:
+        raise KindleError(f"{images_dir}: no images found")
+    finished = [out_dir / name for name in (*DATASET_FILES.values(), REPORT_FILE) if (out_dir / name).exists()]
+    if finished:
+        if not force:
+            raise KindleError(
+                f"{out_dir} already holds a kindled dataset ({finished[0].name}); pass --force to replace it"
+            )
+        for name in (*DATASET_FILES.values(), REPORT_FILE, STATE_FILE):
+            (out_dir / name).unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path = out_dir / STATE_FILE
+    settings_path = out_dir / "kindle_settings.json"
+    settings = {"teacher": teacher.name, "images": str(images_dir.resolve()), "min_score": min_score,
+                "ignore_score": ignore_score}
+    if state_path.exists() and settings_path.exists():
+        previous = json.loads(settings_path.read_text())
+        if previous != settings:
+            raise KindleError(
+                f"{out_dir} holds an unfinished run with other settings ({previous}); rerun with those, "
+                "or pass --force to start again"
+            )
+    settings_path.write_text(json.dumps(settings, indent=1))
+    done = _read_state(state_path)
+    keys = [p.relative_to(images_dir).as_posix() for p in paths]
+    todo = [(p, k) for p, k in zip(paths, keys) if k not in done]
+    report = KindleReport(teacher=teacher.name, min_score=min_score, ignore_score=ignore_score)
+    start, labelled = time.perf_counter(), 0
+    with state_path.open("a") as state:
+        bar = tqdm(todo, desc="kindling", unit="img", disable=not progress or not todo, initial=len(done),
+                   total=len(paths))
+        for path, key in bar:
+            decoded = decode_image(path)
+            if decoded is None:
+                report.unreadable.append(f"{path}: cannot be decoded (corrupt or not an image); skipped")
+                continue
+            image, (height, width) = decoded
+            boxes, scores, ignore = split_by_score(*teacher.detect(image), min_score, ignore_score)
+            record = KindleRecord(key, width, height, [[round(float(v), 2) for v in b] for b in boxes],
+                                  [round(float(s), 4) for s in scores], [bool(i) for i in ignore])
+            state.write(record.to_json() + "\n")
+            state.flush()
+            done[key] = record
+            labelled += 1
+            if on_image is not None:
+                on_image(record)
+    elapsed = time.perf_counter() - start
+    records = [done[k] for k in keys if k in done]
+    _link_images(out_dir, images_dir)
+    dataset = out_dir / DATASET_FILES[fmt]
+    (_write_csv if fmt == "csv" else _write_coco)(dataset, records)
+    _fill_report(report, records)
+    report.images_per_second = labelled / elapsed if labelled and elapsed > 0 else None
+    report.dataset = f"{fmt}:{dataset if fmt == 'coco' else out_dir}"
+    (out_dir / REPORT_FILE).write_text(json.dumps(report.__dict__, indent=1))
+    return report
+
+
+def _fill_report(report: KindleReport, records: list[KindleRecord]) -> None:
+    scores = np.array([s for r in records for s in r.scores], np.float32)
+    edges = np.array((0.0, *SCORE_BINS), np.float32)
+    counts = np.histogram(scores, bins=edges)[0] if scores.size else np.zeros(len(SCORE_BINS), int)
+    report.score_histogram = {str(e): int(c) for e, c in zip(SCORE_BINS, counts) if e > report.ignore_score}
+    positives = [sum(not i for i in r.ignore) for r in records]
+    report.images = len(records)
+    report.images_with_faces = sum(p > 0 for p in positives)
+    report.images_without_faces = report.images - report.images_with_faces
+    report.boxes = int(sum(positives))
+    report.ignore_regions = int(sum(len(r.ignore) for r in records) - report.boxes)
+    buckets = {"0": 0, "1": 0, "2-5": 0, "6-10": 0, "11-20": 0, ">20": 0}
+    for p in positives:
+        key = "0" if p == 0 else "1" if p == 1 else "2-5" if p <= 5 else "6-10" if p <= 10 else "11-20" if p <= 20 else ">20"
+        buckets[key] += 1
+    report.faces_per_image = buckets
+

@@ -1,0 +1,202 @@
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from singleshot.cli import main
+from singleshot.deploy.numpy_ops import nms_numpy, postprocess_numpy
+from singleshot.models import create_model
+from singleshot.ops import nms
+from singleshot.postprocess import postprocess
+from singleshot.predictor import Detector, bundled_weights
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+from singleshot.deploy.onnx_export import (
+    DecodedDetector,
+    compare_with_torch,
+    export_onnx,
+    read_metadata,
+    same_detections,
+)
+
+MEAN, STD = (120.0, 115.0, 100.0), (60.0, 60.0, 60.0)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = create_model("face_slim", width=0.25).eval()
+    # Freshly initialised heads predict boxes almost exactly on the priors, whose pairwise IoUs sit on a few
+    # values, some at the NMS threshold: a 1e-7 difference then flips NMS. Perturbed weights spread the boxes.
+    with torch.no_grad():
+        for p in m.head.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return m
+
+
+@pytest.fixture(scope="module")
+def checkpoint():
+    # The runtime comparisons use the trained bundled model on a real photo: an untrained model on a synthetic
+    # image predicts near-identical boxes on every cell, a lattice whose pairwise IoUs sit exactly at the NMS
+    # threshold, where a 1e-7 difference between runtimes flips NMS (a property of that input, not of the export).
+    return bundled_weights()
+
+
+@pytest.fixture(scope="module")
+def photo():
+    image = cv2.imread(str(ROOT / "assets" / "demo.jpg"))
+    return np.ascontiguousarray(cv2.resize(image, (160, 120), interpolation=cv2.INTER_AREA)[:, :, ::-1])
+
+
+@pytest.mark.parametrize("size", [(96, 128), (128, 96), (64, 64)])
+def test_in_graph_priors_equal_generated_priors(model, size):
+    wrapper = DecodedDetector(model, MEAN, STD)
+    maps = model.features(torch.zeros(1, 3, *size))
+    assert torch.allclose(wrapper.priors(maps, *size), model.priors(size), atol=1e-6)
+
+
+def test_decoded_outputs_match_postprocess_before_nms(model):
+    image = torch.rand(1, 3, 96, 128) * 255
+    boxes, scores = DecodedDetector(model, MEAN, STD)(image)
+    x = (image - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    loc, conf = model(x)
+    ref = postprocess(loc, conf, model.priors((96, 128)), (96, 128), min_score=0.5, max_overlap=1.0, top_k=100_000,
+                      pre_nms_top_k=100_000)[0]
+    # with NMS off (IoU threshold 1) the reference keeps every box scoring >= 0.5: the same set, compared as rows
+    # (boxes with equal scores may come in either order)
+    keep = scores[0, :, 0] >= 0.5
+    assert 0 < len(ref) == int(keep.sum())
+    rows = lambda b, s: sorted(torch.cat((b, s[:, None]), 1).tolist())
+    assert np.allclose(rows(ref.boxes_xyxy, ref.scores), rows(boxes[0, keep].detach(), scores[0, keep, 0]), atol=1e-3)
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_export_matches_torch(tmp_path, model, dynamic):
+    path = export_onnx(model, tmp_path / "m.onnx", ["background", "face"], MEAN, STD, input_size=(96, 128),
+                       dynamic=dynamic)
+    meta = read_metadata(path)
+    assert meta["singleshot_class_names"] == "background,face" and meta["singleshot_dynamic"] == str(dynamic).lower()
+    size = (128, 96) if dynamic else (96, 128)  # a dynamic graph is checked on a second size
+    box_diff, score_diff, same = compare_with_torch(model, path, MEAN, STD, size)
+    assert box_diff < 1e-3 and score_diff < 1e-5 and same
+
+
+def test_export_rounds_size_up_to_multiple_of_32(tmp_path, model):
+    path = export_onnx(model, tmp_path / "m.onnx", ["background", "face"], MEAN, STD, input_size=(240, 320))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [1, 3, 256, 320]
+
+
+def test_nms_numpy_matches_torch_nms():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        xy = rng.uniform(0, 100, (60, 2))
+        wh = rng.uniform(5, 40, (60, 2))
+        boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        scores = rng.random(60).astype(np.float32)
+        ref = nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.45).numpy()
+        assert np.array_equal(nms_numpy(boxes, scores, 0.45), ref)
+
+
+def test_postprocess_numpy_empty_and_top_k():
+    boxes = np.zeros((1, 5, 4), np.float32)
+    scores = np.zeros((1, 5, 1), np.float32)
+    (b, s, lab), = postprocess_numpy(boxes, scores, min_score=0.5)
+    assert b.shape == (0, 4) and s.shape == (0,) and lab.shape == (0,)
+    boxes = np.array([[[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]]], np.float32)
+    scores = np.array([[[0.9], [0.8], [0.7]]], np.float32)
+    (b, s, lab), = postprocess_numpy(boxes, scores, min_score=0.5, top_k=2)
+    assert np.allclose(s, [0.9, 0.8]) and lab.tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("runtime", ["ort", "opencv"])
+def test_detector_runtimes_give_the_same_detections(checkpoint, photo, runtime):
+    ref = Detector(checkpoint, input_size=320).detect(photo, min_score=0.05)
+    other = Detector(checkpoint, input_size=320, runtime=runtime)
+    det = other.detect(photo, min_score=0.05)
+    assert other.runtime == runtime and len(ref) > 0
+    assert len(det) == len(ref)
+    # an untrained model has many near-equal scores: compare as sets (their order among ties is free)
+    as_tuple = lambda d: (d.boxes_xyxy.numpy(), d.scores.numpy(), d.labels.numpy())
+    assert same_detections(as_tuple(det), as_tuple(ref), tol_px=1e-3)
+    assert np.abs(np.sort(det.scores.numpy()) - np.sort(ref.scores.numpy())).max() < 1e-5
+    assert other.timing.network_ms > 0
+
+
+def test_detector_batch_on_ort(checkpoint, photo):
+    detector = Detector(checkpoint, input_size=128, runtime="ort")
+    one = detector.detect(photo, min_score=0.05)
+    two = detector.detect([photo, photo], min_score=0.05)
+    assert len(two) == 2 and len(two[1]) == len(one)
+
+
+def test_onnx_file_refuses_torch_runtime(tmp_path, model):
+    path = export_onnx(model, tmp_path / "m.onnx", ["background", "face"], MEAN, STD, input_size=(64, 64))
+    with pytest.raises(ValueError, match="ort"):
+        Detector(path, runtime="torch")
+    with pytest.raises(FileNotFoundError):
+        Detector(tmp_path / "missing.onnx")
+
+
+def test_cli_export_and_detect_with_ort(tmp_path, checkpoint, photo):
+    image_path = tmp_path / "in" / "a.jpg"
+    image_path.parent.mkdir()
+    cv2.imwrite(str(image_path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["export", "--weights", str(checkpoint), "-o", str(onnx_path), "--dynamic"]) == 0
+    args = [str(image_path.parent), "--min-score", "0.05", "--input-size", "320"]
+    assert main(["detect", *args, "--weights", str(checkpoint), "--out", str(tmp_path / "t")]) == 0
+    assert main(["detect", *args, "--weights", str(onnx_path), "--out", str(tmp_path / "o")]) == 0
+    a = json.loads((tmp_path / "t" / "detections.json").read_text())
+    b = json.loads((tmp_path / "o" / "detections.json").read_text())
+    assert a.keys() == b.keys() == {"a.jpg"}
+    rows_a, rows_b = (np.array(sorted(r["a.jpg"])) for r in (a, b))  # as sets: ties may swap places
+    assert rows_a.shape == rows_b.shape and np.allclose(rows_a, rows_b, atol=2e-3)
+
+
+def test_cli_export_int8(tmp_path, checkpoint, photo):
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(calib / f"{i}.jpg"), np.roll(photo, 10 * i, axis=1))
+    out = tmp_path / "m_int8.onnx"
+    code = main(["export", "--weights", str(checkpoint), "-o", str(out), "--int8", "--calib", str(calib),
+                 "--input-size", "128x96"])
+    assert code == 0 and out.exists() and (tmp_path / "m_int8.fp32.onnx").exists()
+    assert read_metadata(out)["singleshot_class_names"] == "background,face"
+    det = Detector(out, input_size=128).detect(photo, min_score=0.0, top_k=5)
+    assert len(det) == 5
+
+
+def test_cli_export_errors(tmp_path, checkpoint, capsys):
+    assert main(["export", "--weights", str(checkpoint), "-o", str(tmp_path / "m.onnx"), "--int8"]) == 2
+    assert "--calib" in capsys.readouterr().err
+    assert main(["export", "--weights", str(checkpoint), "-o", str(tmp_path / "m.bin")]) == 2
+    assert main(["export", "--weights", str(tmp_path / "none.pt"), "-o", str(tmp_path / "m.onnx")]) == 2
+
+
+def test_detect_video_file(tmp_path, checkpoint, photo):
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (160, 120))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV cannot write mp4")
+    for i in range(6):
+        writer.write(np.roll(photo, i, axis=1)[:, :, ::-1].copy())
+    writer.release()
+    out = tmp_path / "out"
+    assert main(["detect", str(video), "--weights", str(checkpoint), "--runtime", "ort", "--input-size", "128",
+                 "--min-score", "0.05", "--out", str(out), "--max-frames", "4"]) == 0
+    assert (out / "clip.mp4").stat().st_size > 0
+    keys = json.loads((out / "detections.json").read_text()).keys()
+    assert sorted(keys) == [f"clip/{i:06d}" for i in range(1, 5)]
+
+
+def test_detect_missing_camera_is_a_clean_error(checkpoint, tmp_path, capsys):
+    assert main(["detect", "--source", "7", "--weights", str(checkpoint), "--out", str(tmp_path)]) == 2
+    assert "camera 7" in capsys.readouterr().err

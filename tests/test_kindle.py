@@ -1,0 +1,129 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from singleshot.cli import main
+from singleshot.data.formats import load_annotations
+from singleshot.kindle import KindleError, create_teacher, kindle, split_by_score
+
+
+class FakeTeacher:
+    """Three boxes per image, scores 0.9 (face), 0.4 (unsure: ignore), 0.1 (dropped); counts its calls."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, image_rgb):
+        self.calls += 1
+        h, w = image_rgb.shape[:2]
+        boxes = np.array([[1, 1, w / 2, h / 2], [w / 2, h / 2, w - 1, h - 1], [0, 0, 5, 5]], np.float32)
+        return boxes, np.array([0.9, 0.4, 0.1], np.float32)
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("a.jpg", "b.png", "sub/c.jpg"):
+        cv2.imwrite(str(folder / name), rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    return folder
+
+
+def test_split_by_score_rule():
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 5, 5], [1, 1, 2, 2], [3, 3, 3, 9]], np.float32)
+    b, s, ign = split_by_score(boxes, np.array([0.5, 0.95, 0.2, 0.99]), min_score=0.6, ignore_score=0.3)
+    # sorted by score; the 0.2 box dropped, the empty box dropped, the 0.5 box an ignore region
+    assert s.tolist() == pytest.approx([0.95, 0.5]) and ign.tolist() == [False, True]
+    assert b.tolist() == [[0, 0, 5, 5], [0, 0, 10, 10]]
+    with pytest.raises(ValueError):
+        split_by_score(boxes, np.ones(4), min_score=0.2, ignore_score=0.3)
+
+
+def test_kindle_writes_a_loadable_csv_dataset_with_ignore_regions(photos, tmp_path):
+    out = tmp_path / "kindled"
+    report = kindle(FakeTeacher(), photos, out, min_score=0.6, ignore_score=0.3, progress=False)
+    assert report.images == 3 and report.boxes == 3 and report.ignore_regions == 3
+    assert len(report.unreadable) == 1 and "broken.jpg" in report.unreadable[0]
+    assert report.faces_per_image["1"] == 3 and report.images_without_faces == 0
+    data = load_annotations(f"csv:{out}")  # reads the photos through the images/ link, nothing copied
+    assert sorted(s.key for s in data.samples) == ["images/a.jpg", "images/b.png", "images/sub/c.jpg"]
+    for sample in data.samples:
+        assert sample.image_path.is_file() and sample.ignore.tolist() == [False, True]
+    assert (out / "images").is_symlink()
+    assert json.loads((out / "kindle_report.json").read_text())["boxes"] == 3
+
+
+def test_kindle_coco_format(photos, tmp_path):
+    out = tmp_path / "kindled"
+    kindle(FakeTeacher(), photos, out, fmt="coco", progress=False)
+    data = load_annotations(f"coco:{out / 'annotations.json'}")
+    assert len(data.samples) == 3 and all(s.ignore.tolist() == [False, True] for s in data.samples)
+
+
+def test_kindle_resumes_and_refuses_to_overwrite(photos, tmp_path):
+    out = tmp_path / "kindled"
+    first = FakeTeacher()
+    # a run stopped after one image: its state file holds that image
+    with pytest.raises(RuntimeError):
+        def stop(record):
+            raise RuntimeError("stopped")
+        kindle(first, photos, out, progress=False, on_image=stop)
+    assert first.calls == 1 and not (out / "boxes.csv").exists()
+    second = FakeTeacher()
+    report = kindle(second, photos, out, progress=False)
+    assert second.calls == 2 and report.images == 3  # only the two images not yet labelled
+    with pytest.raises(KindleError, match="--force"):
+        kindle(FakeTeacher(), photos, out, progress=False)
+    third = FakeTeacher()
+    kindle(third, photos, out, progress=False, force=True)
+    assert third.calls == 3
+
+
+def test_kindle_refuses_other_settings_for_an_unfinished_run(photos, tmp_path):
+    out = tmp_path / "kindled"
+    with pytest.raises(RuntimeError):
+        kindle(FakeTeacher(), photos, out, progress=False, on_image=lambda r: (_ for _ in ()).throw(RuntimeError()))
+    with pytest.raises(KindleError, match="other settings"):
+        kindle(FakeTeacher(), photos, out, min_score=0.8, progress=False)
+
+
+def test_kindle_errors(tmp_path):
+    with pytest.raises(KindleError, match="not found"):
+        kindle(FakeTeacher(), tmp_path / "none", tmp_path / "out", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(KindleError, match="no images"):
+        kindle(FakeTeacher(), tmp_path / "empty", tmp_path / "out", progress=False)
+    with pytest.raises(KindleError, match="format"):
+        kindle(FakeTeacher(), tmp_path / "empty", tmp_path / "out", fmt="xml", progress=False)
+    with pytest.raises(KindleError, match="no such checkpoint"):
+        create_teacher(str(tmp_path / "missing.pt"))
+
+
+def test_checkpoint_teacher_labels_the_demo_photo(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "demo.jpg").write_bytes((root / "assets" / "demo.jpg").read_bytes())
+    report = kindle(create_teacher("bundled", threads=2), folder, tmp_path / "out", progress=False)
+    assert report.boxes >= 4  # the demo photo has five faces
+
+
+def test_cli_kindle_with_haar_teacher(photos, tmp_path, capsys):
+    if not hasattr(cv2, "CascadeClassifier"):
+        pytest.skip("this OpenCV has no Haar cascades")
+    out = tmp_path / "kindled"
+    assert main(["kindle", "--teacher", "haar", "--images", str(photos), "--out", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "images labelled: 3" in text and (out / "boxes.csv").exists()
+    assert main(["kindle", "--teacher", "haar", "--images", str(photos), "--out", str(out), "--no-progress"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["kindle", "--teacher", "retinafcae", "--images", str(photos), "--out", str(out)]) == 2
+    assert "retinaface" in capsys.readouterr().err  # the near-miss suggestion
