@@ -219,6 +219,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
+    from singleshot.engine.checkpoint import CheckpointError
     from singleshot.data.cache import decode_image
     from singleshot.evaluation.predictions import write_predictions
     from singleshot.predictor import draw_detections
@@ -237,8 +238,16 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    options = {"min_score": args.min_score, "max_overlap": args.max_overlap, "top_k": args.top_k}
+    attributes = [a.strip() for a in (args.attributes or "").split(",") if a.strip()]
+    options = {"min_score": args.min_score, "max_overlap": args.max_overlap, "top_k": args.top_k,
+               "attributes": attributes}
+    for name in attributes:  # load (and check) every attribute before the first image
+        try:
+            detector.attribute(name)
+        except (KeyError, CheckpointError) as err:
+            raise UserError(err.args[0] if isinstance(err, KeyError) else str(err)) from None
     predictions, skipped, faces, seconds, done = {}, 0, 0, 0.0, 0
+    attribute_values: dict[str, dict[str, list[float]]] = {}
     # many images run in batches (one network call per batch); a batch is padded to its largest image
     batches = [items[i : i + args.batch_size] for i in range(0, len(items), args.batch_size)]
     bar = tqdm(total=len(items), desc="detecting", unit="img", disable=len(items) < 2)
@@ -262,6 +271,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             faces += len(det)
             done += 1
             predictions[key] = det.to_rows()
+            if det.attributes:
+                attribute_values[key] = {n: [round(float(v), 4) for v in p] for n, p in det.attributes.items()}
             target = out / key
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.suffix.lower() not in (".jpg", ".jpeg", ".png"):
@@ -276,6 +287,9 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         faces += v_faces
         seconds += v_seconds
     write_predictions(out / "detections.json", predictions)
+    if attributes:
+        # one probability per detection, in the order of detections.json
+        (out / "attributes.json").write_text(json.dumps(attribute_values, indent=1))
     fps = done / seconds if seconds else 0.0
     print(f"{done} image(s)/frame(s), {faces} detection(s) at min_score {args.min_score}, input long side "
           f"{args.input_size}, runtime {detector.runtime}: {1000 * seconds / max(done, 1):.1f} ms/image "
@@ -463,6 +477,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_attribute_train(args: argparse.Namespace) -> int:
+    from singleshot.attributes import AttributeConfig, AttributeError_, train_attribute
+    from singleshot.config import ConfigError, load_dataclass
+    from singleshot.engine.checkpoint import CheckpointError
+
+    try:
+        config = load_dataclass(AttributeConfig, args.config, args.set)
+        if args.out:
+            config.out = args.out
+        result = train_attribute(config, progress=not args.no_progress)
+    except (ConfigError, AttributeError_, CheckpointError) as err:
+        raise UserError(str(err)) from None
+    if args.json:
+        print(json.dumps(asdict(result), indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     parser = argparse.ArgumentParser(prog="singleshot", description=__doc__.splitlines()[0])
@@ -511,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_options(detect, min_score=0.5)
     detect.add_argument("--out", default="detections", help="folder for annotated images, videos and detections.json")
     detect.add_argument("--batch-size", type=int, default=8, help="images per network call (8)")
+    detect.add_argument("--attributes", metavar="NAME[,NAME]",
+                        help="also score attributes of each detection (e.g. smile, or an attribute checkpoint); "
+                             "drawn on the images and written to attributes.json")
     detect.add_argument("--show", action="store_true", help="videos and cameras: show the frames instead of writing")
     detect.add_argument("--max-frames", type=int, default=None, help="videos and cameras: stop after this many frames")
     detect.set_defaults(func=_cmd_detect)
@@ -561,6 +595,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="FILE", help="also write the table as JSON")
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
     bench.set_defaults(func=_cmd_bench)
+
+    attr = sub.add_parser("attribute", help="face attributes (e.g. smile) by transfer learning")
+    attr_sub = attr.add_subparsers(dest="attribute_verb", required=True, metavar="ATTRIBUTE_VERB")
+    attr_train = attr_sub.add_parser("train", help="train an attribute head from a YAML config, report test accuracy")
+    attr_train.add_argument("config", nargs="?", help="YAML config (e.g. configs/attributes/smile.yaml)")
+    attr_train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="override a config value, e.g. --set backbone_init=random (repeatable, validated)")
+    attr_train.add_argument("--out", help="checkpoint to write (same as --set out=...)")
+    attr_train.add_argument("--json", action="store_true", help="print the result as JSON")
+    attr_train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    attr_train.set_defaults(func=_cmd_attribute_train)
 
     train = sub.add_parser("train", help="train a model from a YAML config")
     train.add_argument("config", nargs="?", help="YAML config (e.g. configs/face_slim.yaml); defaults if omitted")

@@ -64,6 +64,7 @@ class AugmentConfig:
     crop: bool = True
     crop_mode: Literal["min_iou", "square"] = "min_iou"  # or "square": the face detectors' square crop (RetinaFace, SCRFD)
     square_crop_scale: tuple[float, float] = (0.3, 2.0)
+    data_anchor_p: float = 0.0  # DSFD's data-anchor sampling (0.6 in the paper), sized by the model's priors
     flip_p: float = 0.5
 
 
@@ -108,6 +109,7 @@ class TrainConfig:
             are marked ignore, neither positive nor negative (face detectors do so for faces smaller than their
             smallest prior, e.g. SCRFD's ``min_size``; zoom-out makes many such faces);
         alpha_extra, boost_threshold: the confidence-aware localisation boost (None: off).
+        pal_weight: weight of the first shot's loss for two-shot models (DSFD's PAL, section 3.3).
         checkpoint_every: iterations between checkpoints (and one at every epoch end).
         out_dir: run folder (checkpoints, CSV log).
         seed: seeds data order, augmentation and initialisation; threads: torch threads.
@@ -134,6 +136,7 @@ class TrainConfig:
     alpha: float = 1.0
     alpha_extra: float | None = None
     boost_threshold: float = 0.9
+    pal_weight: float = 1.0  # DSFD's progressive anchor loss: loss = second shot + pal_weight * first shot
     checkpoint_every: int = 200
     out_dir: str = "runs/face_slim"
     seed: int = 0
@@ -265,6 +268,12 @@ def config_from_dict(values: dict[str, Any]) -> Config:
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
     """Read a YAML config (or the defaults when ``path`` is None) and apply ``section.key=value`` overrides."""
+    return load_dataclass(Config, path, overrides)
+
+
+def load_dataclass(root: type, path: str | Path | None = None, overrides: Sequence[str] = ()) -> Any:
+    """Read a YAML file into the dataclass ``root`` (defaults when ``path`` is None), applying dotted overrides;
+    every key is validated, with a near-miss suggestion for a misspelt one (e.g. attribute configs)."""
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -275,20 +284,20 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML ({err})".replace("\n", " ")) from None
         if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a mapping of sections (model, data, train, eval)")
+            raise ConfigError(f"{path}: expected a mapping of keys to values")
     for override in overrides:
-        apply_override(values, override)
-    return config_from_dict(values)
+        apply_override(values, override, root)
+    return _build(root, values)
 
 
-def apply_override(values: dict[str, Any], override: str) -> None:
+def apply_override(values: dict[str, Any], override: str, root: type = Config) -> None:
     """Apply one ``a.b.c=value`` override to nested dicts (the value is parsed as YAML: 0.01, true, [1, 2])."""
     key, sep, raw = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {override!r}: expected section.key=value, e.g. train.lr=0.01")
     parts = key.strip().split(".")
     # Validate the path against the dataclasses first, so a typo is reported with a suggestion.
-    cls: Any = Config
+    cls: Any = root
     for i, part in enumerate(parts):
         types_ = _field_types(cls) if dataclasses.is_dataclass(cls) else None
         if types_ is None:

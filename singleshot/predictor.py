@@ -54,6 +54,7 @@ class Timing:
     preprocess_ms: float = 0.0
     network_ms: float = 0.0
     postprocess_ms: float = 0.0
+    attributes_ms: float = 0.0
 
 
 #: Runtimes a :class:`Detector` can run on.
@@ -216,6 +217,7 @@ class Detector:
         max_overlap: float = 0.45,
         top_k: int = 200,
         input_size: int | None = None,
+        attributes: Sequence[str] | None = None,
     ) -> Detections | list[Detections]:
         """Detect objects in one image or a batch.
 
@@ -225,6 +227,8 @@ class Detector:
             max_overlap: NMS IoU threshold.
             top_k: most detections per image.
             input_size: long side of the inference resolution (default: the detector's ``input_size``).
+            attributes: attributes to score on every detection, by registered name (``smile``) or attribute
+                checkpoint path; each appears in ``Detections.attributes`` as a ``(K,)`` probability.
 
         Returns:
             :class:`Detections` (boxes in pixels of the original image) for one image, a list for a list.
@@ -253,7 +257,8 @@ class Detector:
                 np.clip(b[:, 1::2], 0, h, out=b[:, 1::2])
                 results.append(Detections(torch.from_numpy(b), torch.from_numpy(s), torch.from_numpy(lab)))
             t3 = time.perf_counter()
-            self.timing = Timing((t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000)
+            self.timing = Timing((t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000,
+                                 self._score_attributes(results, arrays, attributes))
             return results[0] if single else results
         loc, conf = self.model(batch.contiguous(memory_format=torch.channels_last))
         t2 = time.perf_counter()
@@ -267,8 +272,33 @@ class Detector:
             det.boxes_xyxy[:, 0::2].clamp_(max=w)
             det.boxes_xyxy[:, 1::2].clamp_(max=h)
         t3 = time.perf_counter()
-        self.timing = Timing((t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000)
+        self.timing = Timing((t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000,
+                             self._score_attributes(results, arrays, attributes))
         return results[0] if single else results
+
+    def attribute(self, name: str):
+        """The :class:`singleshot.attributes.AttributeClassifier` for ``name`` (a registered name or a checkpoint),
+        loaded once and kept."""
+        from singleshot.attributes import AttributeClassifier
+
+        cache = self.__dict__.setdefault("_attribute_cache", {})
+        if name not in cache:
+            cache[name] = AttributeClassifier(name)
+        return cache[name]
+
+    def _score_attributes(self, results: list[Detections], arrays: list[np.ndarray],
+                          attributes: Sequence[str] | None) -> float:
+        """Add each asked attribute's probabilities to the detections; returns the milliseconds spent."""
+        import time
+
+        if not attributes:
+            return 0.0
+        start = time.perf_counter()
+        for name in attributes:
+            classifier = self.attribute(name)
+            for det, array in zip(results, arrays):
+                det.attributes[classifier.name] = torch.from_numpy(classifier.predict(array, det.boxes_xyxy))
+        return (time.perf_counter() - start) * 1000
 
     @staticmethod
     def _as_array(image: ImageInput) -> np.ndarray:
@@ -287,10 +317,15 @@ def draw_detections(image_rgb: np.ndarray, detections: Detections, class_names: 
     canvas = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
     thickness = max(1, round(max(canvas.shape[:2]) / 400))
     show_names = len(class_names) > 2
-    for box, score, label in zip(detections.boxes_xyxy.tolist(), detections.scores.tolist(), detections.labels.tolist()):
+    attributes = {name: values.tolist() for name, values in detections.attributes.items()}
+    for i, (box, score, label) in enumerate(
+        zip(detections.boxes_xyxy.tolist(), detections.scores.tolist(), detections.labels.tolist())
+    ):
         x1, y1, x2, y2 = (round(v) for v in box)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 220, 0), thickness)
         text = f"{class_names[label]} {score:.2f}" if show_names and label < len(class_names) else f"{score:.2f}"
+        for name, values in attributes.items():
+            text += f" {name} {values[i]:.2f}"
         scale = 0.4 * thickness
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         top = max(0, y1 - th - 4)

@@ -18,11 +18,13 @@ class Detections:
         boxes_xyxy: ``(K, 4)`` float boxes in input-image pixels.
         scores: ``(K,)`` float confidence of each box, decreasing.
         labels: ``(K,)`` long class index of each box (>= 1; 0 is background and never reported).
+        attributes: attribute name -> ``(K,)`` float probability per box (e.g. ``smile``), when asked for.
     """
 
     boxes_xyxy: Tensor
     scores: Tensor
     labels: Tensor
+    attributes: dict[str, Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])

@@ -26,6 +26,7 @@ table (``cv2.LUT``), crops are views, and the flip is done after the resize, on 
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -459,6 +460,70 @@ def random_square_crop(
     return cropped, boxes, labels[keep], ignore[keep]
 
 
+def data_anchor_sample(
+    image: np.ndarray,
+    boxes_xyxy: np.ndarray,
+    labels: np.ndarray,
+    ignore: np.ndarray,
+    rng: np.random.Generator,
+    anchor_sizes: Sequence[float],
+    out_size: tuple[int, int],
+    fill_rgb: Sequence[float] = IMAGENET_MEAN_RGB,
+) -> tuple[Arrays, dict] | None:
+    """Data-anchor sampling (PyramidBox, section 3.3; DSFD's improved anchor matching, section 3.4).
+
+    Pick a face (not an ignored one) of size ``s = sqrt(w * h)``; find the anchor size nearest to it, index
+    ``i``; choose a target anchor ``j`` uniformly from ``0 .. min(i + 1, last)`` (so small anchors get more faces);
+    draw a target size uniformly in ``[a_j / 2, 2 a_j]`` (capped at the input's short side); rescale the image by
+    ``target / s`` and cut an ``out_size`` window holding that face (mean-filled outside the image). Done as one
+    crop-then-resize of the matching window of the original, never a resize of the whole image.
+
+    Args:
+        anchor_sizes: the model's prior sizes in input pixels.
+        out_size: ``(H, W)`` of the result (the network input).
+
+    Returns:
+        ``((image (H, W, 3), boxes, labels, ignore), info)`` with ``info`` = ``{"face": index, "anchor": a_j,
+        "target": size}``; None when there is no face to pick (the caller uses another crop).
+    """
+    candidates = np.flatnonzero(~ignore) if len(ignore) else np.zeros(0, int)
+    if not candidates.size:
+        return None
+    anchors = np.sort(np.asarray(anchor_sizes, np.float64))
+    j_face = int(candidates[rng.integers(candidates.size)])
+    x1, y1, x2, y2 = (float(v) for v in boxes_xyxy[j_face])
+    size = math.sqrt(max(x2 - x1, 1e-3) * max(y2 - y1, 1e-3))
+    nearest = int(np.argmin(np.abs(anchors - size)))
+    target_index = int(rng.integers(0, min(nearest + 1, len(anchors) - 1) + 1))
+    anchor = float(anchors[target_index])
+    out_h, out_w = out_size
+    target = min(rng.uniform(anchor / 2, anchor * 2), float(min(out_h, out_w)))
+    ratio = target / size
+    # the window in original pixels, placed at random so that the chosen face lies inside it (centred if larger)
+    win_w, win_h = out_w / ratio, out_h / ratio
+
+    def place(lo: float, hi: float, win: float) -> float:
+        free = win - (hi - lo)
+        return lo - (rng.uniform(0, free) if free > 0 else free / 2)
+    left, top = place(x1, x2, win_w), place(y1, y2, win_h)
+    matrix = np.array([[ratio, 0, -left * ratio], [0, ratio, -top * ratio]])
+    interpolation = cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR
+    out = cv2.warpAffine(image, matrix, (out_w, out_h), flags=interpolation, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=_fill_uint8(fill_rgb))
+    centres = (boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2
+    keep = (
+        (centres[:, 0] > left) & (centres[:, 0] < left + win_w) & (centres[:, 1] > top) & (centres[:, 1] < top + win_h)
+    )
+    keep[j_face] = True
+    boxes = (boxes_xyxy[keep] - np.array([left, top, left, top], np.float32)) * ratio
+    boxes = np.clip(boxes, 0, np.array([out_w, out_h, out_w, out_h], np.float32)).astype(np.float32)
+    ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    kept_sources = np.flatnonzero(keep)[ok]  # original index of each output box
+    where = np.flatnonzero(kept_sources == j_face)
+    info = {"face": int(where[0]) if where.size else -1, "anchor": anchor, "target": target}
+    return (out, boxes[ok], labels[keep][ok], ignore[keep][ok]), info
+
+
 def horizontal_flip(image: np.ndarray, boxes_xyxy: np.ndarray, labels: np.ndarray, ignore: np.ndarray) -> Arrays:
     """Mirror the image left-right; a box ``[x1, x2]`` becomes ``[W - x2, W - x1]``.
 
@@ -634,6 +699,8 @@ class SSDAugmentation:
         crop_mode: ``min_iou`` (SSD's crop, :func:`random_min_iou_crop`) or ``square`` (the face detectors'
             square crop of :func:`random_square_crop`, sides ``square_crop_scale`` times the short side).
         square_crop_scale: the side range of the square crop, in short sides (SCRFD: 0.3 to 2.0).
+        data_anchor_prob: probability of :func:`data_anchor_sample` instead of zoom-out and crop (DSFD: 0.6);
+            needs ``anchor_sizes``, the model's prior sizes in input pixels.
         flip_prob: probability of a horizontal flip (0.5).
         interpolation: OpenCV interpolation of the resize.
     """
@@ -658,6 +725,8 @@ class SSDAugmentation:
         crop_max_trials: int = 50,
         crop_mode: str = "min_iou",
         square_crop_scale: tuple[float, float] = (0.3, 2.0),
+        data_anchor_prob: float = 0.0,
+        anchor_sizes: Sequence[float] = (),
         flip_prob: float = 0.5,
         interpolation: int = cv2.INTER_LINEAR,
     ) -> None:
@@ -689,6 +758,10 @@ class SSDAugmentation:
             raise ValueError(f"crop_mode must be 'min_iou' or 'square', got {crop_mode!r}")
         self.crop_mode = crop_mode
         self.square_crop_scale = _check_range("square_crop_scale", square_crop_scale, 0.0)
+        self.data_anchor_prob = _check_probability("data_anchor_prob", data_anchor_prob)
+        self.anchor_sizes = tuple(float(a) for a in anchor_sizes)
+        if self.data_anchor_prob > 0 and not self.anchor_sizes:
+            raise ValueError("data_anchor_prob > 0 needs anchor_sizes (the model's prior sizes in pixels)")
         self.flip_prob = _check_probability("flip_prob", flip_prob)
         self.interpolation = interpolation
 
@@ -720,6 +793,14 @@ class SSDAugmentation:
                 saturation_range=self.saturation_range,
                 hue_delta_deg=self.hue_delta_deg,
             )
+        if self.data_anchor_prob > 0 and rng.random() < self.data_anchor_prob:
+            sampled = data_anchor_sample(*sample, rng, self.anchor_sizes, self.size, fill_rgb=self.mean_rgb)
+            if sampled is not None:
+                flip = rng.random() < self.flip_prob
+                sample = sampled[0]
+                if flip:
+                    sample = horizontal_flip(*sample)
+                return to_network_input(*sample, mean_rgb=self.mean_rgb, std_rgb=self.std_rgb)
         # Every coin is tossed whatever the switches, so turning one step off leaves the others' draws alone.
         if rng.random() < self.zoom_out_prob:
             sample = zoom_out(*sample, rng, max_zoom_out=self.max_zoom_out, fill_rgb=self.mean_rgb)

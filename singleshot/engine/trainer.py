@@ -39,7 +39,7 @@ from singleshot.engine.checkpoint import (
     save_checkpoint,
 )
 from singleshot.evaluation import evaluate
-from singleshot.losses import MultiBoxLoss
+from singleshot.losses import LossOutput, MultiBoxLoss
 from singleshot.matching import match_priors, pad_targets
 from singleshot.models import SingleShotDetector, create_model
 from singleshot.structures import AnnotationSet
@@ -198,8 +198,18 @@ class Trainer:
             crop=a.crop,
             crop_mode=a.crop_mode,
             square_crop_scale=tuple(a.square_crop_scale),
+            data_anchor_prob=a.data_anchor_p,
+            anchor_sizes=self._anchor_sizes() if a.data_anchor_p > 0 else (),
             flip_prob=a.flip_p,
         )
+
+    def _anchor_sizes(self) -> tuple[float, ...]:
+        """The model's ratio-1 prior sizes in pixels of the training input (for data-anchor sampling)."""
+        m = self.config.model
+        spec = create_model(m.name, num_classes=m.num_classes, **m.options).prior_spec
+        side = min(self.config.data.input_size)
+        scale = 1.0 if spec.unit == "pixels" else float(side)
+        return tuple(sorted({float(s) * scale for level in spec.levels for s in level.sizes}))
 
     def _build_model(self) -> SingleShotDetector:
         m = self.config.model
@@ -274,8 +284,11 @@ class Trainer:
         dump_config(cfg, self.out_dir / "config.yaml")
         meta = model_metadata(model, cfg.model.name, cfg.model.options, train_sets[0].class_names,
                               cfg.data.mean_rgb, cfg.data.std_rgb)
-        logger = _Logger(self.out_dir, resume is not None)
-        prior_grid = model.prior_grid(tuple(cfg.data.input_size))
+        # two-shot models (DSFD's PAL) train both shots, each matched against its own priors
+        dual = getattr(model, "num_shots", 1) == 2
+        logger = _Logger(self.out_dir, resume is not None, shots=2 if dual else 1)
+        size = tuple(cfg.data.input_size)
+        prior_grids = model.shot_prior_grids(size) if dual else [model.prior_grid(size)]
         val_cache = (
             ImageCache.build(val_set.samples, cache_dir, cfg.data.cache_max_side, progress=self.progress)
             if val_set is not None else None
@@ -322,9 +335,16 @@ class Trainer:
                         ignores = [i | (_side_px(b, images.shape[-2:]) < cfg.train.ignore_below_px)
                                    for b, i in zip(batch.boxes_xyxy, ignores)]
                     boxes, labels, ignore, valid = pad_targets(batch.boxes_xyxy, batch.labels, ignores)
-                    targets = match_priors(prior_grid, boxes, labels, valid, ignore, iou_threshold=cfg.train.match_iou)
-                    loc, conf = model(images)
-                    loss = criterion(loc, conf, targets)
+                    outputs = model.forward_shots(images) if dual else [model(images)]
+                    shot_losses = [
+                        criterion(loc, conf, match_priors(grid, boxes, labels, valid, ignore,
+                                                          iou_threshold=cfg.train.match_iou))
+                        for (loc, conf), grid in zip(outputs, prior_grids)
+                    ]
+                    loss = shot_losses[-1]
+                    if dual:  # PAL: second shot + lambda * first shot (DSFD, section 3.3)
+                        loss = LossOutput(loss.total + cfg.train.pal_weight * shot_losses[0].total, loss.loc,
+                                          loss.conf, loss.num_positives)
                     if not torch.isfinite(loss.total):
                         raise FloatingPointError(
                             f"loss is {loss.total.item()} at iteration {state.iteration} (lower train.lr?)"
@@ -338,15 +358,20 @@ class Trainer:
                     state.iteration += 1
                     state.epoch_iteration += 1
                     window_images += len(batch)
-                    logger.add(loss)
+                    logger.add(loss, shot_losses if dual else None)
                     if state.iteration % cfg.train.log_every == 0 or state.epoch_iteration == iters_per_epoch:
                         elapsed = time.perf_counter() - window_start
                         speed = window_images / max(elapsed, 1e-9)
                         row = logger.flush(state, optimizer.param_groups[0]["lr"], speed)
                         remaining = (total_iters - state.iteration) * batch_size / max(speed, 1e-9)
+                        terms = (
+                            f"pal1 conf {row['pal1_conf']:.3f} pal1 loc {row['pal1_loc']:.3f} "
+                            f"pal2 conf {row['conf']:.3f} pal2 loc {row['loc']:.3f}"
+                            if dual else f"conf {row['conf']:.3f} loc {row['loc']:.3f}"
+                        )
                         bar.set_postfix_str(
-                            f"loss {row['loss']:.3f} conf {row['conf']:.3f} loc {row['loc']:.3f} "
-                            f"lr {row['lr']:.2g} {speed:.0f} img/s ETA {_hms(remaining)}"
+                            f"loss {row['loss']:.3f} {terms} lr {row['lr']:.2g} {speed:.0f} img/s "
+                            f"ETA {_hms(remaining)}"
                         )
                         window_start, window_images = time.perf_counter(), 0
                     bar.update(1)
@@ -429,17 +454,21 @@ def _hms(seconds: float) -> str:
 class _Logger:
     """Averages loss terms over a window; writes ``train_log.csv``, ``val_log.csv`` and TensorBoard if installed."""
 
-    def __init__(self, out_dir: Path, append: bool) -> None:
+    def __init__(self, out_dir: Path, append: bool, shots: int = 1) -> None:
         mode = "a" if append else "w"
+        self.shots = shots
         # Kept open for the whole run (rows are flushed as written) and closed by close().
         self._train_file = open(out_dir / "train_log.csv", mode, newline="")  # noqa: SIM115
         self._val_file = open(out_dir / "val_log.csv", mode, newline="")  # noqa: SIM115
         self._train = csv.writer(self._train_file)
         self._val = csv.writer(self._val_file)
         if not append:
-            self._train.writerow(["epoch", "iteration", "lr", "loss", "conf", "loc", "positives", "img_per_s", "time"])
+            # two shots: conf/loc are the second shot's (pal2), as in the DSFD training logs, plus pal1 terms
+            extra = ["pal1_conf", "pal1_loc"] if shots == 2 else []
+            self._train.writerow(["epoch", "iteration", "lr", "loss", "conf", "loc", "positives", *extra,
+                                  "img_per_s", "time"])
             self._val.writerow(["epoch", "iteration", "ap", "time"])
-        self._sums = np.zeros(4)
+        self._sums = np.zeros(6)
         self._count = 0
         self._tb = None
         try:
@@ -449,15 +478,18 @@ class _Logger:
         except Exception:  # noqa: BLE001 - TensorBoard is optional (not installed is the usual case)
             self._tb = None
 
-    def add(self, loss) -> None:
-        self._sums += [loss.total.item(), loss.conf.item(), loss.loc.item(), float(loss.num_positives)]
+    def add(self, loss, shot_losses=None) -> None:
+        first = [shot_losses[0].conf.item(), shot_losses[0].loc.item()] if shot_losses else [0.0, 0.0]
+        self._sums += [loss.total.item(), loss.conf.item(), loss.loc.item(), float(loss.num_positives), *first]
         self._count += 1
 
     def flush(self, state: TrainState, lr: float, speed: float) -> dict[str, float]:
         mean = self._sums / max(1, self._count)
-        row = {"loss": mean[0], "conf": mean[1], "loc": mean[2], "positives": mean[3], "lr": lr}
+        row = {"loss": mean[0], "conf": mean[1], "loc": mean[2], "positives": mean[3], "lr": lr,
+               "pal1_conf": mean[4], "pal1_loc": mean[5]}
+        extra = [f"{mean[4]:.5f}", f"{mean[5]:.5f}"] if self.shots == 2 else []
         self._train.writerow([state.epoch + 1, state.iteration, f"{lr:.6g}", f"{mean[0]:.5f}", f"{mean[1]:.5f}",
-                              f"{mean[2]:.5f}", f"{mean[3]:.1f}", f"{speed:.1f}", f"{time.time():.0f}"])
+                              f"{mean[2]:.5f}", f"{mean[3]:.1f}", *extra, f"{speed:.1f}", f"{time.time():.0f}"])
         self._train_file.flush()
         if self._tb is not None:
             for key in ("loss", "conf", "loc", "lr"):

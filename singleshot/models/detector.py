@@ -88,3 +88,79 @@ class SingleShotDetector(nn.Module):
         size = tuple(image_size) if image_size is not None else self.input_size
         return generate_prior_grid(self.prior_spec, size, self.feature_sizes(size))
 
+
+
+def scaled_prior_spec(spec: PriorSpec, factor: float) -> PriorSpec:
+    """``spec`` with every prior size (and ``next_size``) multiplied by ``factor`` (PAL's first shot: 0.5)."""
+    from dataclasses import replace
+
+    levels = tuple(
+        replace(
+            level,
+            sizes=tuple(s * factor for s in level.sizes),
+            next_size=None if level.next_size is None else level.next_size * factor,
+        )
+        for level in spec.levels
+    )
+    return replace(spec, levels=levels)
+
+
+class DualShotDetector(SingleShotDetector):
+    """Two shots (DSFD, section 3.1): a first-shot head on the original maps, the second on enhanced maps.
+
+    ``forward`` is the second shot only (inference, export, evaluation); :meth:`forward_shots` gives both for
+    training with the progressive anchor loss (PAL, section 3.3), the first shot's priors being the second's
+    scaled by ``first_shot_scale`` (0.5: "anchors half the size").
+
+    Args:
+        neck: backbone maps -> original maps (e.g. :class:`~singleshot.models.necks.SSDExtras`).
+        enhance: original maps -> enhanced maps of the same sizes (e.g. :class:`~singleshot.models.necks.FEMNeck`,
+            or ``None`` for two shots on the same maps: PAL without FEM).
+        head: the second-shot head (on the enhanced maps); ``first_head``: the first-shot head (original maps).
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        neck: nn.Module,
+        enhance: nn.Module | None,
+        head: nn.Module,
+        first_head: nn.Module | None,
+        prior_spec: PriorSpec,
+        num_classes: int,
+        input_size: tuple[int, int],
+        first_shot_scale: float = 0.5,
+        variances: tuple[float, float] = DEFAULT_VARIANCES,
+    ) -> None:
+        super().__init__(backbone, neck, head, prior_spec, num_classes, input_size, variances)
+        self.enhance = enhance if enhance is not None else nn.Identity()
+        self.first_head = first_head
+        self.first_shot_spec = scaled_prior_spec(prior_spec, first_shot_scale)
+
+    @property
+    def num_shots(self) -> int:
+        return 2 if self.first_head is not None else 1
+
+    def original_features(self, x: Tensor) -> list[Tensor]:
+        return self.neck(self.backbone(x))
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """The maps the (second-shot) head predicts from: the enhanced maps."""
+        return self.enhance(self.original_features(x))
+
+    def forward_shots(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """``[(loc1, conf1), (loc2, conf2)]``: first shot on the original maps, second on the enhanced ones
+        (only the second when there is no first head)."""
+        original = self.original_features(x)
+        second = self.head(self.enhance(original))
+        if self.first_head is None:
+            return [second]
+        return [self.first_head(original), second]
+
+    def shot_prior_grids(self, image_size: tuple[int, int]) -> list[PriorGrid]:
+        """Prior grids of the shots of :meth:`forward_shots`, in the same order."""
+        size = tuple(image_size)
+        second = self.prior_grid(size)
+        if self.first_head is None:
+            return [second]
+        return [generate_prior_grid(self.first_shot_spec, size, self.feature_sizes(size)), second]

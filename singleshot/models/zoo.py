@@ -10,9 +10,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from singleshot.models.backbones import alexnet, efficientnet, mobilenet, slim, vgg
-from singleshot.models.detector import SingleShotDetector
+from singleshot.models.detector import DualShotDetector, SingleShotDetector
 from singleshot.models.heads import SSDHead
-from singleshot.models.necks import SSD300_EXTRAS, ExtraBlock, SSDExtras
+from singleshot.models.necks import SSD300_EXTRAS, ExtraBlock, FEMNeck, SSDExtras
 from singleshot.models.pretrained import pretrained_available
 from singleshot.priors import PriorLevel, PriorSpec, ssd300_prior_spec
 from singleshot.registry import MODELS
@@ -51,18 +51,29 @@ FACE_PRIOR_SIZES: tuple[tuple[float, ...], ...] = ((10, 16, 24), (32, 48), (64, 
 
 
 @MODELS.register("face_slim")
-def face_slim(num_classes: int = 2, width: float = 1.0) -> SingleShotDetector:
+def face_slim(
+    num_classes: int = 2, width: float = 1.0, fem: bool = False, fem_channels: int = 64, pal: bool = False
+) -> SingleShotDetector:
     """The default face detector: slim depthwise-separable backbone, SSD heads on strides 8-64, faces 10-400 px.
 
-    Input any size (priors are in pixels, so a 20 px face meets a 20 px prior at every resolution); trained on
-    320x320 crops, run at a long side of 640.
+    Input any size (priors are in pixels, so a 20 px face meets a 20 px prior at every input size); trained on
+    320x320 crops, run at a long side of 640. The dual-shot face detector's ideas switch on here at a size this
+    CPU can train: ``fem`` adds the feature enhance module (separable, ``fem_channels`` wide) before the heads;
+    ``pal`` adds a first-shot head on the original maps with half-size priors, trained by the progressive anchor
+    loss (inference uses the second shot only). Data-anchor sampling is a data setting (``data.augment``).
     """
     backbone = slim.slim(width=width)
     top = backbone.out_channels[-1]
     neck = SSDExtras(backbone.out_channels, (ExtraBlock(top // 4, top, 2, 1, depthwise=True),))
     spec = face_prior_spec((8, 16, 32, 64))
-    head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True)
-    return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(320, 320))
+    if not fem and not pal:
+        head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True)
+        return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(320, 320))
+    enhance = FEMNeck(neck.out_channels, fem_channels, depthwise=True) if fem else None
+    second_in = enhance.out_channels if enhance is not None else neck.out_channels
+    head = SSDHead(second_in, spec.priors_per_cell, num_classes, depthwise=True)
+    first = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True) if pal else None
+    return DualShotDetector(backbone, neck, enhance, head, first, spec, num_classes, input_size=(320, 320))
 
 
 def create_model(name: str, **kwargs) -> SingleShotDetector:
@@ -239,3 +250,67 @@ def ssd_efficientnet_b1(
     8 cells; the stride-64 extra has 4). Stage choice as :func:`ssd_efficientnet_b0`.
     """
     return _ssd_efficientnet("b1", num_classes, out_strides, out_stages, (256, 256))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Dual-shot face detectors (DSFD, Li et al., CVPR 2019).
+
+
+def dsfd_prior_spec(strides: Sequence[int], aspect_h_over_w: float = 1.5) -> PriorSpec:
+    """DSFD's anchor design (section 3.4): one anchor per cell of side 4 x stride (16-512 px for strides 4-128),
+    "the equal-proportion interval principle", with aspect ratio 1.5:1 (height:width) from face statistics."""
+    levels = tuple(
+        PriorLevel(sizes=(4.0 * st,), aspect_ratios=(1.0 / aspect_h_over_w,), stride=st) for st in strides
+    )
+    return PriorSpec(levels=levels, unit="pixels", clip=True)
+
+
+def _dual_shot(
+    backbone, extras: Sequence[ExtraBlock], num_classes: int, fem_channels: int, input_size: tuple[int, int],
+    depthwise: bool,
+) -> DualShotDetector:
+    neck = SSDExtras(backbone.out_channels, extras)
+    strides = tuple(backbone.strides) + tuple(backbone.strides[-1] * 2 ** (k + 1) for k in range(len(extras)))
+    spec = dsfd_prior_spec(strides)
+    enhance = FEMNeck(neck.out_channels, fem_channels, depthwise=depthwise)
+    head = SSDHead(enhance.out_channels, spec.priors_per_cell, num_classes, depthwise=depthwise)
+    first = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=depthwise)
+    return DualShotDetector(backbone, neck, enhance, head, first, spec, num_classes, input_size=input_size)
+
+
+@MODELS.register("dsfd_vgg16")
+def dsfd_vgg16(num_classes: int = 2, fem_channels: int = 256) -> SingleShotDetector:
+    """DSFD on VGG16: conv3_3, conv4_3, conv5_3 (L2Norm 10, 8, 5), fc7, conv6_2, conv7_2 (strides 4-128), FEM, PAL.
+
+    Six original maps as in the paper (S3FD's VGG16: pool5 2x2/2, fc6 -> 3x3 dilation-3 conv, fc7 -> 1x1), the
+    FEM on all of them, one 1.5:1 anchor of 4 x stride per cell, first shot with half-size anchors; 640x640.
+    """
+    backbone = vgg.vgg16_dsfd()
+    extras = (ExtraBlock(256, 512, 2, 1), ExtraBlock(128, 256, 2, 1))  # conv6_2 (stride 64), conv7_2 (128)
+    return _dual_shot(backbone, extras, num_classes, fem_channels, (640, 640), depthwise=False)
+
+
+def _dsfd_efficientnet(variant: str, num_classes: int, out_strides: Sequence[int], fem_channels: int,
+                       input_size: tuple[int, int]) -> DualShotDetector:
+    backbone = efficientnet.efficientnet_backbone(variant, out_strides=out_strides)
+    top = backbone.out_channels[-1]
+    extra_count = max(1, round(math.log2(128 / backbone.strides[-1])))  # up to stride 128 as DSFD-VGG16
+    extras = tuple(ExtraBlock(max(top // 2, 16), top, 2, 1, depthwise=True) for _ in range(extra_count))
+    return _dual_shot(backbone, extras, num_classes, fem_channels, input_size, depthwise=True)
+
+
+@MODELS.register("dsfd_efficientnet_b0")
+def dsfd_efficientnet_b0(
+    num_classes: int = 2, out_strides: Sequence[int] = (4, 8, 16, 32), fem_channels: int = 64
+) -> SingleShotDetector:
+    """DSFD on EfficientNet-B0: stages at ``out_strides`` (default 4-32: the face-detection work moved to the
+    higher-resolution stages for small faces), separable extras to stride 128, separable FEM, PAL; 640x640."""
+    return _dsfd_efficientnet("b0", num_classes, out_strides, fem_channels, (640, 640))
+
+
+@MODELS.register("dsfd_efficientnet_b1")
+def dsfd_efficientnet_b1(
+    num_classes: int = 2, out_strides: Sequence[int] = (4, 8, 16, 32), fem_channels: int = 64
+) -> SingleShotDetector:
+    """DSFD on EfficientNet-B1 (width 1.0, depth 1.1), otherwise as ``dsfd_efficientnet_b0``; 640x640."""
+    return _dsfd_efficientnet("b1", num_classes, out_strides, fem_channels, (640, 640))

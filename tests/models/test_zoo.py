@@ -12,13 +12,18 @@ def model(request):
     return request.param, create_model(request.param)
 
 
+def _size(name, m):
+    # the DSFD recipes train at 640x640; a smaller input keeps these tests fast (any multiple of 128 works)
+    return (256, 256) if name.startswith("dsfd") else m.input_size
+
+
 def test_raw_output_shapes_match_priors(model):
     name, m = model
     m.eval()
-    h, w = m.input_size
+    h, w = _size(name, m)
     with torch.no_grad():
         loc, conf = m(torch.zeros(2, 3, h, w))
-    p = m.priors().shape[0]
+    p = m.priors((h, w)).shape[0]
     assert loc.shape == (2, p, 4)
     assert conf.shape == (2, p, m.num_classes)
     if name == "ssd300_vgg16":
@@ -26,11 +31,12 @@ def test_raw_output_shapes_match_priors(model):
 
 
 def test_other_input_size(model):
-    _, m = model
+    name, m = model
     m.eval()
+    size = (128, 256) if name.startswith("dsfd") else (384, 512)
     with torch.no_grad():
-        loc, conf = m(torch.zeros(1, 3, 384, 512))
-    assert loc.shape[1] == conf.shape[1] == m.priors((384, 512)).shape[0]
+        loc, conf = m(torch.zeros(1, 3, *size))
+    assert loc.shape[1] == conf.shape[1] == m.priors(size).shape[0]
 
 
 def test_too_small_input_is_a_clear_error_or_works(model):
@@ -44,20 +50,26 @@ def test_too_small_input_is_a_clear_error_or_works(model):
 
 
 def test_one_training_step(model):
-    _, m = model
+    name, m = model
     m.train()
-    h, w = m.input_size
+    h, w = _size(name, m)
     images = torch.randn(2, 3, h, w)
     boxes, labels, _, valid = pad_targets(
         [torch.tensor([[0.1, 0.2, 0.5, 0.6]]), torch.tensor([[0.3, 0.3, 0.9, 0.8], [0.0, 0.0, 0.2, 0.2]])],
         [torch.tensor([1]), torch.tensor([1, 1])],
     )
-    targets = match_priors(m.prior_grid(), boxes, labels, valid)
     optimizer = torch.optim.SGD(m.parameters(), lr=1e-4)
     before = [p.detach().clone() for p in m.head.parameters()]
-    loss = MultiBoxLoss()(*m(images), targets)
-    assert torch.isfinite(loss.total)
-    loss.total.backward()
+    if hasattr(m, "forward_shots"):  # dual-shot models train both shots (PAL)
+        grids = m.shot_prior_grids((h, w))
+        total = sum(
+            MultiBoxLoss()(loc, conf, match_priors(g, boxes, labels, valid)).total
+            for (loc, conf), g in zip(m.forward_shots(images), grids)
+        )
+    else:
+        total = MultiBoxLoss()(*m(images), match_priors(m.prior_grid((h, w)), boxes, labels, valid)).total
+    assert torch.isfinite(total)
+    total.backward()
     optimizer.step()
     assert any(not torch.equal(a, b) for a, b in zip(before, m.head.parameters()))
 

@@ -75,3 +75,45 @@ class VGG16Base(Backbone):
 def vgg16(l2norm_scale: float | None = 20.0) -> VGG16Base:
     """SSD's VGG16 base (conv4_3 and conv7)."""
     return VGG16Base(l2norm_scale=l2norm_scale)
+
+
+#: Indices in ``features`` (torchvision layout) of the ReLUs after conv3_3, conv4_3 and conv5_3.
+_CONV3_3_RELU, _CONV5_3_RELU = 15, 29
+
+
+class VGG16DSFDBase(Backbone):
+    """VGG16 as S3FD / DSFD use it: conv3_3, conv4_3, conv5_3 (each L2-normalised: scales 10, 8, 5) and fc7.
+
+    pool5 stays 2x2 stride 2 (so fc7 has stride 32), fc6 becomes a 3x3 conv with dilation 3 and fc7 a 1x1 conv,
+    both 1024 wide. Shapes at 640 px: ``[(N, 256, 160, 160), (N, 512, 80, 80), (N, 512, 40, 40), (N, 1024, 20, 20)]``.
+    ``features.*`` follows torchvision's layout (ImageNet VGG16 files load into it; fc6/fc7 are not decimated
+    here because the dilation differs from SSD's).
+    """
+
+    name = "vgg16_dsfd"
+    out_channels = (256, 512, 512, 1024)
+    strides = (4, 8, 16, 32)
+
+    def __init__(self, l2norm_scales: tuple[float, float, float] = (10.0, 8.0, 5.0)) -> None:
+        super().__init__()
+        features = _vgg16_features()
+        features[30] = nn.MaxPool2d(2, 2)  # pool5 back to 2x2/2 (SSD's 3x3/1 keeps stride 16)
+        self.features = features
+        self.fc6 = nn.Conv2d(512, 1024, 3, padding=3, dilation=3)
+        self.fc7 = nn.Conv2d(1024, 1024, 1)
+        self.relu = nn.ReLU(inplace=True)
+        self.l2norms = nn.ModuleList(L2Norm(c, s) for c, s in zip((256, 512, 512), l2norm_scales))
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        conv3_3 = self.features[: _CONV3_3_RELU + 1](x)
+        conv4_3 = self.features[_CONV3_3_RELU + 1 : _CONV4_3_RELU + 1](conv3_3)
+        conv5_3 = self.features[_CONV4_3_RELU + 1 : _CONV5_3_RELU + 1](conv4_3)
+        x = self.features[_CONV5_3_RELU + 1 :](conv5_3)  # pool5
+        fc7 = self.relu(self.fc7(self.relu(self.fc6(x))))
+        return [self.l2norms[0](conv3_3), self.l2norms[1](conv4_3), self.l2norms[2](conv5_3), fc7]
+
+
+@BACKBONES.register("vgg16_dsfd")
+def vgg16_dsfd(l2norm_scales: tuple[float, float, float] = (10.0, 8.0, 5.0)) -> VGG16DSFDBase:
+    """DSFD's VGG16 (conv3_3, conv4_3, conv5_3, fc7)."""
+    return VGG16DSFDBase(l2norm_scales)

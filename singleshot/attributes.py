@@ -1,0 +1,369 @@
+"""Face attributes by transfer learning: a small head on the face detector's backbone (the Smiling Bot's smile).
+
+The face-detector author planned to "sneak in" a smile class and fine-tune. Here an attribute is a binary
+classifier on face crops: the detector's backbone (its ImageNet-free, face-trained features; frozen, or
+fine-tuned at a low rate) and a small head (global average pooling of the two deepest maps, a 64-unit layer,
+one logit). At inference each detected face is cut out as a square around its box, resized, and classified in
+one batch. Which attributes exist is data: :data:`ATTRIBUTES` maps a name to its weights (``smile`` ships in the
+package); a new attribute is a YAML config (``configs/attributes/smile.yaml``) trained by
+``singleshot attribute train``, not new code.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from singleshot.registry import Registry
+
+#: name -> zero-argument function returning the path of that attribute's bundled weights.
+ATTRIBUTES: Registry = Registry("attribute")
+
+
+@ATTRIBUTES.register("smile")
+def _smile_weights() -> Path:
+    return Path(str(resources.files("singleshot") / "weights" / "smile.pt"))
+
+
+class AttributeError_(Exception):
+    """An attribute that cannot be trained or loaded; the message says why."""
+
+
+class AttributeNet(nn.Module):
+    """Backbone + pooled-feature head: ``(N, 3, S, S)`` normalised crops -> ``(N, num_outputs)`` logits.
+
+    Args:
+        backbone: a detector backbone returning maps shallow to deep (its ``out_channels`` lists their depths).
+        levels: which maps (indices) are pooled and concatenated (default: the two deepest).
+        hidden: width of the hidden layer.
+    """
+
+    def __init__(self, backbone: nn.Module, num_outputs: int = 1, levels: Sequence[int] = (-2, -1),
+                 hidden: int = 64, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.backbone = backbone
+        channels = list(backbone.out_channels)
+        self.levels = [lv % len(channels) for lv in levels]
+        width = sum(channels[lv] for lv in self.levels)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, num_outputs))
+
+    def forward(self, x: Tensor) -> Tensor:
+        maps = self.backbone(x)
+        pooled = torch.cat([maps[lv].mean(dim=(2, 3)) for lv in self.levels], dim=1)
+        return self.head(pooled)
+
+
+@dataclass
+class AttributeConfig:
+    """How to train one binary face attribute (YAML: ``configs/attributes/*.yaml``).
+
+    Attributes:
+        name: the attribute's name (``smile``); ``labels``: names of outcome 0 and 1.
+        train, test: folders with one subfolder per outcome, ``0/`` and ``1/``, of face crops.
+        exclude: a text file listing crops to leave out (first column: path relative to the crops' parent,
+            e.g. GENKI-4K's ``suspect_duplicates.txt``), or None.
+        detector_weights: the face detector whose backbone is transferred (None: the bundled face model).
+        backbone_init: ``detector`` (transfer) or ``random`` (the no-transfer baseline: same network, untrained).
+        freeze_backbone: train the head only; otherwise the backbone is fine-tuned at ``backbone_lr_factor`` x lr.
+        input_size: side of the square crops fed to the network.
+        crop_scale: side of the crop cut around a detected box, in box sides (1.0: the box's long side).
+    """
+
+    name: str = "smile"
+    labels: tuple[str, str] = ("not smiling", "smiling")
+    train: str = "../shared/data/smile/genki4k_faces64/train"
+    test: str = "../shared/data/smile/genki4k_faces64/test"
+    exclude: str | None = "../shared/data/smile/genki4k_faces64/suspect_duplicates.txt"
+    detector_weights: str | None = None
+    backbone_init: Literal["detector", "random"] = "detector"
+    freeze_backbone: bool = False
+    backbone_lr_factor: float = 0.1
+    input_size: int = 64
+    crop_scale: float = 1.0
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.002
+    weight_decay: float = 0.01
+    seed: int = 0
+    threads: int | None = None
+    out: str = "runs/attributes/smile.pt"
+
+
+def load_crop_folder(folder: str | Path, exclude: set[str], size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``folder/{0,1}/*`` crops -> uint8 ``(N, size, size, 3)`` RGB, int labels ``(N,)``, their paths.
+
+    Raises:
+        AttributeError_: the folder or its ``0/`` and ``1/`` subfolders are missing or empty.
+    """
+    from singleshot.data.formats.folder import find_images
+
+    folder = Path(folder)
+    images, labels, names = [], [], []
+    for outcome in (0, 1):
+        sub = folder / str(outcome)
+        if not sub.is_dir():
+            raise AttributeError_(f"{sub}: missing (expected one subfolder per outcome, 0/ and 1/)")
+        for path in find_images(sub):
+            rel = f"{folder.name}/{outcome}/{path.name}"
+            if rel in exclude:
+                continue
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                print(f"{path}: cannot read the image; skipped")
+                continue
+            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size
+                               else cv2.INTER_LINEAR)
+            images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            labels.append(outcome)
+            names.append(rel)
+    if not images:
+        raise AttributeError_(f"{folder}: no crops in 0/ and 1/")
+    return np.stack(images), np.array(labels, np.int64), names
+
+
+def read_exclude_list(path: str | Path | None) -> set[str]:
+    """Relative paths listed (first whitespace-separated column) in an exclusion file; empty for None."""
+    if not path:
+        return set()
+    path = Path(path)
+    if not path.is_file():
+        raise AttributeError_(f"{path}: exclusion list not found")
+    return {line.split()[0] for line in path.read_text().splitlines() if line.strip()}
+
+
+def augment_batch(images: Tensor, generator: torch.Generator) -> Tensor:
+    """Vectorised crop augmentation of a ``(B, 3, S, S)`` float batch: flip, shift/scale (+-8%), brightness/contrast.
+
+    The crops at inference come from detector boxes, slightly off the training crops' framing: the small random
+    similarity transform teaches the head to tolerate that.
+    """
+    b = images.shape[0]
+    rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
+    scale = 1.0 + (rand(b) - 0.5) * 0.16
+    flip = torch.where(rand(b) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = scale * flip
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = (rand(b, 2) - 0.5) * 0.16
+    grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    out = nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    contrast = (1.0 + (rand(b, 1, 1, 1) - 0.5) * 0.4)
+    brightness = (rand(b, 1, 1, 1) - 0.5) * 0.4
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    return (out - mean) * contrast + mean + brightness
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve: the Mann-Whitney U statistic, tied scores counted half."""
+    scores = np.asarray(scores, np.float64)
+    pos = np.asarray(labels) == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(len(scores))
+    # average rank of each run of equal scores
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], len(scores)]
+    for s, e in zip(starts, ends):
+        ranks[order[s:e]] = (s + e + 1) / 2
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@dataclass
+class AttributeResult:
+    """What ``singleshot attribute train`` measured on the test split."""
+
+    name: str
+    backbone_init: str
+    freeze_backbone: bool
+    train_crops: int
+    test_crops: int
+    accuracy: float
+    roc_auc: float
+    train_seconds: float
+    checkpoint: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _build_net(config: AttributeConfig) -> tuple[AttributeNet, dict[str, Any]]:
+    from singleshot.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+    from singleshot.models import create_model
+    from singleshot.predictor import bundled_weights
+
+    source = Path(config.detector_weights) if config.detector_weights else bundled_weights()
+    detector = load_checkpoint(source)
+    if config.backbone_init == "detector":
+        model = build_model_from_checkpoint(detector, str(source))
+    else:
+        model = create_model(detector["model_name"], num_classes=detector["num_classes"],
+                             **detector.get("model_options", {}))
+    meta = {k: detector[k] for k in ("model_name", "model_options", "num_classes", "mean_rgb", "std_rgb")}
+    meta["detector_weights"] = str(source)
+    return AttributeNet(model.backbone), meta
+
+
+def _normalise(images_uint8: np.ndarray | Tensor, mean_rgb: Sequence[float], std_rgb: Sequence[float]) -> Tensor:
+    x = torch.as_tensor(images_uint8).permute(0, 3, 1, 2).float()
+    mean = torch.tensor(mean_rgb).view(1, 3, 1, 1)
+    std = torch.tensor(std_rgb).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def train_attribute(config: AttributeConfig, progress: bool = True, log=print) -> AttributeResult:
+    """Train, evaluate on the test split, save the checkpoint to ``config.out``; see :class:`AttributeConfig`."""
+    from tqdm import tqdm
+
+    from singleshot.engine.checkpoint import FORMAT, VERSION, save_checkpoint
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    exclude = read_exclude_list(config.exclude)
+    train_x, train_y, _ = load_crop_folder(config.train, exclude, config.input_size)
+    test_x, test_y, _ = load_crop_folder(config.test, exclude, config.input_size)
+    net, meta = _build_net(config)
+    mean, std = meta["mean_rgb"], meta["std_rgb"]
+    if config.freeze_backbone:
+        for p in net.backbone.parameters():
+            p.requires_grad_(False)
+    groups = [{"params": list(net.head.parameters()), "lr": config.lr}]
+    if not config.freeze_backbone:
+        groups.append({"params": list(net.backbone.parameters()), "lr": config.lr * config.backbone_lr_factor})
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
+    total = config.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
+    generator = torch.Generator().manual_seed(config.seed)
+    x_all = _normalise(train_x, mean, std)
+    y_all = torch.from_numpy(train_y).float()
+    loss_fn = nn.BCEWithLogitsLoss()
+    history = []
+    start = time.perf_counter()
+    bar = tqdm(range(config.epochs), desc=f"training {config.name}", unit="epoch", disable=not progress)
+    for epoch in bar:
+        net.train()
+        if config.freeze_backbone:
+            net.backbone.eval()  # frozen means frozen BatchNorm statistics too
+        order = torch.randperm(len(x_all), generator=generator)
+        total_loss = 0.0
+        for i in range(steps_per_epoch):
+            idx = order[i * config.batch_size : (i + 1) * config.batch_size]
+            x = augment_batch(x_all[idx], generator)
+            loss = loss_fn(net(x)[:, 0], y_all[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item() * len(idx)
+        history.append({"epoch": epoch + 1, "loss": total_loss / len(x_all)})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
+    seconds = time.perf_counter() - start
+    probs = predict_crops(net, test_x, mean, std)
+    accuracy = float(((probs >= 0.5) == (test_y == 1)).mean())
+    auc = roc_auc(probs, test_y)
+    out = Path(config.out)
+    save_checkpoint(out, {
+        "format": FORMAT, "version": VERSION, "kind": "attribute", "name": config.name, "labels": list(config.labels),
+        "input_size": config.input_size, "crop_scale": config.crop_scale, "levels": net.levels,
+        "backbone": meta, "model": net.state_dict(), "config": asdict(config),
+        "metrics": {"accuracy": accuracy, "roc_auc": auc, "test_crops": len(test_x)},
+    })
+    result = AttributeResult(config.name, config.backbone_init, config.freeze_backbone, len(train_x), len(test_x),
+                             accuracy, auc, seconds, str(out), history)
+    log(f"{config.name}: accuracy {accuracy:.4f}, ROC AUC {auc:.4f} on {len(test_x)} test crops "
+        f"(backbone {config.backbone_init}, {'frozen' if config.freeze_backbone else 'fine-tuned'}; "
+        f"{len(train_x)} training crops, {seconds:.0f} s); saved {out}")
+    return result
+
+
+@torch.no_grad()
+def predict_crops(net: AttributeNet, crops_uint8: np.ndarray, mean_rgb, std_rgb, batch: int = 256) -> np.ndarray:
+    """Probabilities of outcome 1 for ``(N, S, S, 3)`` uint8 RGB crops."""
+    net.eval()
+    out = []
+    for i in range(0, len(crops_uint8), batch):
+        out.append(torch.sigmoid(net(_normalise(crops_uint8[i : i + batch], mean_rgb, std_rgb))[:, 0]))
+    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+
+
+def square_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray, size: int, scale: float = 1.0,
+                 fill_rgb: Sequence[float] = (124, 116, 104)) -> np.ndarray:
+    """Cut a ``size x size`` square around each box (side = ``scale`` x the box's long side, same centre).
+
+    Args:
+        image_rgb: ``(H, W, 3)`` uint8.
+        boxes_xyxy: ``(K, 4)`` pixel boxes.
+
+    Returns:
+        ``(K, size, size, 3)`` uint8; parts outside the image are filled with ``fill_rgb``.
+    """
+    crops = np.empty((len(boxes_xyxy), size, size, 3), np.uint8)
+    fill = tuple(int(round(v)) for v in fill_rgb)
+    for k, (x1, y1, x2, y2) in enumerate(np.asarray(boxes_xyxy, np.float64)):
+        side = max(x2 - x1, y2 - y1, 1.0) * scale
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        s = size / side
+        # one affine warp per face: the output is size x size whatever the face size (cost ~ size^2)
+        matrix = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]])
+        crops[k] = cv2.warpAffine(image_rgb, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+    return crops
+
+
+class AttributeClassifier:
+    """A trained attribute ready to score detected faces.
+
+    Args:
+        weights: an attribute checkpoint, or a registered name (:data:`ATTRIBUTES`, e.g. ``smile``).
+        threads: torch threads (None: leave as is).
+    """
+
+    def __init__(self, weights: str | Path, threads: int | None = None) -> None:
+        from singleshot.engine.checkpoint import CheckpointError, load_checkpoint
+        from singleshot.models import create_model
+        from singleshot.models.layers import fuse_conv_bn
+
+        path = Path(weights)
+        if not path.suffix and str(weights) in ATTRIBUTES.names():
+            path = ATTRIBUTES.get(str(weights))()
+        elif not path.exists() and str(weights) not in ATTRIBUTES.names():
+            raise KeyError(f"unknown attribute {str(weights)!r}: not a file and not one of {ATTRIBUTES.names()}")
+        checkpoint = load_checkpoint(path)
+        if checkpoint.get("kind") != "attribute":
+            raise CheckpointError(f"{path}: not an attribute checkpoint (train one with: singleshot attribute train)")
+        meta = checkpoint["backbone"]
+        model = create_model(meta["model_name"], num_classes=meta["num_classes"], **meta.get("model_options", {}))
+        self.net = AttributeNet(model.backbone, levels=checkpoint["levels"])
+        self.net.load_state_dict(checkpoint["model"])
+        self.net.eval()
+        fuse_conv_bn(self.net)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.name = checkpoint["name"]
+        self.labels = list(checkpoint["labels"])
+        self.input_size = int(checkpoint["input_size"])
+        self.crop_scale = float(checkpoint["crop_scale"])
+        self.mean_rgb, self.std_rgb = meta["mean_rgb"], meta["std_rgb"]
+        self.metrics = checkpoint.get("metrics", {})
+        self.weights = path
+
+    def predict(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray | Tensor) -> np.ndarray:
+        """Probability of outcome 1 (e.g. smiling) for each box, ``(K,)`` float32."""
+        boxes = boxes_xyxy.numpy() if isinstance(boxes_xyxy, Tensor) else np.asarray(boxes_xyxy)
+        if not len(boxes):
+            return np.zeros(0, np.float32)
+        crops = square_crops(image_rgb, boxes, self.input_size, self.crop_scale, self.mean_rgb)
+        return predict_crops(self.net, crops, self.mean_rgb, self.std_rgb).astype(np.float32)

@@ -1,0 +1,121 @@
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from singleshot.attributes import (
+    ATTRIBUTES,
+    AttributeClassifier,
+    AttributeConfig,
+    AttributeNet,
+    augment_batch,
+    roc_auc,
+    square_crops,
+    train_attribute,
+)
+from singleshot.cli import main
+from singleshot.config import ConfigError, load_dataclass
+from singleshot.predictor import Detector
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory):
+    """A toy attribute: bright crops are '1', dark ones '0' (learnable in one epoch)."""
+    root = tmp_path_factory.mktemp("crops")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 24), ("test", 10)):
+        for outcome in (0, 1):
+            folder = root / split / str(outcome)
+            folder.mkdir(parents=True)
+            for i in range(n):
+                base = 200 if outcome else 40
+                cv2.imwrite(str(folder / f"f{i}.jpg"), (base + rng.integers(-30, 30, (32, 32, 3))).astype(np.uint8))
+    (root / "exclude.txt").write_text("train/0/f0.jpg\tsame bytes as ...\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(crops, tmp_path_factory):
+    out = tmp_path_factory.mktemp("attr") / "bright.pt"
+    config = AttributeConfig(name="bright", labels=("dark", "bright"), train=str(crops / "train"),
+                             test=str(crops / "test"), exclude=str(crops / "exclude.txt"), input_size=32,
+                             epochs=3, batch_size=16, lr=0.01, backbone_lr_factor=1.0, out=str(out))
+    return train_attribute(config, progress=False, log=lambda s: None)
+
+
+def test_training_learns_a_toy_attribute_and_excludes_listed_crops(trained):
+    assert trained.train_crops == 47 and trained.test_crops == 20  # one excluded crop
+    assert trained.accuracy >= 0.9 and trained.roc_auc >= 0.9
+    assert Path(trained.checkpoint).is_file()
+
+
+def test_classifier_predicts_on_boxes_of_a_photo(trained):
+    clf = AttributeClassifier(trained.checkpoint)
+    image = np.zeros((60, 120, 3), np.uint8)
+    image[:, 60:] = 220
+    probs = clf.predict(image, np.array([[5, 5, 45, 45], [70, 10, 110, 50]], np.float32))
+    assert probs.shape == (2,) and probs[0] < 0.5 < probs[1]
+    assert clf.predict(image, np.zeros((0, 4))).shape == (0,)
+
+
+def test_detector_scores_attributes_and_draws_them(trained, tmp_path):
+    detector = Detector()
+    det = detector.detect(str(ROOT / "assets" / "demo.jpg"), attributes=[trained.checkpoint])
+    assert det.attributes["bright"].shape == (len(det),) and detector.timing.attributes_ms > 0
+    out = tmp_path / "out"
+    assert main(["detect", str(ROOT / "assets" / "demo.jpg"), "--attributes", trained.checkpoint,
+                 "--out", str(out)]) == 0
+    values = json.loads((out / "attributes.json").read_text())["demo.jpg"]["bright"]
+    assert len(values) == len(json.loads((out / "detections.json").read_text())["demo.jpg"])
+
+
+def test_unknown_attribute_is_a_clean_error(tmp_path, capsys):
+    assert main(["detect", str(ROOT / "assets" / "demo.jpg"), "--attributes", "smiel", "--out", str(tmp_path)]) == 2
+    assert "smiel" in capsys.readouterr().err
+    assert "smile" in ATTRIBUTES.names()
+
+
+def test_square_crops_centre_and_fill():
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[10:20, 10:20] = 255
+    crop = square_crops(image, np.array([[10, 10, 20, 20]]), 16, fill_rgb=(1, 2, 3))[0]
+    assert crop[4:12, 4:12].min() > 200  # the box fills the crop
+    edge = square_crops(image, np.array([[-10, -10, 10, 10]]), 16, fill_rgb=(1, 2, 3))[0]
+    assert tuple(edge[0, 0]) == (1, 2, 3)  # outside the image: the fill colour
+
+
+def test_roc_auc_matches_pairwise_definition():
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.random(200), 1)  # many ties
+    labels = rng.integers(0, 2, 200)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    brute = ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (len(pos) * len(neg))
+    assert roc_auc(scores, labels) == pytest.approx(brute)
+
+
+def test_augment_batch_shape_and_determinism():
+    x = torch.randn(4, 3, 32, 32)
+    a = augment_batch(x, torch.Generator().manual_seed(1))
+    b = augment_batch(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b)
+
+
+def test_attribute_net_on_face_slim_backbone():
+    from singleshot.models import create_model
+
+    net = AttributeNet(create_model("face_slim", width=0.25).backbone)
+    assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 1)
+
+
+def test_attribute_config_validation(tmp_path):
+    config = load_dataclass(AttributeConfig, ROOT / "configs" / "attributes" / "smile.yaml", ["epochs=2"])
+    assert config.epochs == 2 and config.name == "smile"
+    with pytest.raises(ConfigError, match="did you mean epochs"):
+        load_dataclass(AttributeConfig, None, ["epoch=2"])
+    with pytest.raises(ConfigError):
+        load_dataclass(AttributeConfig, None, ["backbone_init=imagenet"])
