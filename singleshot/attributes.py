@@ -149,7 +149,7 @@ def augment_batch(images: Tensor, generator: torch.Generator) -> Tensor:
     similarity transform teaches the head to tolerate that.
     """
     b = images.shape[0]
-    rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
+    rand = lambda *shape: torch.rand(*shape, generator=generator)
     scale = 1.0 + (rand(b) - 0.5) * 0.16
     flip = torch.where(rand(b) < 0.5, -1.0, 1.0)
     theta = torch.zeros(b, 2, 3)
@@ -311,7 +311,7 @@ def square_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray, size: int, scale
         ``(K, size, size, 3)`` uint8; parts outside the image are filled with ``fill_rgb``.
     """
     crops = np.empty((len(boxes_xyxy), size, size, 3), np.uint8)
-    fill = tuple(int(round(v)) for v in fill_rgb)
+    fill = tuple(round(v) for v in fill_rgb)
     for k, (x1, y1, x2, y2) in enumerate(np.asarray(boxes_xyxy, np.float64)):
         side = max(x2 - x1, y2 - y1, 1.0) * scale
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2

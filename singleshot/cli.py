@@ -219,8 +219,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
-    from singleshot.engine.checkpoint import CheckpointError
     from singleshot.data.cache import decode_image
+    from singleshot.engine.checkpoint import CheckpointError
     from singleshot.evaluation.predictions import write_predictions
     from singleshot.predictor import draw_detections
 

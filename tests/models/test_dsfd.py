@@ -105,7 +105,7 @@ def test_property_data_anchor_sampling_lands_the_face_on_the_chosen_anchor(data,
     rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
     image = np.zeros((h, w, 3), np.uint8)
     result = data_anchor_sample(image, boxes, np.array([1]), np.array([False]), rng, ANCHORS, (320, 320))
-    (out, out_boxes, labels, ignore), info = result
+    (out, out_boxes, _labels, _ignore), info = result
     assert out.shape == (320, 320, 3)
     anchor, target = info["anchor"], info["target"]
     assert anchor / 2 <= target <= min(2 * anchor, 320)
@@ -124,7 +124,7 @@ def test_data_anchor_sampling_prefers_small_anchors_and_skips_ignored():
     boxes = np.array([[100, 100, 164, 164], [10, 10, 20, 20]], np.float32)  # a 64 px face and an ignored one
     anchors = []
     for _ in range(400):
-        (_, _, _, ign), info = data_anchor_sample(np.zeros((400, 400, 3), np.uint8), boxes, np.array([1, 1]),
+        _, info = data_anchor_sample(np.zeros((400, 400, 3), np.uint8), boxes, np.array([1, 1]),
                                                   np.array([False, True]), rng, ANCHORS, (320, 320))
         anchors.append(info["anchor"])
     # nearest anchor to 64 px is index 5; targets are drawn from indices 0..6 uniformly
