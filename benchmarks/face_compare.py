@@ -3,12 +3,14 @@
 Same images, same evaluator (``singleshot eval``'s VOC protocol, faces >= 16 px, smaller ones ignored), same score
 threshold (0.02, to see the whole curve), same input long side (640), same thread count (2). Latency: one val image
 already decoded and resized to 640x480, end to end (pre-processing, network, decoding, NMS), p50 and p90 over
-``--runs`` after warm-up. Ours runs in PyTorch in this process; each peer runs in its own virtualenv
+``--runs`` after warm-up. Ours runs in this process; each peer runs in its own virtualenv
 (``benchmarks/peers/install.sh``) through ``benchmarks/peers/run_peer.py``, one after the other, so all figures
-come from the same machine state. Peers whose virtualenv is missing are skipped (and listed).
+come from the same machine state. Ours runs on each of ``--runtimes`` (PyTorch, ONNX Runtime through an export made
+on the fly, OpenCV DNN). Peers whose virtualenv is missing are skipped (and listed).
 
 Prints a markdown table, then one JSON line last.
-Usage: python benchmarks/face_compare.py [--weights CKPT] [--peers retinaface,mtcnn,blazeface] [--runs 30]
+Usage: python benchmarks/face_compare.py [--weights CKPT] [--runtimes torch,ort] [--peers retinaface,mtcnn,blazeface]
+       [--runs 30]
 """
 
 from __future__ import annotations
@@ -46,9 +48,9 @@ def score(predictions_path: Path, data_spec: str) -> float:
     return evaluate(data, read_predictions(predictions_path), protocol="voc", min_size=16).metrics["mAP"]
 
 
-def ours(args: argparse.Namespace, out_dir: Path) -> dict:
+def ours(args: argparse.Namespace, out_dir: Path, runtime: str = "torch") -> dict:
     torch.set_num_threads(args.threads)
-    detector = Detector(args.weights, input_size=args.long_side)
+    detector = Detector(args.weights, input_size=args.long_side, threads=args.threads, runtime=runtime)
     data = load_annotations(f"csv:{args.data}")
     predictions = {}
     for sample in data.samples:
@@ -73,7 +75,9 @@ def ours(args: argparse.Namespace, out_dir: Path) -> dict:
             "p90": float(np.percentile(times, 90)),
             "breakdown_ms": [round(float(np.median([p[i] for p in parts])), 2) for i in range(3)],
         }
-    return {"name": f"singleshot face_slim ({Path(detector.weights).name}, PyTorch)", "ap": ap, "latency": rows}
+    label = {"torch": "PyTorch", "ort": "ONNX Runtime", "opencv": "OpenCV DNN"}[runtime]
+    name = Path(args.weights).name if args.weights else "bundled"
+    return {"name": f"singleshot face_slim ({name}, {label})", "ap": ap, "latency": rows}
 
 
 def peer(name: str, args: argparse.Namespace, out_dir: Path) -> dict | None:
@@ -99,6 +103,7 @@ def main() -> None:
     parser.add_argument("--weights", default=None, help="checkpoint (default: the bundled face model)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--peers", default="retinaface,mtcnn,blazeface")
+    parser.add_argument("--runtimes", default="torch,ort", help="our runtimes (torch, ort, opencv)")
     parser.add_argument("--long-side", type=int, default=640)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--min-score", type=float, default=0.02)
@@ -108,7 +113,8 @@ def main() -> None:
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
-    rows = [ours(args, args.out_dir)]
+    rows = [ours(args, args.out_dir, r) for r in args.runtimes.split(",") if r]
+    ours_count = len(rows)
     skipped = []
     for name in [p for p in args.peers.split(",") if p]:
         row = peer(name, args, args.out_dir)
@@ -119,9 +125,11 @@ def main() -> None:
     for row in rows:
         lat = row["latency"][args.min_score]
         print(f"| {row['name']} | {row['ap']:.3f} | {lat['p50']:.1f} | {lat['p90']:.1f} |")
-    deploy = rows[0]["latency"][0.5]
-    print(f"\nours at min_score 0.5: p50 {deploy['p50']:.1f} ms, p90 {deploy['p90']:.1f} ms; breakdown at "
-          f"{args.min_score} (pre, network, post) ms: {rows[0]['latency'][args.min_score]['breakdown_ms']}")
+    for row in rows[:ours_count]:
+        deploy = row["latency"][0.5]
+        print(f"\n{row['name']} at min_score 0.5: p50 {deploy['p50']:.1f} ms, p90 {deploy['p90']:.1f} ms; "
+              f"breakdown at {args.min_score} (pre, network, post) ms: {row['latency'][args.min_score]['breakdown_ms']}"
+              f"; at 0.5: {deploy['breakdown_ms']}")
     if skipped:
         print(f"skipped (virtualenv missing or failed): {', '.join(skipped)}")
     print(json.dumps({"rows": rows, "skipped": skipped, "threads": args.threads}, default=str))

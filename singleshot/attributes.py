@@ -78,6 +78,7 @@ class AttributeConfig:
         freeze_backbone: train the head only; otherwise the backbone is fine-tuned at ``backbone_lr_factor`` x lr.
         input_size: side of the square crops fed to the network.
         crop_scale: side of the crop cut around a detected box, in box sides (1.0: the box's long side).
+        flip_tta: at test and inference time, average the probabilities of each crop and its mirror image.
     """
 
     name: str = "smile"
@@ -91,6 +92,7 @@ class AttributeConfig:
     backbone_lr_factor: float = 0.1
     input_size: int = 64
     crop_scale: float = 1.0
+    flip_tta: bool = False
     epochs: int = 30
     batch_size: int = 64
     lr: float = 0.002
@@ -271,13 +273,14 @@ def train_attribute(config: AttributeConfig, progress: bool = True, log=print) -
         history.append({"epoch": epoch + 1, "loss": total_loss / len(x_all)})
         bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
     seconds = time.perf_counter() - start
-    probs = predict_crops(net, test_x, mean, std)
+    probs = predict_crops(net, test_x, mean, std, flip_tta=config.flip_tta)
     accuracy = float(((probs >= 0.5) == (test_y == 1)).mean())
     auc = roc_auc(probs, test_y)
     out = Path(config.out)
     save_checkpoint(out, {
         "format": FORMAT, "version": VERSION, "kind": "attribute", "name": config.name, "labels": list(config.labels),
         "input_size": config.input_size, "crop_scale": config.crop_scale, "levels": net.levels,
+        "flip_tta": config.flip_tta,
         "backbone": meta, "model": net.state_dict(), "config": asdict(config),
         "metrics": {"accuracy": accuracy, "roc_auc": auc, "test_crops": len(test_x)},
     })
@@ -290,12 +293,19 @@ def train_attribute(config: AttributeConfig, progress: bool = True, log=print) -
 
 
 @torch.no_grad()
-def predict_crops(net: AttributeNet, crops_uint8: np.ndarray, mean_rgb, std_rgb, batch: int = 256) -> np.ndarray:
-    """Probabilities of outcome 1 for ``(N, S, S, 3)`` uint8 RGB crops."""
+def predict_crops(net: AttributeNet, crops_uint8: np.ndarray, mean_rgb, std_rgb, batch: int = 256,
+                  flip_tta: bool = False) -> np.ndarray:
+    """Probabilities of outcome 1 for ``(N, S, S, 3)`` uint8 RGB crops (with ``flip_tta``: averaged with the
+    mirrored crops, run in the same batch)."""
     net.eval()
     out = []
     for i in range(0, len(crops_uint8), batch):
-        out.append(torch.sigmoid(net(_normalise(crops_uint8[i : i + batch], mean_rgb, std_rgb))[:, 0]))
+        x = _normalise(crops_uint8[i : i + batch], mean_rgb, std_rgb)
+        if flip_tta:
+            probs = torch.sigmoid(net(torch.cat((x, x.flip(-1))))[:, 0])
+            out.append((probs[: len(x)] + probs[len(x) :]) / 2)
+        else:
+            out.append(torch.sigmoid(net(x)[:, 0]))
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
 
@@ -358,6 +368,7 @@ class AttributeClassifier:
         self.crop_scale = float(checkpoint["crop_scale"])
         self.mean_rgb, self.std_rgb = meta["mean_rgb"], meta["std_rgb"]
         self.metrics = checkpoint.get("metrics", {})
+        self.flip_tta = bool(checkpoint.get("flip_tta", False))
         self.weights = path
 
     def predict(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray | Tensor) -> np.ndarray:
@@ -366,4 +377,4 @@ class AttributeClassifier:
         if not len(boxes):
             return np.zeros(0, np.float32)
         crops = square_crops(image_rgb, boxes, self.input_size, self.crop_scale, self.mean_rgb)
-        return predict_crops(self.net, crops, self.mean_rgb, self.std_rgb).astype(np.float32)
+        return predict_crops(self.net, crops, self.mean_rgb, self.std_rgb, flip_tta=self.flip_tta).astype(np.float32)

@@ -21,7 +21,7 @@ tutorials' 77.2 mAP on VOC2007 test), a port of the MATLAB devkit's ``VOCevaldet
   as continuous coordinates (``x2 - x1``).
 
 Additions: ``Sample.ignore`` is the difficult flag. ``min_size`` also ignores ground truth whose height (in the same
-convention, ``y2 - y1 + 1`` with ``plus_one``) is below ``min_size`` pixels. The mean AP is over the classes with at
+convention, ``y2 - y1 + 1`` with ``plus_one``) is below ``min_size`` pixels, and ``max_size`` that at or above it. The mean AP is over the classes with at
 least one positive; classes without positives get no AP (the devkit divides by zero). Predictions of images absent
 from the data are ignored (and counted in the details); images absent from the predictions have no detections.
 """
@@ -71,6 +71,7 @@ def evaluate_voc(
     use_07_metric: bool = False,
     min_size: float = 0.0,
     plus_one: bool = True,
+    max_size: float | None = None,
 ) -> EvalResult:
     """PASCAL VOC AP per class and mAP (see the module docstring for every rule).
 
@@ -80,6 +81,8 @@ def evaluate_voc(
         iou_threshold: a detection matches when its best IoU is strictly above this.
         use_07_metric: 11-point AP (VOC2007) instead of the all-point AP (VOC2010+).
         min_size: ground truth shorter than this (pixels) is ignored.
+        max_size: ground truth taller than or as tall as this (pixels) is ignored too, so the AP is that of the
+            faces in ``[min_size, max_size)`` (e.g. small faces: 16 to 32); detections matching it are not false.
         plus_one: the devkit's inclusive-pixel convention (``+1`` on widths and heights).
 
     Returns:
@@ -94,7 +97,10 @@ def evaluate_voc(
     for sample in data.samples:
         boxes = np.asarray(sample.boxes_xyxy, np.float64).reshape(-1, 4)
         labels = np.asarray(sample.labels, np.int64)
-        ignored = np.asarray(sample.ignore, bool) | (boxes[:, 3] - boxes[:, 1] + one < min_size)
+        heights = boxes[:, 3] - boxes[:, 1] + one
+        ignored = np.asarray(sample.ignore, bool) | (heights < min_size)
+        if max_size is not None:
+            ignored |= heights >= max_size
         gt_ignored.append(ignored)
         gt_label.append(labels)
         dets = np.asarray(predictions.get(sample.key, np.zeros((0, 6))), np.float64).reshape(-1, 6)
@@ -160,6 +166,7 @@ def evaluate_voc(
         "metric": "11-point (VOC2007)" if use_07_metric else "all-point (VOC2010+)",
         "plus_one": plus_one,
         "min_size": min_size,
+        "max_size": max_size,
         "images": len(data.samples),
         "ignored_ground_truth": int(gt_ignored.sum()),
         "positives": positives,
