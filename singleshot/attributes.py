@@ -338,10 +338,12 @@ class AttributeClassifier:
 
     Args:
         weights: an attribute checkpoint, or a registered name (:data:`ATTRIBUTES`, e.g. ``smile``).
-        threads: torch threads (None: leave as is).
+        threads: threads of the runtime (None: leave as is).
+        runtime: ``torch``, or ``ort`` (the network exported on the fly to ONNX Runtime, several times faster for
+            a handful of small crops; the :class:`~singleshot.predictor.Detector` picks it when it runs on ONNX).
     """
 
-    def __init__(self, weights: str | Path, threads: int | None = None) -> None:
+    def __init__(self, weights: str | Path, threads: int | None = None, runtime: str = "torch") -> None:
         from singleshot.engine.checkpoint import CheckpointError, load_checkpoint
         from singleshot.models import create_model
         from singleshot.models.layers import fuse_conv_bn
@@ -369,6 +371,8 @@ class AttributeClassifier:
         self.mean_rgb, self.std_rgb = meta["mean_rgb"], meta["std_rgb"]
         self.metrics = checkpoint.get("metrics", {})
         self.flip_tta = bool(checkpoint.get("flip_tta", False))
+        self.runtime = runtime
+        self._session = self._ort_session(threads) if runtime == "ort" else None
         self.weights = path
 
     def predict(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray | Tensor) -> np.ndarray:
@@ -377,4 +381,34 @@ class AttributeClassifier:
         if not len(boxes):
             return np.zeros(0, np.float32)
         crops = square_crops(image_rgb, boxes, self.input_size, self.crop_scale, self.mean_rgb)
-        return predict_crops(self.net, crops, self.mean_rgb, self.std_rgb, flip_tta=self.flip_tta).astype(np.float32)
+        if self._session is None:
+            return predict_crops(self.net, crops, self.mean_rgb, self.std_rgb, flip_tta=self.flip_tta).astype(np.float32)
+        x = ((crops.astype(np.float32) - np.asarray(self.mean_rgb, np.float32)) / np.asarray(self.std_rgb, np.float32))
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        if self.flip_tta:
+            x = np.concatenate((x, x[..., ::-1]))
+        logits = self._session.run(None, {"crops": np.ascontiguousarray(x)})[0][:, 0]
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        if self.flip_tta:
+            probs = (probs[: len(boxes)] + probs[len(boxes) :]) / 2
+        return probs.astype(np.float32)
+
+    def _ort_session(self, threads: int | None):
+        import tempfile
+        import warnings
+
+        import onnxruntime as ort
+
+        path = Path(tempfile.mkdtemp(prefix="singleshot-attr-")) / f"{self.name}.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                self.net, (torch.zeros(1, 3, self.input_size, self.input_size),), str(path), input_names=["crops"],
+                output_names=["logits"], dynamic_axes={"crops": {0: "faces"}, "logits": {0: "faces"}},
+                opset_version=17, dynamo=False,
+            )
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -38,6 +38,12 @@ PAD_MULTIPLE = 32
 _MEAN_FOR_PADDING = (123.675, 116.28, 103.53)
 
 
+def _has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
 def _round_up(value: int, multiple: int) -> int:
     return value + (-value % multiple)
 
@@ -97,6 +103,7 @@ class Detector:
         self.runtime = runtime
         self.weights = path
         self._backend = None
+        self._threads = threads
         if is_onnx:
             if runtime == "torch":
                 raise ValueError(f"{path}: an ONNX file runs with runtime 'ort' or 'opencv', not 'torch'")
@@ -287,7 +294,10 @@ class Detector:
 
         cache = self.__dict__.setdefault("_attribute_cache", {})
         if name not in cache:
-            cache[name] = AttributeClassifier(name)
+            # on an ONNX runtime the attribute network runs on ONNX Runtime too (torch's per-call overhead would
+            # dominate a batch of a few small crops)
+            runtime = "ort" if getattr(self, "runtime", "torch") != "torch" and _has_onnxruntime() else "torch"
+            cache[name] = AttributeClassifier(name, threads=getattr(self, "_threads", None), runtime=runtime)
         return cache[name]
 
     def _score_attributes(self, results: list[Detections], arrays: list[np.ndarray],

@@ -119,3 +119,14 @@ def test_attribute_config_validation(tmp_path):
         load_dataclass(AttributeConfig, None, ["epoch=2"])
     with pytest.raises(ConfigError):
         load_dataclass(AttributeConfig, None, ["backbone_init=imagenet"])
+
+
+def test_classifier_on_onnx_runtime_matches_torch(trained):
+    pytest.importorskip("onnxruntime")
+    image = (np.random.default_rng(0).random((60, 120, 3)) * 255).astype(np.uint8)
+    boxes = np.array([[5, 5, 45, 45], [70, 10, 110, 50], [60, 0, 119, 59]], np.float32)
+    a = AttributeClassifier(trained.checkpoint).predict(image, boxes)
+    b = AttributeClassifier(trained.checkpoint, runtime="ort").predict(image, boxes)
+    assert np.allclose(a, b, atol=1e-5)
+    det = Detector(runtime="ort").detect(str(ROOT / "assets" / "demo.jpg"), attributes=[trained.checkpoint])
+    assert det.attributes["bright"].shape == (len(det),)
