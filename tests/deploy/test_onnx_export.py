@@ -200,3 +200,14 @@ def test_detect_video_file(tmp_path, checkpoint, photo):
 def test_detect_missing_camera_is_a_clean_error(checkpoint, tmp_path, capsys):
     assert main(["detect", "--source", "7", "--weights", str(checkpoint), "--out", str(tmp_path)]) == 2
     assert "camera 7" in capsys.readouterr().err
+
+
+def test_dual_shot_model_exports_its_second_shot(tmp_path):
+    torch.manual_seed(0)
+    m = create_model("face_slim", width=0.25, fem=True, pal=True).eval()
+    path = export_onnx(m, tmp_path / "dual.onnx", ["background", "face"], MEAN, STD, input_size=(96, 128))
+    box_diff, score_diff, same = compare_with_torch(m, path, MEAN, STD, (96, 128))
+    assert box_diff < 1e-3 and same
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    boxes, _ = session.run(None, {"image": np.zeros((1, 3, 96, 128), np.float32)})
+    assert boxes.shape[1] == m.priors((96, 128)).shape[0]  # one shot's priors, not two
