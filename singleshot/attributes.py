@@ -411,4 +411,6 @@ class AttributeClassifier:
         if threads:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
+        # no busy-waiting between calls: the detector's session runs right before this one on the same cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

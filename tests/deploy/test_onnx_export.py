@@ -207,6 +207,7 @@ def test_dual_shot_model_exports_its_second_shot(tmp_path):
     m = create_model("face_slim", width=0.25, fem=True, pal=True).eval()
     path = export_onnx(m, tmp_path / "dual.onnx", ["background", "face"], MEAN, STD, input_size=(96, 128))
     box_diff, score_diff, same = compare_with_torch(m, path, MEAN, STD, (96, 128))
+    assert score_diff < 1e-5
     assert box_diff < 1e-3 and same
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     boxes, _ = session.run(None, {"image": np.zeros((1, 3, 96, 128), np.float32)})
