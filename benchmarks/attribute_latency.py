@@ -13,27 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from common import median_ms
 
 from singleshot.predictor import Detector
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def p50(fn, runs: int) -> float:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times))
 
 
 def main() -> None:
@@ -50,8 +39,9 @@ def main() -> None:
     for runtime in ("torch", "ort"):
         detector = Detector(input_size=640, threads=args.threads, runtime=runtime)
         faces = len(detector.detect(frame, min_score=0.5))
-        base = p50(lambda d=detector: d.detect(frame, min_score=0.5), args.runs)
-        with_attr = p50(lambda d=detector: d.detect(frame, min_score=0.5, attributes=[args.attribute]), args.runs)
+        base = median_ms(lambda d=detector: d.detect(frame, min_score=0.5), args.runs, warmup=5)
+        with_attr = median_ms(lambda d=detector: d.detect(frame, min_score=0.5, attributes=[args.attribute]), args.runs,
+                              warmup=5)
         extra = with_attr - base
         rows.append({"runtime": runtime, "faces": faces, "frame_ms": base, "frame_with_attribute_ms": with_attr,
                      "extra_ms": extra, "extra_per_face_ms": extra / max(faces, 1), "extra_share": extra / base})

@@ -66,8 +66,8 @@ def train_all(args: argparse.Namespace) -> None:
 
 def report(args: argparse.Namespace) -> list[dict]:
     import cv2
-    import numpy as np
     import torch
+    from common import median_ms
 
     from singleshot.data.cache import decode_image
     from singleshot.data.formats import load_annotations
@@ -88,18 +88,12 @@ def report(args: argparse.Namespace) -> list[dict]:
         predictions = {k: detector.detect(img, min_score=0.02).to_rows() for k, img in images.items()}
         ap_all = evaluate(data, predictions, protocol="voc", min_size=16).metrics["mAP"]
         ap_small = evaluate(data, predictions, protocol="voc", min_size=16, max_size=32).metrics["mAP"]
-        for _ in range(5):
-            detector.detect(frame, min_score=0.5)
-        times = []
-        for _ in range(30):
-            start = time.perf_counter()
-            detector.detect(frame, min_score=0.5)
-            times.append((time.perf_counter() - start) * 1000)
+        latency = median_ms(lambda d=detector: d.detect(frame, min_score=0.5), 30, warmup=5)
         train_log = (Path(args.out) / name / "train_log.csv").read_text().splitlines()
         first, last = train_log[1].split(","), train_log[-1].split(",")
         rows.append({
             "variant": name, "overrides": VARIANTS[name], "epochs": args.epochs,
-            "ap_all": ap_all, "ap_small_16_32": ap_small, "latency_p50_ms": float(np.median(times)),
+            "ap_all": ap_all, "ap_small_16_32": ap_small, "latency_p50_ms": latency,
             "params": sum(p.numel() for p in detector.model.parameters()),
             "train_minutes": (float(last[-1]) - float(first[-1])) / 60,
         })

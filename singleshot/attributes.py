@@ -383,8 +383,7 @@ class AttributeClassifier:
         crops = square_crops(image_rgb, boxes, self.input_size, self.crop_scale, self.mean_rgb)
         if self._session is None:
             return predict_crops(self.net, crops, self.mean_rgb, self.std_rgb, flip_tta=self.flip_tta).astype(np.float32)
-        x = ((crops.astype(np.float32) - np.asarray(self.mean_rgb, np.float32)) / np.asarray(self.std_rgb, np.float32))
-        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        x = _normalise(crops, self.mean_rgb, self.std_rgb).numpy()
         if self.flip_tta:
             x = np.concatenate((x, x[..., ::-1]))
         logits = self._session.run(None, {"crops": np.ascontiguousarray(x)})[0][:, 0]

@@ -142,12 +142,12 @@ class Detector:
             self._backend.fixed_size = (h, w)
         self.model = None
         self.class_names = names
-        self.mean_rgb = _MEAN_FOR_PADDING
+        mean = meta.get("singleshot_mean_rgb")
+        self.mean_rgb = tuple(float(v) for v in mean.split(",")) if mean else _MEAN_FOR_PADDING
         self.std_rgb = None
         self.input_size = int(input_size)
         self.timing = Timing()
-        if meta.get("singleshot_mean_rgb"):
-            self.mean_rgb = tuple(float(v) for v in meta["singleshot_mean_rgb"].split(","))
+        self._attribute_cache = {}
 
     @classmethod
     def from_model(
@@ -175,6 +175,7 @@ class Detector:
         self.std_rgb = tuple(float(v) for v in std_rgb)
         self.input_size = int(input_size)
         self.timing = Timing()
+        self._attribute_cache: dict = {}
 
     def _resize(
         self, images: Sequence[np.ndarray], input_size: int | None
@@ -257,26 +258,18 @@ class Detector:
 
             boxes, scores = self._backend.run(batch)
             t2 = time.perf_counter()
-            results = []
-            for (b, s, lab), scale, array in zip(
-                postprocess_numpy(boxes, scores, min_score=min_score, max_overlap=max_overlap, top_k=top_k),
-                scales, arrays,
-            ):
-                h, w = array.shape[:2]
-                b = b / scale
-                np.clip(b[:, 0::2], 0, w, out=b[:, 0::2])
-                np.clip(b[:, 1::2], 0, h, out=b[:, 1::2])
-                results.append(Detections(torch.from_numpy(b), torch.from_numpy(s), torch.from_numpy(lab)))
-            t3 = time.perf_counter()
-            self.timing = Timing((t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000,
-                                 self._score_attributes(results, arrays, attributes))
-            return results[0] if single else results
-        loc, conf = self.model(batch.contiguous(memory_format=torch.channels_last))
-        t2 = time.perf_counter()
-        priors = self.model.priors(tuple(batch.shape[-2:]))
-        results = postprocess(
-            loc, conf, priors, tuple(batch.shape[-2:]), min_score=min_score, max_overlap=max_overlap, top_k=top_k
-        )
+            results = [
+                Detections(torch.from_numpy(b), torch.from_numpy(s), torch.from_numpy(lab))
+                for b, s, lab in postprocess_numpy(boxes, scores, min_score=min_score, max_overlap=max_overlap,
+                                                   top_k=top_k)
+            ]
+        else:
+            loc, conf = self.model(batch.contiguous(memory_format=torch.channels_last))
+            t2 = time.perf_counter()
+            priors = self.model.priors(tuple(batch.shape[-2:]))
+            results = postprocess(
+                loc, conf, priors, tuple(batch.shape[-2:]), min_score=min_score, max_overlap=max_overlap, top_k=top_k
+            )
         for det, scale, array in zip(results, scales, arrays):
             h, w = array.shape[:2]
             det.boxes_xyxy = (det.boxes_xyxy / scale).clamp_(min=0)
@@ -292,7 +285,7 @@ class Detector:
         loaded once and kept."""
         from singleshot.attributes import AttributeClassifier
 
-        cache = self.__dict__.setdefault("_attribute_cache", {})
+        cache = self._attribute_cache
         if name not in cache:
             # on an ONNX runtime the attribute network runs on ONNX Runtime too (torch's per-call overhead would
             # dominate a batch of a few small crops)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from singleshot.boxes import clip_boxes_xyxy, cxcywh_to_xyxy, xyxy_to_cxcywh
 from singleshot.models import SingleShotDetector
 from singleshot.priors import PriorSpec
 
@@ -87,10 +88,8 @@ class DecodedDetector(nn.Module):
             level = torch.cat((centres.expand(cells, a, 2), shapes[None].expand(cells, a, 2)), dim=-1)
             per_level.append(level.reshape(-1, 4))
         priors = torch.cat(per_level, dim=0)
-        if self.spec.clip:
-            corners = torch.cat((priors[:, :2] - priors[:, 2:] / 2, priors[:, :2] + priors[:, 2:] / 2), dim=1)
-            corners = torch.minimum(torch.maximum(corners, self.zero), self.one)
-            priors = torch.cat(((corners[:, :2] + corners[:, 2:]) / 2, corners[:, 2:] - corners[:, :2]), dim=1)
+        if self.spec.clip:  # as generate_priors; only dynamic graphs get here (ONNX Runtime reads their Clip)
+            priors = xyxy_to_cxcywh(clip_boxes_xyxy(cxcywh_to_xyxy(priors)))
         return priors
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:

@@ -185,7 +185,7 @@ class Trainer:
         val = load_annotations(cfg.val.spec, **cfg.val.options) if cfg.val is not None and cfg.val.spec else None
         return train_sets, val
 
-    def _transform(self) -> SSDAugmentation:
+    def _transform(self, prior_spec) -> SSDAugmentation:
         d = self.config.data
         a = d.augment
         return SSDAugmentation(
@@ -199,14 +199,12 @@ class Trainer:
             crop_mode=a.crop_mode,
             square_crop_scale=tuple(a.square_crop_scale),
             data_anchor_prob=a.data_anchor_p,
-            anchor_sizes=self._anchor_sizes() if a.data_anchor_p > 0 else (),
+            anchor_sizes=self._anchor_sizes(prior_spec) if a.data_anchor_p > 0 else (),
             flip_prob=a.flip_p,
         )
 
-    def _anchor_sizes(self) -> tuple[float, ...]:
+    def _anchor_sizes(self, spec) -> tuple[float, ...]:
         """The model's ratio-1 prior sizes in pixels of the training input (for data-anchor sampling)."""
-        m = self.config.model
-        spec = create_model(m.name, num_classes=m.num_classes, **m.options).prior_spec
         side = min(self.config.data.input_size)
         scale = 1.0 if spec.unit == "pixels" else float(side)
         return tuple(sorted({float(s) * scale for level in spec.levels for s in level.sizes}))
@@ -239,8 +237,9 @@ class Trainer:
         random.seed(cfg.train.seed)
 
         train_sets, val_set = self._load_sets()
+        model = self._build_model()
         cache_dir = Path(cfg.data.cache_dir)
-        transform = self._transform()
+        transform = self._transform(model.prior_spec)
         datasets = [
             DetectionDataset.with_cache(s, transform, cache_dir, cfg.data.cache_max_side, seed=cfg.train.seed,
                                         progress=self.progress)
@@ -257,7 +256,6 @@ class Trainer:
             raise ConfigError(f"train.batch_size {batch_size} is larger than an epoch ({len(sampler)} images)")
         total_iters = iters_per_epoch * cfg.train.epochs
 
-        model = self._build_model()
         memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
         model = model.to(memory_format=memory_format)
         optimizer = build_optimizer(model, cfg)
