@@ -2,9 +2,9 @@
 
 The frame is the demo photo (5 faces) resized to 640x480, decoded in memory. End to end with and without
 ``attributes=["smile"]``, p50 of ``--runs`` calls after warm-up, 2 threads, for the PyTorch and ONNX Runtime
-detector runtimes (the attribute head runs in PyTorch in both).
+detector runtimes (the attribute head runs on the detector's runtime: PyTorch, or ONNX Runtime on one thread).
 
-    python benchmarks/attribute_latency.py [--attribute smile] [--runs 50]
+    python benchmarks/attribute_latency.py [--attribute smile|CKPT] [--runs 50]
 
 Prints a markdown table, then one JSON line.
 """

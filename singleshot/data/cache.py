@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,8 +131,10 @@ class ImageCache:
 
         entries: list[CacheEntry | None] = []
         offset = 0
-        partial = bin_path.with_suffix(".bin.partial")
-        with open(partial, "wb") as out:
+        # A unique partial file per build: two trainings started together may build the same cache at once; each
+        # writes its own copy and the renames below leave one complete cache whichever finishes last.
+        with tempfile.NamedTemporaryFile(dir=cache_dir, prefix=f"{name}.", suffix=".bin.partial", delete=False) as out:
+            partial = Path(out.name)
             for sample in tqdm(samples, desc=f"caching images (long side <= {max_side})", disable=not progress,
                                unit="img"):
                 decoded = decode_image(sample.image_path, max_side)
@@ -147,9 +150,11 @@ class ImageCache:
                 offset += image.size
         # Written last and renamed into place, so an interrupted build is never mistaken for a complete one.
         os.replace(partial, bin_path)
-        tmp_index = index_path.with_suffix(".json.partial")
-        tmp_index.write_text(json.dumps({"max_side": max_side, "entries": [e.__dict__ if e else None for e in entries]}))
-        os.replace(tmp_index, index_path)
+        index_text = json.dumps({"max_side": max_side, "entries": [e.__dict__ if e else None for e in entries]})
+        with tempfile.NamedTemporaryFile("w", dir=cache_dir, prefix=f"{name}.", suffix=".json.partial",
+                                         delete=False) as tmp_index:
+            tmp_index.write(index_text)
+        os.replace(tmp_index.name, index_path)
         return cls(bin_path, entries, max_side)
 
 

@@ -150,6 +150,22 @@ def _set_rng_states(states: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
+def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
+    """Copy the tensors of ``state`` whose name and shape match ``model``'s; returns a one-line summary.
+
+    The rest of ``model`` keeps its initialisation: used to add a module to a trained network
+    (``model.weights_partial``).
+    """
+    own = model.state_dict()
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(fitting, strict=False)
+    new = [k for k in own if k not in fitting]
+    unused = [k for k in state if k not in fitting]
+    modules = sorted({k.split(".")[0] for k in new})
+    return (f"loaded {len(fitting)} of {len(own)} tensors; {len(new)} new (in {', '.join(modules) or '-'}); "
+            f"{len(unused)} of the checkpoint unused")
+
+
 class Trainer:
     """Train a model as described by ``config``.
 
@@ -224,7 +240,11 @@ class Trainer:
             source = load_checkpoint(m.weights)
             if source["model_name"] != m.name:
                 raise CheckpointError(f"{m.weights}: holds a {source['model_name']!r} model, not {m.name!r}")
-            model.load_state_dict(build_model_from_checkpoint(source, m.weights).state_dict())
+            state = build_model_from_checkpoint(source, m.weights).state_dict()
+            if m.weights_partial:
+                tqdm.write(f"{m.weights}: {load_matching(model, state)}")
+            else:
+                model.load_state_dict(state)
         return model
 
     # ------------------------------------------------------------------------------------------- training

@@ -68,6 +68,20 @@ def test_cached_image_equals_direct_decode(tmp_path):
     assert size == (48, 64)
 
 
+def test_concurrent_cache_builds_do_not_collide(tmp_path):
+    # Two trainings started together (an ablation run in parallel) build the same cache at once: both must succeed
+    # and leave one complete cache, no partial files.
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = load_annotations(f"csv:{FIXTURES / 'csv'}")
+    with ThreadPoolExecutor(4) as pool:
+        caches = list(pool.map(lambda _: ImageCache.build(data.samples, tmp_path, 640, progress=False), range(4)))
+    direct, _ = decode_image(data.samples[0].image_path)
+    for cache in caches:
+        np.testing.assert_array_equal(cache.image(0), direct)
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".bin", ".json"]
+
+
 def test_without_cache_and_determinism(tmp_path):
     data = load_annotations(f"csv:{FIXTURES / 'csv'}")
     ds = DetectionDataset(data, ToSize(), seed=3)

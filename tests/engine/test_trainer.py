@@ -104,3 +104,25 @@ def test_optimizer_groups_and_schedule():
     assert lr_factor(80, 100, config) == pytest.approx(0.01)
     config.train.schedule = "cosine"
     assert lr_factor(100, 100, config) == pytest.approx(0.01)
+
+
+def test_load_matching_adds_a_module_to_a_trained_model():
+    # model.weights_partial: a trained face_slim warm-starts the same model with the FEM added; the backbone and
+    # neck come from the checkpoint, the FEM stays new, and the summary says so.
+    from singleshot.engine.trainer import load_matching
+    from singleshot.models.zoo import create_model
+
+    torch.manual_seed(0)
+    trained = create_model("face_slim")
+    torch.manual_seed(1)
+    grown = create_model("face_slim", fem=True)
+    before = {k: v.clone() for k, v in grown.enhance.state_dict().items()}
+    summary = load_matching(grown, trained.state_dict())
+    for key, value in trained.backbone.state_dict().items():
+        assert torch.equal(grown.backbone.state_dict()[key], value), key
+    for key, value in trained.neck.state_dict().items():
+        assert torch.equal(grown.neck.state_dict()[key], value), key
+    for key, value in grown.enhance.state_dict().items():
+        assert torch.equal(before[key], value), key
+    new_modules = summary.split("new (in ")[1].split(")")[0].split(", ")
+    assert "enhance" in new_modules and "backbone" not in new_modules and "neck" not in new_modules
