@@ -384,7 +384,11 @@ class AttributeClassifier:
         crops = square_crops(image_rgb, boxes, self.input_size, self.crop_scale, self.mean_rgb)
         if self._session is None:
             return predict_crops(self.net, crops, self.mean_rgb, self.std_rgb, flip_tta=self.flip_tta).astype(np.float32)
-        x = _normalise(crops, self.mean_rgb, self.std_rgb).numpy()
+        # numpy, not torch: a torch op here wakes torch's OpenMP pool, whose threads then spin-wait (Intel OpenMP's
+        # default block time is 200 ms) against ONNX Runtime's on the same cores
+        mean = np.asarray(self.mean_rgb, np.float32).reshape(1, 3, 1, 1)
+        inv_std = 1.0 / np.asarray(self.std_rgb, np.float32).reshape(1, 3, 1, 1)
+        x = (crops.transpose(0, 3, 1, 2).astype(np.float32) - mean) * inv_std
         if self.flip_tta:
             x = np.concatenate((x, x[..., ::-1]))
         logits = self._session.run(None, {"crops": np.ascontiguousarray(x)})[0][:, 0]
