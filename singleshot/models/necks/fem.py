@@ -5,7 +5,8 @@ For each original map ``of_i`` (shallow to deep), top-down:
 1. 1x1 "normalisation" conv of the current map, ``n_i = relu(conv1x1(of_i))``;
 2. the upper map, already combined, upsampled to ``of_i``'s size and multiplied element-wise:
    ``p_i = n_i * up(p_{i+1})`` (the deepest map is its own ``p``);
-   (here followed by BatchNorm: without it the chained products vanish when trained from scratch);
+   (here followed by BatchNorm, to keep the chained products at unit scale; from scratch the module still stalls,
+   because the products send large gradients into the backbone's first stage, docs/dsfd.md);
 3. three branches of dilated 3x3 convs on ``p_i`` (one, two and three convs deep, as in the authors' code:
    ``cpm1``; ``cpm2 -> cpm3``; ``cpm2 -> cpm4 -> cpm5``), concatenated to the enhanced map ``ef_i``.
 
@@ -78,7 +79,8 @@ class FEMNeck(nn.Module):
             for c in in_channels
         )
         # BatchNorm after each product: the top-down chain multiplies up to len(maps) ReLU maps, whose scale
-        # vanishes or explodes when trained from scratch without it (measured: AP ~0, docs/dsfd.md)
+        # would otherwise drift with depth. It does not make the module train from scratch (AP ~0 with or without
+        # it; the cause is the products' gradient into the backbone, measured in docs/dsfd.md)
         self.product_norm = nn.ModuleList(nn.BatchNorm2d(channels) for _ in in_channels)
         self.branches = nn.ModuleList(FEMBranches(channels, depthwise) for _ in in_channels)
         self.out_channels = tuple(b.out_channels for b in self.branches)
