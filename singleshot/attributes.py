@@ -77,8 +77,23 @@ class AttributeConfig:
         backbone_init: ``detector`` (transfer) or ``random`` (the no-transfer baseline: same network, untrained).
         freeze_backbone: train the head only; otherwise the backbone is fine-tuned at ``backbone_lr_factor`` x lr.
         input_size: side of the square crops fed to the network.
+        levels: which backbone maps (indices, shallow to deep; negative from the deepest) are pooled for the head.
         crop_scale: side of the crop cut around a detected box, in box sides (1.0: the box's long side).
         flip_tta: at test and inference time, average the probabilities of each crop and its mirror image.
+        teacher: an attribute checkpoint (or a list of them, averaged) to distil from (knowledge distillation, Hinton et al. 2015, as
+            "function matching", Beyer et al. 2022): on every training step the teacher scores the very crops the
+            student sees (same augmentation, resized to the teacher's input, its mirror average if it has one)
+            and the student also learns these soft probabilities. None: labels only.
+        distill_weight: weight of the teacher's soft targets in the loss; the labels get ``1 - distill_weight``.
+        distill_online: the teacher scores every augmented batch (function matching; needed with mixup); off: it
+            scores each crop once before training (and its mirror image, if it averages them) and the student
+            learns these fixed targets under its augmentation, at no cost per step (the augmentation is mild).
+        mixup: Beta(mixup, mixup) mixing of crop pairs (Zhang et al. 2018) with the targets mixed alike; with a
+            teacher this gives it in-between images to explain (0: off).
+        unlabeled: folders of face crops without labels (searched recursively, e.g. cut from detection datasets by
+            ``singleshot attribute crops``), trained on the teacher's soft targets only; needs a teacher.
+        val_fraction: a part of the training crops (stratified, seeded) held out and scored every
+            ``val_every`` epochs, so that settings can be chosen without the test split (0: none).
     """
 
     name: str = "smile"
@@ -91,6 +106,7 @@ class AttributeConfig:
     freeze_backbone: bool = False
     backbone_lr_factor: float = 0.1
     input_size: int = 64
+    levels: list[int] = field(default_factory=lambda: [-2, -1])
     crop_scale: float = 1.0
     flip_tta: bool = False
     epochs: int = 30
@@ -99,7 +115,28 @@ class AttributeConfig:
     weight_decay: float = 0.01
     seed: int = 0
     threads: int | None = None
+    teacher: str | list[str] | None = None
+    distill_weight: float = 0.0
+    distill_online: bool = True
+    mixup: float = 0.0
+    unlabeled: list[str] = field(default_factory=list)
+    val_fraction: float = 0.0
+    val_every: int = 10
     out: str = "runs/attributes/smile.pt"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if self.distill_weight > 0 and not self.teacher:
+            raise ValueError("distill_weight > 0 needs a teacher (an attribute checkpoint)")
+        if self.unlabeled and not self.teacher:
+            raise ValueError("unlabeled crops need a teacher (an attribute checkpoint) to label them")
+        if self.mixup > 0 and self.teacher and not self.distill_online:
+            raise ValueError("mixup with a teacher needs distill_online (the mixed crops are scored as they come)")
+        if self.mixup < 0:
+            raise ValueError(f"mixup must be >= 0, got {self.mixup}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
 
 def load_crop_folder(folder: str | Path, exclude: set[str], size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -132,6 +169,30 @@ def load_crop_folder(folder: str | Path, exclude: set[str], size: int) -> tuple[
     if not images:
         raise AttributeError_(f"{folder}: no crops in 0/ and 1/")
     return np.stack(images), np.array(labels, np.int64), names
+
+
+def load_unlabeled_crops(folders: Sequence[str | Path], size: int) -> np.ndarray:
+    """Every image under ``folders`` (recursively), resized to ``size``: uint8 ``(N, size, size, 3)`` RGB.
+
+    Raises:
+        AttributeError_: a folder is missing or holds no images. Unreadable files are reported and skipped.
+    """
+    from singleshot.data.formats.folder import find_images
+
+    images = []
+    for folder in folders:
+        paths = find_images(Path(folder)) if Path(folder).is_dir() else []
+        if not paths:
+            raise AttributeError_(f"{folder}: no crops found (a folder of images is expected)")
+        for path in paths:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                print(f"{path}: cannot read the image; skipped")
+                continue
+            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size
+                               else cv2.INTER_LINEAR)
+            images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    return np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
 
 
 def read_exclude_list(path: str | Path | None) -> set[str]:
@@ -214,7 +275,7 @@ def _build_net(config: AttributeConfig) -> tuple[AttributeNet, dict[str, Any]]:
                              **detector.get("model_options", {}))
     meta = {k: detector[k] for k in ("model_name", "model_options", "num_classes", "mean_rgb", "std_rgb")}
     meta["detector_weights"] = str(source)
-    return AttributeNet(model.backbone), meta
+    return AttributeNet(model.backbone, levels=config.levels), meta
 
 
 def _normalise(images_uint8: np.ndarray | Tensor, mean_rgb: Sequence[float], std_rgb: Sequence[float]) -> Tensor:
@@ -224,8 +285,90 @@ def _normalise(images_uint8: np.ndarray | Tensor, mean_rgb: Sequence[float], std
     return (x - mean) / std
 
 
+def load_attribute_net(weights: str | Path) -> tuple[AttributeNet, dict[str, Any]]:
+    """An attribute checkpoint -> its network (eval mode, not fused) and the checkpoint dict.
+
+    Raises:
+        CheckpointError: missing, unreadable, or not an attribute checkpoint.
+    """
+    from singleshot.engine.checkpoint import CheckpointError, load_checkpoint
+    from singleshot.models import create_model
+
+    checkpoint = load_checkpoint(Path(weights))
+    if checkpoint.get("kind") != "attribute":
+        raise CheckpointError(f"{weights}: not an attribute checkpoint (train one with: singleshot attribute train)")
+    meta = checkpoint["backbone"]
+    model = create_model(meta["model_name"], num_classes=meta["num_classes"], **meta.get("model_options", {}))
+    net = AttributeNet(model.backbone, levels=checkpoint["levels"])
+    net.load_state_dict(checkpoint["model"])
+    return net.eval(), checkpoint
+
+
+class _Teacher:
+    """Soft targets for the student's normalised, augmented crops: the mean probability of one or more trained
+    attribute networks (an ensemble is a better teacher than any of its members)."""
+
+    def __init__(self, weights: str | Path | Sequence[str | Path], student_mean: Sequence[float],
+                 student_std: Sequence[float]) -> None:
+        paths = [weights] if isinstance(weights, (str, Path)) else list(weights)
+        self.members = []
+        s_mean, s_std = torch.tensor(student_mean).view(1, 3, 1, 1), torch.tensor(student_std).view(1, 3, 1, 1)
+        for path in paths:
+            net, checkpoint = load_attribute_net(path)
+            for p in net.parameters():
+                p.requires_grad_(False)
+            meta = checkpoint["backbone"]
+            t_mean = torch.tensor(meta["mean_rgb"]).view(1, 3, 1, 1)
+            t_std = torch.tensor(meta["std_rgb"]).view(1, 3, 1, 1)
+            # one affine map from the student's normalisation to this member's
+            self.members.append({
+                "path": str(path), "net": net, "size": int(checkpoint["input_size"]),
+                "flip": bool(checkpoint.get("flip_tta", False)), "scale": s_std / t_std,
+                "shift": (s_mean - t_mean) / t_std, "accuracy": checkpoint.get("metrics", {}).get("accuracy"),
+            })
+
+    def describe(self) -> str:
+        return "; ".join(f"{m['path']} (input {m['size']}, mirror average {m['flip']}, test accuracy "
+                         f"{m['accuracy'] if m['accuracy'] is None else round(m['accuracy'], 4)})"
+                         for m in self.members)
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor) -> Tensor:
+        """``(B, 3, S, S)`` student-normalised crops -> ``(B,)`` teacher probabilities."""
+        total = torch.zeros(len(x))
+        for m in self.members:
+            xm = x * m["scale"] + m["shift"]
+            if xm.shape[-1] != m["size"]:  # the member's own input size (its training crops were resized likewise)
+                xm = nn.functional.interpolate(xm, size=(m["size"], m["size"]), mode="bilinear", align_corners=False)
+            if m["flip"]:
+                probs = torch.sigmoid(m["net"](torch.cat((xm, xm.flip(-1))))[:, 0])
+                total += (probs[: len(xm)] + probs[len(xm) :]) / 2
+            else:
+                total += torch.sigmoid(m["net"](xm)[:, 0])
+        return total / len(self.members)
+
+
+def _stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held out): ``fraction`` of each outcome held out, chosen by ``seed``."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for outcome in np.unique(labels):
+        idx = np.flatnonzero(labels == outcome)
+        held.append(rng.permutation(idx)[: round(len(idx) * fraction)])
+    held_out = np.sort(np.concatenate(held))
+    return np.setdiff1d(np.arange(len(labels)), held_out), held_out
+
+
+def _score(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    return float(((probs >= 0.5) == (labels == 1)).mean()), roc_auc(probs, labels)
+
+
 def train_attribute(config: AttributeConfig, progress: bool = True, log=print) -> AttributeResult:
-    """Train, evaluate on the test split, save the checkpoint to ``config.out``; see :class:`AttributeConfig`."""
+    """Train, evaluate on the test split, save the checkpoint to ``config.out``; see :class:`AttributeConfig`.
+
+    Raises:
+        AttributeError_: missing or empty crop folders; CheckpointError: a missing or wrong teacher checkpoint.
+    """
     from tqdm import tqdm
 
     from singleshot.engine.checkpoint import FORMAT, VERSION, save_checkpoint
@@ -236,8 +379,30 @@ def train_attribute(config: AttributeConfig, progress: bool = True, log=print) -
     exclude = read_exclude_list(config.exclude)
     train_x, train_y, _ = load_crop_folder(config.train, exclude, config.input_size)
     test_x, test_y, _ = load_crop_folder(config.test, exclude, config.input_size)
+    val_x = val_y = None
+    if config.val_fraction > 0:
+        kept, held = _stratified_split(train_y, config.val_fraction, config.seed)
+        val_x, val_y = train_x[held], train_y[held]
+        train_x, train_y = train_x[kept], train_y[kept]
     net, meta = _build_net(config)
     mean, std = meta["mean_rgb"], meta["std_rgb"]
+    teacher = _Teacher(config.teacher, mean, std) if config.teacher else None
+    if teacher is not None:
+        log(f"teacher: {teacher.describe()}; distill_weight {config.distill_weight}")
+    beta = torch.distributions.Beta(config.mixup, config.mixup) if config.mixup > 0 else None
+    x_all = _normalise(train_x, mean, std)
+    y_all = torch.from_numpy(train_y).float()
+    # per-crop weight of the label in the target: labelled crops (1 - distill_weight), unlabelled ones 0 (teacher)
+    label_w = torch.full((len(x_all),), 1.0 - (config.distill_weight if teacher is not None else 0.0))
+    if config.unlabeled:
+        extra = load_unlabeled_crops(config.unlabeled, config.input_size)
+        log(f"{len(extra)} unlabelled crops from {', '.join(config.unlabeled)} (teacher targets only)")
+        x_all = torch.cat((x_all, _normalise(extra, mean, std)))
+        y_all = torch.cat((y_all, torch.zeros(len(extra))))
+        label_w = torch.cat((label_w, torch.zeros(len(extra))))
+    fixed_targets = None
+    if teacher is not None and not config.distill_online:
+        fixed_targets = torch.cat([teacher(x_all[i : i + 256]) for i in range(0, len(x_all), 256)])
     if config.freeze_backbone:
         for p in net.backbone.parameters():
             p.requires_grad_(False)
@@ -245,12 +410,10 @@ def train_attribute(config: AttributeConfig, progress: bool = True, log=print) -
     if not config.freeze_backbone:
         groups.append({"params": list(net.backbone.parameters()), "lr": config.lr * config.backbone_lr_factor})
     optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
+    steps_per_epoch = math.ceil(len(x_all) / config.batch_size)
     total = config.epochs * steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
     generator = torch.Generator().manual_seed(config.seed)
-    x_all = _normalise(train_x, mean, std)
-    y_all = torch.from_numpy(train_y).float()
     loss_fn = nn.BCEWithLogitsLoss()
     history = []
     start = time.perf_counter()
@@ -264,31 +427,53 @@ def train_attribute(config: AttributeConfig, progress: bool = True, log=print) -
         for i in range(steps_per_epoch):
             idx = order[i * config.batch_size : (i + 1) * config.batch_size]
             x = augment_batch(x_all[idx], generator)
-            loss = loss_fn(net(x)[:, 0], y_all[idx])
+            w = label_w[idx]
+            y = y_all[idx] * w  # the label's share of the target
+            if beta is not None:
+                lam = float(beta.sample())
+                pair = torch.randperm(len(idx), generator=generator)
+                x = lam * x + (1 - lam) * x[pair]
+                y, w = lam * y + (1 - lam) * y[pair], lam * w + (1 - lam) * w[pair]
+            if fixed_targets is not None:
+                y = y + (1 - w) * fixed_targets[idx]
+            elif teacher is not None:
+                # BCE is linear in its target: one loss on the blended target = the weighted sum of both losses
+                y = y + (1 - w) * teacher(x)
+            loss = loss_fn(net(x)[:, 0], y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
             total_loss += loss.item() * len(idx)
-        history.append({"epoch": epoch + 1, "loss": total_loss / len(x_all)})
-        bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
+        row = {"epoch": epoch + 1, "loss": total_loss / len(x_all)}
+        if val_x is not None and ((epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs):
+            row["val_accuracy"], row["val_roc_auc"] = _score(
+                predict_crops(net, val_x, mean, std, flip_tta=config.flip_tta), val_y)
+        history.append(row)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
     seconds = time.perf_counter() - start
     probs = predict_crops(net, test_x, mean, std, flip_tta=config.flip_tta)
-    accuracy = float(((probs >= 0.5) == (test_y == 1)).mean())
-    auc = roc_auc(probs, test_y)
+    accuracy, auc = _score(probs, test_y)
+    metrics = {"accuracy": accuracy, "roc_auc": auc, "test_crops": len(test_x)}
+    if val_x is not None:
+        metrics.update(val_accuracy=history[-1]["val_accuracy"], val_roc_auc=history[-1]["val_roc_auc"],
+                       val_crops=len(val_x))
     out = Path(config.out)
     save_checkpoint(out, {
         "format": FORMAT, "version": VERSION, "kind": "attribute", "name": config.name, "labels": list(config.labels),
         "input_size": config.input_size, "crop_scale": config.crop_scale, "levels": net.levels,
         "flip_tta": config.flip_tta,
         "backbone": meta, "model": net.state_dict(), "config": asdict(config),
-        "metrics": {"accuracy": accuracy, "roc_auc": auc, "test_crops": len(test_x)},
+        "metrics": metrics,
     })
     result = AttributeResult(config.name, config.backbone_init, config.freeze_backbone, len(train_x), len(test_x),
                              accuracy, auc, seconds, str(out), history)
-    log(f"{config.name}: accuracy {accuracy:.4f}, ROC AUC {auc:.4f} on {len(test_x)} test crops "
-        f"(backbone {config.backbone_init}, {'frozen' if config.freeze_backbone else 'fine-tuned'}; "
-        f"{len(train_x)} training crops, {seconds:.0f} s); saved {out}")
+    held_text = (f"held-out {metrics['val_accuracy']:.4f} / AUC {metrics['val_roc_auc']:.4f} on {len(val_x)} "
+                 "training crops; " if val_x is not None else "")
+    log(f"{config.name}: accuracy {accuracy:.4f}, ROC AUC {auc:.4f} on {len(test_x)} test crops; {held_text}"
+        f"(backbone {config.backbone_init}, {'frozen' if config.freeze_backbone else 'fine-tuned'}"
+        f"{', distilled' if teacher is not None else ''}; {len(train_x)} training crops, {seconds:.0f} s); "
+        f"saved {out}")
     return result
 
 
@@ -333,6 +518,64 @@ def square_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray, size: int, scale
     return crops
 
 
+@dataclass
+class CropReport:
+    """What :func:`cut_face_crops` wrote."""
+
+    images: int
+    crops: int
+    skipped_small: int
+    skipped_ignore: int
+    unreadable: list[str]
+    out: str
+
+
+def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float = 1.0, min_size: float = 40.0,
+                   force: bool = False, progress: bool = True) -> CropReport:
+    """Cut the faces of a detection dataset into square crops, as :class:`AttributeClassifier` cuts detections.
+
+    Unlabelled crops for distillation (``AttributeConfig.unlabeled``) or for labelling a new attribute by hand.
+    Faces marked ignore and faces whose long side is under ``min_size`` pixels (too blurred once enlarged) are
+    skipped and counted. ``out`` gets one JPEG per face, ``<image key>_<face index>.jpg`` with ``/`` as ``__``.
+
+    Raises:
+        AttributeError_: ``out`` already holds images and ``force`` is off; DataError: an unreadable dataset.
+    """
+    from tqdm import tqdm
+
+    from singleshot.data.formats import load_annotations
+    from singleshot.data.formats.folder import find_images
+
+    out = Path(out)
+    if out.is_dir() and find_images(out) and not force:
+        raise AttributeError_(f"{out} already holds crops; pass --force to add to it (same names are replaced)")
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = load_annotations(spec)
+    crops = small = ignored = 0
+    unreadable = []
+    for sample in tqdm(dataset.samples, desc="cutting crops", unit="image", disable=not progress):
+        boxes = np.asarray(sample.boxes_xyxy, np.float64).reshape(-1, 4)
+        keep = ~np.asarray(sample.ignore, bool)
+        ignored += int((~keep).sum())
+        long_side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        small += int((keep & (long_side < min_size)).sum())
+        keep &= long_side >= min_size
+        if not keep.any():
+            continue
+        image = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)
+        if image is None:
+            unreadable.append(str(sample.image_path))
+            print(f"{sample.image_path}: cannot read the image; skipped")
+            continue
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        stem = Path(sample.key).with_suffix("").as_posix().replace("/", "__")
+        for k, crop in zip(np.flatnonzero(keep), square_crops(rgb, boxes[keep], size, crop_scale)):
+            cv2.imwrite(str(out / f"{stem}_{k}.jpg"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+            crops += 1
+    return CropReport(len(dataset.samples), crops, small, ignored, unreadable, str(out))
+
+
 class AttributeClassifier:
     """A trained attribute ready to score detected faces.
 
@@ -345,8 +588,6 @@ class AttributeClassifier:
     """
 
     def __init__(self, weights: str | Path, threads: int | None = None, runtime: str = "torch") -> None:
-        from singleshot.engine.checkpoint import CheckpointError, load_checkpoint
-        from singleshot.models import create_model
         from singleshot.models.layers import fuse_conv_bn
 
         path = Path(weights)
@@ -354,14 +595,8 @@ class AttributeClassifier:
             path = ATTRIBUTES.get(str(weights))()
         elif not path.exists() and str(weights) not in ATTRIBUTES.names():
             raise KeyError(f"unknown attribute {str(weights)!r}: not a file and not one of {ATTRIBUTES.names()}")
-        checkpoint = load_checkpoint(path)
-        if checkpoint.get("kind") != "attribute":
-            raise CheckpointError(f"{path}: not an attribute checkpoint (train one with: singleshot attribute train)")
+        self.net, checkpoint = load_attribute_net(path)
         meta = checkpoint["backbone"]
-        model = create_model(meta["model_name"], num_classes=meta["num_classes"], **meta.get("model_options", {}))
-        self.net = AttributeNet(model.backbone, levels=checkpoint["levels"])
-        self.net.load_state_dict(checkpoint["model"])
-        self.net.eval()
         fuse_conv_bn(self.net)
         if threads is not None:
             torch.set_num_threads(threads)

@@ -494,6 +494,21 @@ def _cmd_attribute_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_attribute_crops(args: argparse.Namespace) -> int:
+    from singleshot.attributes import AttributeError_, cut_face_crops
+    from singleshot.data.formats import DataError
+
+    try:
+        report = cut_face_crops(args.data, args.out, size=args.size, crop_scale=args.crop_scale,
+                                min_size=args.min_size, force=args.force, progress=not args.no_progress)
+    except (AttributeError_, DataError) as err:
+        raise UserError(str(err)) from None
+    print(f"{report.crops} crops of {report.images} images written to {report.out}; skipped: {report.skipped_small} "
+          f"faces under {args.min_size:g} px, {report.skipped_ignore} ignore regions, "
+          f"{len(report.unreadable)} unreadable images")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     parser = argparse.ArgumentParser(prog="singleshot", description=__doc__.splitlines()[0])
@@ -606,6 +621,18 @@ def build_parser() -> argparse.ArgumentParser:
     attr_train.add_argument("--json", action="store_true", help="print the result as JSON")
     attr_train.add_argument("--no-progress", action="store_true", help="no progress bar")
     attr_train.set_defaults(func=_cmd_attribute_train)
+    attr_crops = attr_sub.add_parser("crops", help="cut the faces of a detection dataset into square crops "
+                                                   "(unlabelled crops for distillation, or to label by hand)")
+    attr_crops.add_argument("--data", required=True, metavar="FORMAT:PATH", help="dataset, e.g. csv:DIR")
+    attr_crops.add_argument("--out", required=True, help="folder for the crops")
+    attr_crops.add_argument("--size", type=int, default=64, help="crop side in pixels (default 64)")
+    attr_crops.add_argument("--crop-scale", type=float, default=1.0,
+                            help="crop side in box long sides, as the attribute's crop_scale (default 1.0)")
+    attr_crops.add_argument("--min-size", type=float, default=40.0,
+                            help="skip faces whose long side is under this many pixels (default 40)")
+    attr_crops.add_argument("--force", action="store_true", help="write into a folder that already holds crops")
+    attr_crops.add_argument("--no-progress", action="store_true", help="no progress bar")
+    attr_crops.set_defaults(func=_cmd_attribute_crops)
 
     train = sub.add_parser("train", help="train a model from a YAML config")
     train.add_argument("config", nargs="?", help="YAML config (e.g. configs/face_slim.yaml); defaults if omitted")

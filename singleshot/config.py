@@ -262,7 +262,12 @@ def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
             hint = f"; did you mean {(prefix + '.' if prefix else '') + close[0]}?" if close else ""
             raise ConfigError(f"unknown config key {full!r}{hint}")
         kwargs[key] = _coerce(value, types_[key], full)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as err:  # a dataclass's own check (__post_init__) of values that are valid one by one
+        raise ConfigError(f"{prefix or cls.__name__}: {err}") from None
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:
