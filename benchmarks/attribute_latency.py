@@ -3,7 +3,7 @@
 The frame is the demo photo (5 faces) resized to 640x480, decoded in memory. End to end with and without
 ``attributes=["smile"]`` (calls interleaved), p50 of ``--runs`` calls each after warm-up, and the attribute stage
 alone as the detector times it (``Detector.timing.attributes_ms``), 2 threads, for the PyTorch and ONNX Runtime
-detector runtimes (the attribute head runs on the detector's runtime: PyTorch, or ONNX Runtime on one thread).
+detector runtimes (the attribute head runs on ONNX Runtime, one thread, when it is installed; else on PyTorch).
 
     python benchmarks/attribute_latency.py [--attribute smile|CKPT] [--runs 50]
 
