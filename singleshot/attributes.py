@@ -376,6 +376,10 @@ def train_attribute(config: AttributeConfig, progress: bool = True, log=print) -
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
+    # networks first: a missing detector or teacher checkpoint stops the run before the crops are read
+    net, meta = _build_net(config)
+    mean, std = meta["mean_rgb"], meta["std_rgb"]
+    teacher = _Teacher(config.teacher, mean, std) if config.teacher else None
     exclude = read_exclude_list(config.exclude)
     train_x, train_y, _ = load_crop_folder(config.train, exclude, config.input_size)
     test_x, test_y, _ = load_crop_folder(config.test, exclude, config.input_size)
@@ -384,9 +388,6 @@ def train_attribute(config: AttributeConfig, progress: bool = True, log=print) -
         kept, held = _stratified_split(train_y, config.val_fraction, config.seed)
         val_x, val_y = train_x[held], train_y[held]
         train_x, train_y = train_x[kept], train_y[kept]
-    net, meta = _build_net(config)
-    mean, std = meta["mean_rgb"], meta["std_rgb"]
-    teacher = _Teacher(config.teacher, mean, std) if config.teacher else None
     if teacher is not None:
         log(f"teacher: {teacher.describe()}; distill_weight {config.distill_weight}")
     beta = torch.distributions.Beta(config.mixup, config.mixup) if config.mixup > 0 else None
@@ -549,8 +550,8 @@ def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float
     out = Path(out)
     if out.is_dir() and find_images(out) and not force:
         raise AttributeError_(f"{out} already holds crops; pass --force to add to it (same names are replaced)")
+    dataset = load_annotations(spec)  # before creating the folder: a bad spec leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
-    dataset = load_annotations(spec)
     crops = small = ignored = 0
     unreadable = []
     for sample in tqdm(dataset.samples, desc="cutting crops", unit="image", disable=not progress):

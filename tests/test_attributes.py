@@ -191,6 +191,11 @@ def test_cut_face_crops_from_a_dataset_and_refuse_to_mix(tmp_path, capsys):
     assert main(["attribute", "crops", "--data", spec, "--out", str(tmp_path / "crops"), "--size", "16",
                  "--min-size", "12", "--force", "--no-progress"]) == 0
     assert "2 crops of 3 images" in capsys.readouterr().out
+    from singleshot.data.formats import DataError
+
+    with pytest.raises(DataError):
+        cut_face_crops(f"csv:{tmp_path / 'missing'}", tmp_path / "never", progress=False)
+    assert not (tmp_path / "never").exists()  # a bad dataset leaves no folder behind
 
 
 def test_unlabeled_crops_are_trained_on_teacher_targets(crops, trained, tmp_path):
