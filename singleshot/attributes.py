@@ -80,14 +80,15 @@ class AttributeConfig:
         levels: which backbone maps (indices, shallow to deep; negative from the deepest) are pooled for the head.
         crop_scale: side of the crop cut around a detected box, in box sides (1.0: the box's long side).
         flip_tta: at test and inference time, average the probabilities of each crop and its mirror image.
-        teacher: an attribute checkpoint (or a list of them, averaged) to distil from (knowledge distillation, Hinton et al. 2015, as
-            "function matching", Beyer et al. 2022): on every training step the teacher scores the very crops the
-            student sees (same augmentation, resized to the teacher's input, its mirror average if it has one)
-            and the student also learns these soft probabilities. None: labels only.
+        teacher: an attribute checkpoint, or a list of them (their probabilities averaged), to distil from
+            (knowledge distillation, Hinton et al. 2015): the teacher scores the student's crops (resized to its
+            input, with its mirror average if it has one) and the student also learns these soft probabilities
+            (see ``distill_online``). None: labels only.
         distill_weight: weight of the teacher's soft targets in the loss; the labels get ``1 - distill_weight``.
-        distill_online: the teacher scores every augmented batch (function matching; needed with mixup); off: it
-            scores each crop once before training (and its mirror image, if it averages them) and the student
-            learns these fixed targets under its augmentation, at no cost per step (the augmentation is mild).
+        distill_online: the teacher scores every augmented batch, the very crops the student sees ("function
+            matching", Beyer et al. 2022; needed with mixup); off: it scores each crop once before training and
+            the student learns these fixed targets under its augmentation, at no cost per step (the augmentation
+            is mild).
         mixup: Beta(mixup, mixup) mixing of crop pairs (Zhang et al. 2018) with the targets mixed alike; with a
             teacher this gives it in-between images to explain (0: off).
         unlabeled: folders of face crops without labels (searched recursively, e.g. cut from detection datasets by
@@ -139,6 +140,17 @@ class AttributeConfig:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
 
+def _read_crop(path: Path, size: int) -> np.ndarray | None:
+    """One crop file -> uint8 ``(size, size, 3)`` RGB; None (reported) when it cannot be read."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        print(f"{path}: cannot read the image; skipped")
+        return None
+    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size
+                       else cv2.INTER_LINEAR)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def load_crop_folder(folder: str | Path, exclude: set[str], size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``folder/{0,1}/*`` crops -> uint8 ``(N, size, size, 3)`` RGB, int labels ``(N,)``, their paths.
 
@@ -157,13 +169,10 @@ def load_crop_folder(folder: str | Path, exclude: set[str], size: int) -> tuple[
             rel = f"{folder.name}/{outcome}/{path.name}"
             if rel in exclude:
                 continue
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = _read_crop(path, size)
             if image is None:
-                print(f"{path}: cannot read the image; skipped")
                 continue
-            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size
-                               else cv2.INTER_LINEAR)
-            images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            images.append(image)
             labels.append(outcome)
             names.append(rel)
     if not images:
@@ -184,14 +193,7 @@ def load_unlabeled_crops(folders: Sequence[str | Path], size: int) -> np.ndarray
         paths = find_images(Path(folder)) if Path(folder).is_dir() else []
         if not paths:
             raise AttributeError_(f"{folder}: no crops found (a folder of images is expected)")
-        for path in paths:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                print(f"{path}: cannot read the image; skipped")
-                continue
-            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size
-                               else cv2.INTER_LINEAR)
-            images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        images.extend(image for image in (_read_crop(path, size) for path in paths) if image is not None)
     return np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
 
 
@@ -304,6 +306,15 @@ def load_attribute_net(weights: str | Path) -> tuple[AttributeNet, dict[str, Any
     return net.eval(), checkpoint
 
 
+def _probabilities(net: AttributeNet, x: Tensor, flip_tta: bool) -> Tensor:
+    """``(B, 3, S, S)`` normalised crops -> ``(B,)`` probabilities of outcome 1 (with ``flip_tta``: averaged with
+    the mirrored crops, run in the same batch)."""
+    if not flip_tta:
+        return torch.sigmoid(net(x)[:, 0])
+    probs = torch.sigmoid(net(torch.cat((x, x.flip(-1))))[:, 0])
+    return (probs[: len(x)] + probs[len(x) :]) / 2
+
+
 class _Teacher:
     """Soft targets for the student's normalised, augmented crops: the mean probability of one or more trained
     attribute networks (an ensemble is a better teacher than any of its members)."""
@@ -340,11 +351,7 @@ class _Teacher:
             xm = x * m["scale"] + m["shift"]
             if xm.shape[-1] != m["size"]:  # the member's own input size (its training crops were resized likewise)
                 xm = nn.functional.interpolate(xm, size=(m["size"], m["size"]), mode="bilinear", align_corners=False)
-            if m["flip"]:
-                probs = torch.sigmoid(m["net"](torch.cat((xm, xm.flip(-1))))[:, 0])
-                total += (probs[: len(xm)] + probs[len(xm) :]) / 2
-            else:
-                total += torch.sigmoid(m["net"](xm)[:, 0])
+            total += _probabilities(m["net"], xm, m["flip"])
         return total / len(self.members)
 
 
@@ -486,12 +493,7 @@ def predict_crops(net: AttributeNet, crops_uint8: np.ndarray, mean_rgb, std_rgb,
     net.eval()
     out = []
     for i in range(0, len(crops_uint8), batch):
-        x = _normalise(crops_uint8[i : i + batch], mean_rgb, std_rgb)
-        if flip_tta:
-            probs = torch.sigmoid(net(torch.cat((x, x.flip(-1))))[:, 0])
-            out.append((probs[: len(x)] + probs[len(x) :]) / 2)
-        else:
-            out.append(torch.sigmoid(net(x)[:, 0]))
+        out.append(_probabilities(net, _normalise(crops_uint8[i : i + batch], mean_rgb, std_rgb), flip_tta))
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
 

@@ -289,7 +289,7 @@ class Detector:
         if name not in cache:
             # the attribute network runs on ONNX Runtime whenever it is installed, whatever the detector's runtime:
             # torch's per-call overhead dominates a batch of a few small crops (5 faces at 640x480, PyTorch
-            # detector: +21% per frame with the head on PyTorch, +7% on ONNX Runtime; docs/attributes.md)
+            # detector: +23-29% per frame with the head on PyTorch, +12-13% on ONNX Runtime; docs/attributes.md)
             runtime = "ort" if _has_onnxruntime() else "torch"
             cache[name] = AttributeClassifier(name, threads=getattr(self, "_threads", None), runtime=runtime)
         return cache[name]
