@@ -150,7 +150,9 @@ def run_bench(
     """Measure every (runtime or peer) x frame x threads combination; see the module docstring.
 
     Args:
-        weights: checkpoint (None: the bundled face model).
+        weights: checkpoint (None: the bundled face model), or an exported ``.onnx`` file: then the ``ort`` and
+            ``opencv`` rows run that file as it is, and the rows that need a checkpoint (``torch``, ``ort-int8``)
+            are listed as skipped.
         runtimes: rows of ours among :data:`RUNTIME_ROWS`.
         frames: ``(width, height)`` of the frames.
         threads: thread counts.
@@ -196,6 +198,12 @@ def run_bench(
     }
 
     onnx_files: dict[tuple[str, bool], Path] = {}
+    if weights_path.suffix.lower() == ".onnx":
+        if not weights_path.is_file():
+            raise FileNotFoundError(f"{weights_path}: ONNX file not found")
+        for row in [r for r in runtimes if r in ("torch", "ort-int8")]:
+            report.skipped.append(f"{row}: needs a checkpoint, not an exported ONNX file")
+        runtimes = [r for r in runtimes if r not in ("torch", "ort-int8")]
 
     def onnx_for(runtime: str, int8: bool, frame: tuple[int, int]) -> Path:
         """The exported file of a runtime: a fixed-size graph per frame size (as one deploys at a known camera
@@ -204,6 +212,8 @@ def run_bench(
         from singleshot.deploy.onnx_export import export_onnx
         from singleshot.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
 
+        if weights_path.suffix.lower() == ".onnx":
+            return weights_path
         key = (frame, int8)
         if key in onnx_files:
             return onnx_files[key]

@@ -450,6 +450,7 @@ def _cmd_kindle(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from singleshot.bench import RUNTIME_ROWS, run_bench
     from singleshot.data.formats.base import DataError
+    from singleshot.engine.checkpoint import CheckpointError
     from singleshot.peers import PEER_NAMES
 
     frames = [tuple(reversed(_parse_wxh(f))) for f in args.frames.split(",")]
@@ -468,7 +469,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             args.min_size, args.calib, args.work_dir, progress=not args.no_progress,
             log=lambda line: print(line, file=sys.stderr),
         )
-    except (DataError, ValueError, FileNotFoundError) as err:
+    except (DataError, ValueError, FileNotFoundError, CheckpointError) as err:
         raise UserError(str(err)) from None
     print(report.markdown())
     if args.json:

@@ -113,6 +113,8 @@ class TrainConfig:
             are marked ignore, neither positive nor negative (face detectors do so for faces smaller than their
             smallest prior, e.g. SCRFD's ``min_size``; zoom-out makes many such faces);
         alpha_extra, boost_threshold: the confidence-aware localisation boost (None: off).
+        ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999; None: off);
+            validation, ``best.pt`` and exports then use the average (singleshot/engine/ema.py).
         pal_weight: weight of the first shot's loss for two-shot models (DSFD's PAL, section 3.3).
         checkpoint_every: iterations between checkpoints (and one at every epoch end).
         out_dir: run folder (checkpoints, CSV log).
@@ -140,6 +142,7 @@ class TrainConfig:
     alpha: float = 1.0
     alpha_extra: float | None = None
     boost_threshold: float = 0.9
+    ema_decay: float | None = None
     pal_weight: float = 1.0  # DSFD's progressive anchor loss: loss = second shot + pal_weight * first shot
     checkpoint_every: int = 200
     out_dir: str = "runs/face_slim"
@@ -148,6 +151,10 @@ class TrainConfig:
     channels_last: bool = True
     log_every: int = 10
     max_iters: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be between 0 and 1 (e.g. 0.999), got {self.ema_decay}")
 
 
 @dataclass

@@ -49,3 +49,20 @@ def test_cli_bench_validates(capsys):
     assert main(["bench", "--runtimes", "tensorrt"]) == 2
     assert "tensorrt" in capsys.readouterr().err
     assert main(["bench", "--frames", "640by480"]) == 2
+
+
+def test_run_bench_on_an_exported_onnx_file(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from singleshot.deploy.onnx_export import export_onnx
+    from singleshot.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+    from singleshot.predictor import bundled_weights
+
+    ckpt = load_checkpoint(bundled_weights())
+    path = export_onnx(build_model_from_checkpoint(ckpt).eval(), tmp_path / "m.onnx", ckpt["class_names"],
+                       ckpt["mean_rgb"], ckpt["std_rgb"], input_size=(64, 64))
+    report = run_bench(path, runtimes=["torch", "ort"], frames=[(64, 48)], threads=[1], runs=2, progress=False,
+                       log=lambda line: None)
+    assert [r.runtime for r in report.rows] == ["ort"] and report.rows[0].p50_ms > 0
+    assert any(s.startswith("torch: needs a checkpoint") for s in report.skipped)
+    assert main(["bench", "--weights", str(tmp_path / "missing.onnx"), "--runtimes", "ort"]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -38,6 +38,7 @@ from singleshot.engine.checkpoint import (
     model_metadata,
     save_checkpoint,
 )
+from singleshot.engine.ema import ModelEMA
 from singleshot.evaluation import evaluate
 from singleshot.losses import LossOutput, MultiBoxLoss
 from singleshot.matching import match_priors, pad_targets
@@ -297,6 +298,16 @@ class Trainer:
             state = TrainState(**checkpoint["train_state"])
             _set_rng_states(checkpoint["rng"])
             tqdm.write(f"resumed from {resume}: epoch {state.epoch + 1}, iteration {state.iteration}")
+        # With an EMA, a checkpoint's "model" is the average (what validation scored and what is shipped) and
+        # "raw_model" the optimiser's own weights, which training continues from.
+        ema = None
+        if resume is not None and "raw_model" in checkpoint:
+            model.load_state_dict(checkpoint["raw_model"])
+        if cfg.train.ema_decay:
+            ema = ModelEMA(model, cfg.train.ema_decay, updates=state.iteration)
+            if resume is not None and "raw_model" in checkpoint:
+                ema.load_state_dict(checkpoint["model"])
+                ema.updates = int(checkpoint.get("ema_updates", state.iteration))
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
         dump_config(cfg, self.out_dir / "config.yaml")
@@ -313,9 +324,11 @@ class Trainer:
         )
 
         def checkpoint_now(name: str) -> Path:
+            weights = {"model": ema.state_dict(), "raw_model": model.state_dict(), "ema_updates": ema.updates} \
+                if ema is not None else {"model": model.state_dict()}
             return save_checkpoint(self.out_dir / name, {
                 **meta,
-                "model": model.state_dict(),
+                **weights,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "train_state": state.__dict__.copy(),
@@ -373,6 +386,8 @@ class Trainer:
                         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
                     optimizer.step()
                     scheduler.step()
+                    if ema is not None:
+                        ema.update(model)
                     state.iteration += 1
                     state.epoch_iteration += 1
                     window_images += len(batch)
@@ -406,7 +421,7 @@ class Trainer:
                 state.epoch_iteration = 0
                 due = state.epoch % cfg.eval.every_epochs == 0 or state.epoch == cfg.train.epochs
                 if val_set is not None and due:
-                    ap = self.validate(model, val_set, val_cache, meta)
+                    ap = self.validate(ema.module if ema is not None else model, val_set, val_cache, meta)
                     model.train()
                     logger.val(state, ap)
                     if ap > state.best_ap:

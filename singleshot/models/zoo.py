@@ -52,7 +52,12 @@ FACE_PRIOR_SIZES: tuple[tuple[float, ...], ...] = ((10, 16, 24), (32, 48), (64, 
 
 @MODELS.register("face_slim")
 def face_slim(
-    num_classes: int = 2, width: float = 1.0, fem: bool = False, fem_channels: int = 64, pal: bool = False
+    num_classes: int = 2,
+    width: float = 1.0,
+    fem: bool = False,
+    fem_channels: int = 64,
+    pal: bool = False,
+    extra_units: tuple[int, int, int] = (0, 0, 0),
 ) -> SingleShotDetector:
     """The default face detector: slim depthwise-separable backbone, SSD heads on strides 8-64, faces 10-400 px.
 
@@ -61,8 +66,10 @@ def face_slim(
     CPU can train: ``fem`` adds the feature enhance module (separable, ``fem_channels`` wide) before the heads;
     ``pal`` adds a first-shot head on the original maps with half-size priors, trained by the progressive anchor
     loss (inference uses the second shot only). Data-anchor sampling is a data setting (``data.augment``).
+    ``extra_units`` deepens the backbone's stride-8/16/32 stages with residual units that start as the identity
+    (fine-tune a trained model into a deeper one).
     """
-    backbone = slim.slim(width=width)
+    backbone = slim.slim(width=width, extra_units=extra_units)
     top = backbone.out_channels[-1]
     neck = SSDExtras(backbone.out_channels, (ExtraBlock(top // 4, top, 2, 1, depthwise=True),))
     spec = face_prior_spec((8, 16, 32, 64))

@@ -212,3 +212,38 @@ def test_dual_shot_model_exports_its_second_shot(tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     boxes, _ = session.run(None, {"image": np.zeros((1, 3, 96, 128), np.float32)})
     assert boxes.shape[1] == m.priors((96, 128)).shape[0]  # one shot's priors, not two
+
+
+def test_fold_input_scale_is_exact_and_only_where_the_image_meets_one_conv(model):
+    from singleshot.deploy.onnx_export import fold_input_scale
+
+    folded = fold_input_scale(model, STD)
+    assert folded is not None and folded is not model
+    image = torch.rand(1, 3, 96, 128) * 255
+    with torch.no_grad():
+        ref_boxes, ref_scores = DecodedDetector(model, MEAN, STD)(image)
+        boxes, scores = DecodedDetector(folded, MEAN, (1.0, 1.0, 1.0))(image)
+    assert torch.allclose(boxes, ref_boxes, atol=1e-3) and torch.allclose(scores, ref_scores, atol=1e-5)
+    # the original is untouched
+    assert not torch.equal(folded.backbone.stage1[0][0].weight, model.backbone.stage1[0][0].weight)
+
+    class TwoReaders(torch.nn.Module):  # the image feeds a conv and a skip: the scale cannot move into the conv
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+            self.pool = torch.nn.AvgPool2d(1)
+
+        def features(self, x):
+            return [self.conv(x) + self.pool(x)]
+
+    assert fold_input_scale(TwoReaders(), STD) is None
+
+
+def test_same_detections_pairs_boxes_that_sort_differently():
+    boxes = np.array([[10.0, 10, 20, 20], [10.0004, 30, 40, 50], [5, 5, 6, 6]], np.float32)
+    other = boxes.copy()
+    other[0, 0], other[1, 0] = 10.0006, 10.0002  # within 1e-3 px, but the two first boxes now sort the other way
+    labels, scores = np.ones(3, np.int64), np.ones(3, np.float32)
+    assert same_detections((boxes, scores, labels), (other, scores, labels), tol_px=1e-3)
+    other[2, 3] = 6.01
+    assert not same_detections((boxes, scores, labels), (other, scores, labels), tol_px=1e-3)

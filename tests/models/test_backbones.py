@@ -35,3 +35,25 @@ def test_vgg16_ssd300_base_geometry():
     # torchvision's VGG16 layout: the convolutions sit at the same indices of `features`.
     conv_indices = [i for i, m in enumerate(backbone.features) if isinstance(m, torch.nn.Conv2d)]
     assert conv_indices == [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
+
+
+def test_slim_extra_units_start_as_the_identity_of_a_trained_model():
+    from singleshot.engine.trainer import load_matching
+    from singleshot.models import create_model
+
+    torch.manual_seed(0)
+    base = create_model("face_slim", width=0.25).eval()
+    for m in base.modules():  # non-trivial BatchNorm statistics, as in a trained model
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    deep = create_model("face_slim", width=0.25, extra_units=(1, 2, 1)).eval()
+    summary = load_matching(deep, base.state_dict())
+    assert "0 of the checkpoint unused" in summary and "new (in backbone)" in summary
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        for a, b in zip(base(x), deep(x)):
+            assert torch.equal(a, b)
+    assert sum(p.numel() for p in deep.parameters()) > sum(p.numel() for p in base.parameters())
+    with pytest.raises(ValueError, match="extra_units"):
+        create_model("face_slim", extra_units=(0, -1, 0))

@@ -33,6 +33,24 @@ def dw_separable(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     )
 
 
+class ResidualSeparable(nn.Module):
+    """``relu(x + BN(pw(relu(BN(dw(x))))))``: a depthwise-separable unit with an identity shortcut.
+
+    Its last BatchNorm scale starts at zero, so a new unit is the identity on the non-negative (post-ReLU) maps it
+    receives: added to a trained network, it leaves the network's function unchanged and fine-tuning grows it
+    (the residual zero-init of Goyal et al. 2017, used here to add depth to a trained model).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(*list(dw_separable(channels, channels))[:-1])
+        nn.init.zeros_(self.body[-1].weight)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(x + self.body(x))
+
+
 def _scaled(channels: int, width: float) -> int:
     return max(8, round(channels * width / 8) * 8)
 
@@ -42,6 +60,8 @@ class SlimBackbone(Backbone):
 
     Args:
         width: channel multiplier (1.0: 64 / 128 / 256 output channels).
+        extra_units: residual separable units appended to the stride-8, 16 and 32 stages (identity at
+            initialisation: :class:`ResidualSeparable`), to deepen a trained model.
 
     Shapes: ``(N, 3, H, W) -> [(N, 64w, H/8, W/8), (N, 128w, H/16, W/16), (N, 256w, H/32, W/32)]``.
     """
@@ -49,7 +69,7 @@ class SlimBackbone(Backbone):
     name = "slim"
     strides = (8, 16, 32)
 
-    def __init__(self, width: float = 1.0) -> None:
+    def __init__(self, width: float = 1.0, extra_units: tuple[int, int, int] = (0, 0, 0)) -> None:
         super().__init__()
         c = [_scaled(ch, width) for ch in (16, 32, 64, 128, 256)]
         self.out_channels = (c[2], c[3], c[4])
@@ -75,6 +95,12 @@ class SlimBackbone(Backbone):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if len(extra_units) != 3 or min(extra_units) < 0:
+            raise ValueError(f"extra_units: three counts >= 0 (stride 8, 16, 32), got {extra_units}")
+        # appended after the existing units, so a trained model's tensors keep their names
+        for stage, channels, count in zip((self.stage1, self.stage2, self.stage3), self.out_channels, extra_units):
+            for _ in range(count):
+                stage.append(ResidualSeparable(channels))
 
     def forward(self, x: Tensor) -> list[Tensor]:
         s8 = self.stage1(x)
@@ -84,6 +110,6 @@ class SlimBackbone(Backbone):
 
 
 @BACKBONES.register("slim")
-def slim(width: float = 1.0) -> SlimBackbone:
+def slim(width: float = 1.0, extra_units: tuple[int, int, int] = (0, 0, 0)) -> SlimBackbone:
     """The default face model's backbone."""
-    return SlimBackbone(width=width)
+    return SlimBackbone(width=width, extra_units=tuple(extra_units))
