@@ -210,7 +210,7 @@ def run_bench(
         resolution; the dynamic graph computes its priors on every call and measured about 0.9 ms slower at
         640x480)."""
         from singleshot.deploy.onnx_export import export_onnx
-        from singleshot.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+        from singleshot.engine.checkpoint import build_model_from_checkpoint, checkpoint_vote_iou, load_checkpoint
 
         if weights_path.suffix.lower() == ".onnx":
             return weights_path
@@ -223,7 +223,7 @@ def run_bench(
         hw = (frame[1] + (-frame[1] % 32), frame[0] + (-frame[0] % 32))  # the graph's size (padded to 32)
         stem = f"fixed_{frame[0]}x{frame[1]}"
         path = export_onnx(model, work / f"{stem}.onnx", list(checkpoint["class_names"]), mean, std,
-                           input_size=hw, dynamic=False)
+                           input_size=hw, dynamic=False, vote_iou=checkpoint_vote_iou(checkpoint))
         if int8:
             from singleshot.deploy.quantize import quantize_int8
 

@@ -96,7 +96,7 @@ def _predict_dataset(data, args: argparse.Namespace) -> dict:
     from singleshot.data.cache import decode_image
     from singleshot.evaluation.predictions import write_predictions
 
-    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime)
+    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime, not args.no_box_vote)
     predictions, missing = {}, 0
     for sample in tqdm(data.samples, desc="detecting", unit="img"):
         decoded = decode_image(sample.image_path)
@@ -198,13 +198,13 @@ def _image_sources(sources: Sequence[str]) -> list[tuple[object, str]]:
     return items
 
 
-def _load_detector(weights, input_size: int, threads: int | None, runtime: str | None = None):
+def _load_detector(weights, input_size: int, threads: int | None, runtime: str | None = None, box_vote: bool = True):
     from singleshot.deploy.runtimes import RuntimeUnavailableError
     from singleshot.engine.checkpoint import CheckpointError
     from singleshot.predictor import Detector
 
     try:
-        return Detector(weights, input_size=input_size, threads=threads, runtime=runtime)
+        return Detector(weights, input_size=input_size, threads=threads, runtime=runtime, box_vote=box_vote)
     except (CheckpointError, RuntimeUnavailableError, FileNotFoundError, ValueError) as err:
         raise UserError(str(err)) from None
 
@@ -235,7 +235,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             raise UserError(f"{v}: no such video file")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime)
+    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime, not args.no_box_vote)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     attributes = [a.strip() for a in (args.attributes or "").split(",") if a.strip()]
@@ -380,7 +380,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.int8 and not args.calib:
         raise UserError("--int8 needs --calib DIR (a folder of photos to calibrate the activation ranges)")
     from singleshot.deploy.onnx_export import ExportError, compare_with_torch, export_onnx
-    from singleshot.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+    from singleshot.engine.checkpoint import build_model_from_checkpoint, checkpoint_vote_iou, load_checkpoint
 
     size = tuple(v + (-v % 32) for v in _parse_wxh(args.input_size))  # as export_onnx rounds it
     try:
@@ -389,7 +389,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         mean, std = tuple(checkpoint["mean_rgb"]), tuple(checkpoint["std_rgb"])
         fp32 = target if not args.int8 else target.with_name(target.stem + ".fp32.onnx")
         export_onnx(model, fp32, list(checkpoint["class_names"]), mean, std, input_size=size, dynamic=args.dynamic,
-                    opset=args.opset, model_name=str(checkpoint.get("model_name", "")))
+                    opset=args.opset, model_name=str(checkpoint.get("model_name", "")),
+                    vote_iou=checkpoint_vote_iou(checkpoint))
     except (CheckpointError, ExportError) as err:
         raise UserError(str(err)) from None
     # the check runs on a second input size when the graph allows it
@@ -427,6 +428,8 @@ def _add_inference_options(parser: argparse.ArgumentParser, min_score: float, pr
     parser.add_argument("--threads", type=int, default=None, help=f"{prefix}threads of the runtime")
     parser.add_argument("--runtime", choices=("torch", "ort", "opencv"), default=None,
                         help=f"{prefix}PyTorch, ONNX Runtime or OpenCV DNN (default: torch for .pt, ort for .onnx)")
+    parser.add_argument("--no-box-vote", action="store_true",
+                        help=f"{prefix}plain NMS, without the box voting the model recommends (docs/deployment.md)")
 
 
 def _cmd_kindle(args: argparse.Namespace) -> int:

@@ -159,7 +159,11 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """Validation settings (the protocol of the face-model target: AP@0.5, faces >= 16 px, score >= 0.02)."""
+    """Validation settings (the protocol of the face-model target: AP@0.5, faces >= 16 px, score >= 0.02).
+
+    ``vote_iou``: box voting after NMS (None: off); the value is also written into the run's checkpoints as the
+    model's post-processing, which :class:`singleshot.Detector` applies by default.
+    """
 
     protocol: str = "voc"
     min_score: float = 0.02
@@ -168,6 +172,11 @@ class EvalConfig:
     long_side: int = 640
     min_size: float = 16.0
     every_epochs: int = 1
+    vote_iou: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.vote_iou is not None and not 0.0 < self.vote_iou <= 1.0:
+            raise ValueError(f"vote_iou must be in (0, 1] (e.g. 0.5), got {self.vote_iou}")
 
 
 @dataclass

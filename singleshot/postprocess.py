@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from singleshot.boxes import DEFAULT_VARIANCES, clip_boxes_xyxy, cxcywh_to_xyxy, decode_offsets
-from singleshot.ops import nms_padded
+from singleshot.ops import nms_padded, vote_boxes_padded
 from singleshot.structures import Detections
 
 
@@ -28,6 +28,7 @@ def postprocess(
     top_k: int = 200,
     pre_nms_top_k: int = 400,
     variances: tuple[float, float] = DEFAULT_VARIANCES,
+    vote_iou: float | None = None,
 ) -> list[Detections]:
     """Turn raw detector outputs into detections, one :class:`Detections` per image of the batch.
 
@@ -40,6 +41,8 @@ def postprocess(
         max_overlap: IoU above which NMS suppresses the lower-scoring box of the same class.
         top_k: detections kept per image, best first.
         pre_nms_top_k: candidates kept per image and class before NMS (bounds the NMS cost).
+        vote_iou: box voting (:func:`~singleshot.ops.vote_boxes_padded`): each kept box becomes the score-weighted
+            mean of the candidates of its class overlapping it by at least this IoU (None: off).
 
     Returns:
         ``B`` :class:`Detections`, boxes in ``xyxy`` pixels of the input, clipped to it.
@@ -66,6 +69,10 @@ def postprocess(
     keep = nms_padded(
         cand_boxes.reshape(-1, k, 4), cand_scores.reshape(-1, k), cand_valid.reshape(-1, k), max_overlap
     ).view(batch, num_classes - 1, k)
+    if vote_iou is not None:
+        cand_boxes = vote_boxes_padded(
+            cand_boxes.reshape(-1, k, 4), cand_scores.reshape(-1, k), cand_valid.reshape(-1, k), vote_iou
+        ).view(batch, num_classes - 1, k, 4)
 
     # Best top_k survivors per image across classes.
     final_scores = cand_scores.masked_fill(~keep, float("-inf")).reshape(batch, -1)  # (B, (C-1) * K)

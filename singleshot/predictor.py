@@ -19,7 +19,7 @@ import torch
 
 from singleshot.data.cache import decode_image
 from singleshot.data.transforms import normalize_image
-from singleshot.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+from singleshot.engine.checkpoint import build_model_from_checkpoint, checkpoint_vote_iou, load_checkpoint
 from singleshot.models import SingleShotDetector
 from singleshot.models.layers import fuse_conv_bn
 from singleshot.postprocess import postprocess
@@ -80,6 +80,8 @@ class Detector:
             checkpoint and ``ort`` for an ``.onnx`` file. A checkpoint given to ``ort`` or ``opencv`` is exported
             on the fly (dynamic size for ``ort``; for ``opencv``, whose graphs have a fixed size, a landscape 4:3
             input of ``input_size`` pixels wide). Same API and same detections on every runtime.
+        box_vote: apply the box voting the model recommends (its checkpoint's or ONNX file's ``vote_iou``, set by
+            its training config); False: plain NMS. The attribute ``vote_iou`` holds the value in use (None: off).
 
     Example:
         >>> detector = Detector()                      # the bundled face model
@@ -94,6 +96,7 @@ class Detector:
         threads: int | None = None,
         fuse: bool = True,
         runtime: str | None = None,
+        box_vote: bool = True,
     ) -> None:
         path = Path(weights) if weights is not None else bundled_weights()
         is_onnx = path.suffix.lower() == ".onnx"
@@ -110,6 +113,8 @@ class Detector:
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: ONNX file not found")
             self._setup_onnx(path, input_size, threads)
+            if not box_vote:
+                self.vote_iou = None
             return
         checkpoint = load_checkpoint(path)
         model = build_model_from_checkpoint(checkpoint, str(path)).eval()
@@ -117,6 +122,7 @@ class Detector:
             fuse_conv_bn(model)  # same outputs, about a third faster for a small BatchNorm network
         model = model.to(memory_format=torch.channels_last)
         self._setup(model, checkpoint["class_names"], checkpoint["mean_rgb"], checkpoint["std_rgb"], input_size, threads)
+        recommended = checkpoint_vote_iou(checkpoint)
         if runtime != "torch":
             import tempfile
 
@@ -127,8 +133,10 @@ class Detector:
             onnx_path = export_onnx(
                 model, folder / f"{path.stem}.onnx", self.class_names, self.mean_rgb, self.std_rgb,
                 input_size=fixed, dynamic=runtime == "ort", model_name=str(checkpoint.get("model_name", "")),
+                vote_iou=recommended,
             )
             self._setup_onnx(onnx_path, input_size, threads)
+        self.vote_iou = recommended if box_vote else None
 
     def _setup_onnx(self, path: Path, input_size: int, threads: int | None) -> None:
         from singleshot.deploy.onnx_export import read_metadata
@@ -148,6 +156,8 @@ class Detector:
         self.input_size = int(input_size)
         self.timing = Timing()
         self._attribute_cache = {}
+        vote = meta.get("singleshot_vote_iou")
+        self.vote_iou = float(vote) if vote else None
 
     @classmethod
     def from_model(
@@ -176,6 +186,7 @@ class Detector:
         self.input_size = int(input_size)
         self.timing = Timing()
         self._attribute_cache: dict = {}
+        self.vote_iou: float | None = None
 
     def _resize(
         self, images: Sequence[np.ndarray], input_size: int | None
@@ -261,14 +272,15 @@ class Detector:
             results = [
                 Detections(torch.from_numpy(b), torch.from_numpy(s), torch.from_numpy(lab))
                 for b, s, lab in postprocess_numpy(boxes, scores, min_score=min_score, max_overlap=max_overlap,
-                                                   top_k=top_k)
+                                                   top_k=top_k, vote_iou=self.vote_iou)
             ]
         else:
             loc, conf = self.model(batch.contiguous(memory_format=torch.channels_last))
             t2 = time.perf_counter()
             priors = self.model.priors(tuple(batch.shape[-2:]))
             results = postprocess(
-                loc, conf, priors, tuple(batch.shape[-2:]), min_score=min_score, max_overlap=max_overlap, top_k=top_k
+                loc, conf, priors, tuple(batch.shape[-2:]), min_score=min_score, max_overlap=max_overlap, top_k=top_k,
+                vote_iou=self.vote_iou,
             )
         for det, scale, array in zip(results, scales, arrays):
             h, w = array.shape[:2]

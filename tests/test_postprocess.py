@@ -1,6 +1,8 @@
+import numpy as np
+import pytest
 import torch
 
-from singleshot.boxes import cxcywh_to_xyxy, decode_offsets
+from singleshot.boxes import clip_boxes_xyxy, cxcywh_to_xyxy, decode_offsets
 from singleshot.postprocess import postprocess
 from tests.test_ops import reference_nms
 
@@ -73,3 +75,46 @@ def test_nothing_above_min_score_gives_empty_detections():
     out = postprocess(torch.zeros(2, 5, 4), conf, torch.rand(5, 4) * 0.5 + 0.1, (10, 10), min_score=0.5)
     assert [len(d) for d in out] == [0, 0]
     assert out[0].boxes_xyxy.shape == (0, 4)
+
+
+def test_box_voting_moves_kept_boxes_to_the_weighted_mean_of_their_overlaps():
+    from singleshot.deploy.numpy_ops import postprocess_numpy, vote_boxes_numpy
+    from singleshot.ops import vote_boxes_padded
+
+    boxes = torch.tensor([[[0.0, 0, 10, 10], [2, 0, 12, 10], [50, 50, 60, 60], [0, 0, 0, 0]]])
+    scores = torch.tensor([[0.9, 0.3, 0.8, 0.7]])
+    valid = torch.tensor([[True, True, True, True]])
+    voted = vote_boxes_padded(boxes, scores, valid, 0.5)[0]
+    # IoU of the first two is 80 / 120 = 0.67 >= 0.5: (0.9 * box0 + 0.3 * box1) / 1.2
+    torch.testing.assert_close(voted[0], torch.tensor([0.5, 0.0, 10.5, 10.0]))
+    torch.testing.assert_close(voted[2], boxes[0, 2])  # alone: unchanged
+    torch.testing.assert_close(voted[3], boxes[0, 3])  # degenerate (no voter, not even itself): unchanged
+    assert torch.equal(vote_boxes_padded(boxes, scores, valid, 0.7)[0, 0], boxes[0, 0])  # 0.67 < 0.7: no vote
+    invalid = vote_boxes_padded(boxes, scores, torch.tensor([[True, False, True, True]]), 0.5)[0]
+    assert torch.equal(invalid[0], boxes[0, 0])  # invalid boxes do not vote
+    np.testing.assert_allclose(
+        vote_boxes_numpy(boxes[0].numpy(), scores[0].numpy(), np.array([0, 2, 3]), 0.5), voted[[0, 2, 3]].numpy(),
+        atol=1e-6,
+    )
+    # through the numpy post-processing: NMS keeps box 0 (box 1 overlaps it by 0.67 > 0.45), voting moves it
+    b, s, _ = postprocess_numpy(boxes.numpy()[:, :3], scores.numpy()[:, :3, None], min_score=0.1, vote_iou=0.5)[0]
+    np.testing.assert_allclose(b[0], [0.5, 0.0, 10.5, 10.0], atol=1e-6)
+    assert s.tolist() == pytest.approx([0.9, 0.8])
+
+
+def test_torch_and_numpy_postprocessing_agree_with_voting():
+    from singleshot.deploy.numpy_ops import postprocess_numpy
+
+    torch.manual_seed(3)
+    priors = torch.rand(300, 4) * torch.tensor([1.0, 1.0, 0.3, 0.3]) + torch.tensor([0.0, 0.0, 0.05, 0.05])
+    loc, conf = torch.randn(2, 300, 4) * 0.5, torch.randn(2, 300, 3) * 2
+    ref = postprocess(loc, conf, priors, (64, 96), min_score=0.3, vote_iou=0.5)
+    boxes = clip_boxes_xyxy(cxcywh_to_xyxy(decode_offsets(loc, priors[None].expand(2, -1, -1)))) * torch.tensor(
+        [96.0, 64, 96, 64])
+    scores = conf.softmax(-1)[..., 1:]
+    got = postprocess_numpy(boxes.numpy(), scores.numpy(), min_score=0.3, vote_iou=0.5)
+    for r, (b, s, lab) in zip(ref, got):
+        order_r = np.lexsort((r.boxes_xyxy[:, 0].numpy(), -r.scores.numpy()))
+        order_g = np.lexsort((b[:, 0], -s))
+        np.testing.assert_allclose(r.boxes_xyxy.numpy()[order_r], b[order_g], atol=1e-3)
+        np.testing.assert_array_equal(r.labels.numpy()[order_r], lab[order_g])

@@ -76,3 +76,33 @@ def test_eval_with_weights(checkpoint, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert 0.0 <= result["metrics"]["mAP"] <= 1.0 and saved.is_file()
     assert main(["eval", "--data", f"csv:{FIXTURES / 'csv'}"]) == 2  # neither --predictions nor --weights
+
+
+def test_box_voting_follows_the_checkpoint_and_can_be_turned_off(tmp_path):
+    from singleshot.config import ConfigError, config_from_dict
+    from singleshot.engine.checkpoint import load_checkpoint
+    from singleshot.predictor import bundled_weights
+
+    assert load_checkpoint(bundled_weights())["postprocess"] == {"vote_iou": 0.5}
+    assert Detector().vote_iou == 0.5  # the bundled face model votes (docs/deployment.md)
+    assert Detector(box_vote=False).vote_iou is None
+    photo = np.full((96, 128, 3), 128, np.uint8)
+    photo[20:70, 40:80] = 220
+    plain, voted = Detector(box_vote=False).detect(photo, 0.01), Detector().detect(photo, 0.01)
+    assert len(plain) == len(voted)  # voting moves boxes, never adds or drops them
+    torch.testing.assert_close(plain.scores, voted.scores)
+    with pytest.raises(ConfigError, match="vote_iou"):
+        config_from_dict({"eval": {"vote_iou": 1.5}})
+
+
+def test_exported_graph_carries_the_vote_iou(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from singleshot.predictor import bundled_weights
+
+    assert main(["export", "--weights", str(bundled_weights()), "-o", str(tmp_path / "f.onnx"),
+                 "--input-size", "128x96"]) == 0
+    assert Detector(tmp_path / "f.onnx").vote_iou == 0.5
+    assert Detector(tmp_path / "f.onnx", box_vote=False).vote_iou is None
+    torch_detector = Detector(runtime="ort")  # exported on the fly: the vote travels too
+    assert torch_detector.vote_iou == 0.5

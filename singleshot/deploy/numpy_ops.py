@@ -1,7 +1,8 @@
 """Post-processing of decoded outputs in numpy (the ONNX Runtime and OpenCV DNN runtimes: no torch in the loop).
 
 Same rules as :func:`singleshot.postprocess.postprocess`: per class, the boxes with probability ``>= min_score``,
-at most ``pre_nms_top_k`` of them, greedy NMS at IoU ``> max_overlap``, then the best ``top_k`` of the image.
+at most ``pre_nms_top_k`` of them, greedy NMS at IoU ``> max_overlap`` (optionally box voting), then the best
+``top_k`` of the image.
 """
 
 from __future__ import annotations
@@ -34,6 +35,27 @@ def nms_numpy(boxes_xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) 
     return np.asarray(keep, dtype=np.int64)
 
 
+def vote_boxes_numpy(
+    boxes_xyxy: np.ndarray, scores: np.ndarray, kept: np.ndarray, vote_iou: float
+) -> np.ndarray:
+    """Box voting (as :func:`singleshot.ops.vote_boxes_padded`): ``(N, 4)`` candidates, ``(N,)`` scores, ``(K,)``
+    kept indices -> ``(K, 4)`` kept boxes moved to the score-weighted mean of the candidates overlapping them by
+    ``>= vote_iou``."""
+    k = boxes_xyxy[kept]
+    x1 = np.maximum(k[:, None, 0], boxes_xyxy[None, :, 0])
+    y1 = np.maximum(k[:, None, 1], boxes_xyxy[None, :, 1])
+    x2 = np.minimum(k[:, None, 2], boxes_xyxy[None, :, 2])
+    y2 = np.minimum(k[:, None, 3], boxes_xyxy[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = np.clip(boxes_xyxy[:, 2] - boxes_xyxy[:, 0], 0, None) * np.clip(boxes_xyxy[:, 3] - boxes_xyxy[:, 1], 0, None)
+    union = area[kept][:, None] + area[None, :] - inter
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    weights = np.where(iou >= vote_iou, scores[None, :], 0.0)
+    total = weights.sum(axis=1, keepdims=True)
+    voted = weights @ boxes_xyxy / np.maximum(total, 1e-12)
+    return np.where(total > 0, voted, k)
+
+
 def postprocess_numpy(
     boxes_xyxy: np.ndarray,
     scores: np.ndarray,
@@ -41,12 +63,14 @@ def postprocess_numpy(
     max_overlap: float = 0.45,
     top_k: int = 200,
     pre_nms_top_k: int = 400,
+    vote_iou: float | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Detections from decoded outputs.
 
     Args:
         boxes_xyxy: ``(N, P, 4)`` decoded boxes (the exported graph's ``boxes``).
         scores: ``(N, P, C - 1)`` foreground probabilities (the graph's ``scores``).
+        vote_iou: box voting threshold (None: off), as :func:`singleshot.postprocess.postprocess`.
 
     Returns:
         per image, ``(boxes (K, 4) float32, scores (K,) float32, labels (K,) int64 from 1)``, best first.
@@ -61,8 +85,12 @@ def postprocess_numpy(
                 idx = idx[np.argpartition(-s[idx], pre_nms_top_k - 1)[:pre_nms_top_k]]
             if not idx.size:
                 continue
-            keep = idx[nms_numpy(boxes_i[idx], s[idx], max_overlap)]
-            kept_boxes.append(boxes_i[keep])
+            kept = nms_numpy(boxes_i[idx], s[idx], max_overlap)
+            keep = idx[kept]
+            if vote_iou is not None:
+                kept_boxes.append(vote_boxes_numpy(boxes_i[idx], s[idx], kept, vote_iou))
+            else:
+                kept_boxes.append(boxes_i[keep])
             kept_scores.append(s[keep])
             kept_labels.append(np.full(keep.size, c + 1, np.int64))
         if not kept_scores:

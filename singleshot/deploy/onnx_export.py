@@ -29,7 +29,8 @@ from singleshot.priors import PriorSpec
 
 #: ``metadata_props`` keys written into the ONNX file (read back by the ONNX runtimes).
 META_KEYS = (
-    "singleshot_class_names", "singleshot_model", "singleshot_input_size", "singleshot_dynamic", "singleshot_mean_rgb"
+    "singleshot_class_names", "singleshot_model", "singleshot_input_size", "singleshot_dynamic", "singleshot_mean_rgb",
+    "singleshot_vote_iou",
 )
 _MAX_LOG_SCALE = math.log(1000.0 / 16)  # as singleshot.boxes.decode_offsets
 
@@ -193,6 +194,7 @@ def export_onnx(
     dynamic: bool = False,
     opset: int = 17,
     model_name: str = "",
+    vote_iou: float | None = None,
 ) -> Path:
     """Write ``model`` as an ONNX file with decoding inside (see the module docstring).
 
@@ -201,6 +203,7 @@ def export_onnx(
             a 320x240 one as 320x256); with ``dynamic`` only the size traced.
         dynamic: batch, height and width free (priors computed in the graph).
         opset: ONNX opset.
+        vote_iou: the model's box-voting IoU, recorded in the metadata for the runtimes' post-processing.
     """
     import onnx
 
@@ -232,6 +235,8 @@ def export_onnx(
         "singleshot_dynamic": str(bool(dynamic)).lower(),
         "singleshot_mean_rgb": ",".join(f"{v:g}" for v in mean_rgb),  # the padding colour of the inputs
     }
+    if vote_iou is not None:
+        meta["singleshot_vote_iou"] = f"{vote_iou:g}"
     del proto.metadata_props[:]
     for key, value in meta.items():
         entry = proto.metadata_props.add()

@@ -45,6 +45,12 @@ def model_metadata(
     }
 
 
+def checkpoint_vote_iou(checkpoint: dict[str, Any]) -> float | None:
+    """The box-voting IoU a checkpoint recommends (``postprocess.vote_iou``; None: plain NMS)."""
+    value = (checkpoint.get("postprocess") or {}).get("vote_iou")
+    return float(value) if value is not None else None
+
+
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
     """Write ``checkpoint`` atomically (a crash mid-write never leaves a truncated file under ``path``)."""
     path = Path(path)

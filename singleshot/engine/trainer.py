@@ -313,6 +313,8 @@ class Trainer:
         dump_config(cfg, self.out_dir / "config.yaml")
         meta = model_metadata(model, cfg.model.name, cfg.model.options, train_sets[0].class_names,
                               cfg.data.mean_rgb, cfg.data.std_rgb)
+        if cfg.eval.vote_iou is not None:  # the model's post-processing, applied by Detector by default
+            meta["postprocess"] = {"vote_iou": float(cfg.eval.vote_iou)}
         # two-shot models (DSFD's PAL) train both shots, each matched against its own priors
         dual = getattr(model, "num_shots", 1) == 2
         logger = _Logger(self.out_dir, resume is not None, shots=2 if dual else 1)
@@ -442,6 +444,7 @@ class Trainer:
 
         e = self.config.eval
         detector = Detector.from_model(model, meta["class_names"], meta["mean_rgb"], meta["std_rgb"], e.long_side)
+        detector.vote_iou = e.vote_iou
         predictions = predict_cached(detector, data, cache, e.min_score, e.max_overlap, e.top_k, progress=self.progress)
         options = {"min_size": e.min_size} if e.protocol == "voc" else {}
         result = evaluate(data, predictions, protocol=e.protocol, **options)

@@ -126,3 +126,14 @@ def test_load_matching_adds_a_module_to_a_trained_model():
         assert torch.equal(before[key], value), key
     new_modules = summary.split("new (in ")[1].split(")")[0].split(", ")
     assert "enhance" in new_modules and "backbone" not in new_modules and "neck" not in new_modules
+
+
+def test_eval_vote_iou_is_written_into_checkpoints(tmp_path):
+    from singleshot.engine.checkpoint import checkpoint_vote_iou
+
+    config = tiny_config(tmp_path, "vote", max_iters=1)
+    config.eval.vote_iou = 0.6
+    Trainer(config, progress=False).fit()
+    assert checkpoint_vote_iou(load_checkpoint(tmp_path / "vote" / "last.pt")) == 0.6
+    Trainer(tiny_config(tmp_path, "plain", max_iters=1), progress=False).fit()
+    assert checkpoint_vote_iou(load_checkpoint(tmp_path / "plain" / "last.pt")) is None
