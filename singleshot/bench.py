@@ -198,7 +198,8 @@ def run_bench(
     }
 
     onnx_files: dict[tuple[str, bool], Path] = {}
-    if weights_path.suffix.lower() == ".onnx":
+    given_onnx = weights_path.suffix.lower() == ".onnx"
+    if given_onnx:
         if not weights_path.is_file():
             raise FileNotFoundError(f"{weights_path}: ONNX file not found")
         for row in [r for r in runtimes if r in ("torch", "ort-int8")]:
@@ -212,7 +213,7 @@ def run_bench(
         from singleshot.deploy.onnx_export import export_onnx
         from singleshot.engine.checkpoint import build_model_from_checkpoint, checkpoint_vote_iou, load_checkpoint
 
-        if weights_path.suffix.lower() == ".onnx":
+        if given_onnx:
             return weights_path
         key = (frame, int8)
         if key in onnx_files:

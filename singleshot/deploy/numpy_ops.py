@@ -41,15 +41,10 @@ def vote_boxes_numpy(
     """Box voting (as :func:`singleshot.ops.vote_boxes_padded`): ``(N, 4)`` candidates, ``(N,)`` scores, ``(K,)``
     kept indices -> ``(K, 4)`` kept boxes moved to the score-weighted mean of the candidates overlapping them by
     ``>= vote_iou``."""
+    from singleshot.evaluation.voc import box_iou_voc
+
     k = boxes_xyxy[kept]
-    x1 = np.maximum(k[:, None, 0], boxes_xyxy[None, :, 0])
-    y1 = np.maximum(k[:, None, 1], boxes_xyxy[None, :, 1])
-    x2 = np.minimum(k[:, None, 2], boxes_xyxy[None, :, 2])
-    y2 = np.minimum(k[:, None, 3], boxes_xyxy[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = np.clip(boxes_xyxy[:, 2] - boxes_xyxy[:, 0], 0, None) * np.clip(boxes_xyxy[:, 3] - boxes_xyxy[:, 1], 0, None)
-    union = area[kept][:, None] + area[None, :] - inter
-    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    iou = box_iou_voc(k, boxes_xyxy, plus_one=False)  # (K, N); decoded boxes are clipped, never inverted
     weights = np.where(iou >= vote_iou, scores[None, :], 0.0)
     total = weights.sum(axis=1, keepdims=True)
     voted = weights @ boxes_xyxy / np.maximum(total, 1e-12)

@@ -312,10 +312,11 @@ def same_detections(
         return True
     if off.sum() > 2000:  # not a reordering of near-equal boxes: different detections
         return False
-    rest_b = list(np.flatnonzero(off))
-    for i in np.flatnonzero(off):
-        near = [j for j in rest_b if labels_b[j] == labels_a[i] and np.abs(boxes_b[j] - boxes_a[i]).max() <= tol_px]
-        if not near:
+    rest = np.flatnonzero(off)  # the out-of-order boxes of b, paired below with those of a
+    unpaired = np.ones(rest.size, bool)
+    for i in rest:
+        near = unpaired & (labels_b[rest] == labels_a[i]) & (np.abs(boxes_b[rest] - boxes_a[i]).max(axis=1) <= tol_px)
+        if not near.any():
             return False
-        rest_b.remove(near[0])
+        unpaired[np.argmax(near)] = False
     return True

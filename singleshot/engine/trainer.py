@@ -288,25 +288,26 @@ class Trainer:
             boost_threshold=cfg.train.boost_threshold,
         )
         state = TrainState()
+        # With an EMA, a checkpoint's "model" is the average (what validation scored and what is shipped) and
+        # "raw_model" the optimiser's own weights, which training continues from.
+        averaged = None
         if resume is not None:
             checkpoint = load_checkpoint(resume)
             if "optimizer" not in checkpoint:
                 raise CheckpointError(f"{resume}: holds model weights only, not a training state to resume")
-            model.load_state_dict(checkpoint["model"])
+            if "raw_model" in checkpoint:
+                averaged = checkpoint["model"]
+            model.load_state_dict(checkpoint.get("raw_model", checkpoint["model"]))
             optimizer.load_state_dict(checkpoint["optimizer"])
             scheduler.load_state_dict(checkpoint["scheduler"])
             state = TrainState(**checkpoint["train_state"])
             _set_rng_states(checkpoint["rng"])
             tqdm.write(f"resumed from {resume}: epoch {state.epoch + 1}, iteration {state.iteration}")
-        # With an EMA, a checkpoint's "model" is the average (what validation scored and what is shipped) and
-        # "raw_model" the optimiser's own weights, which training continues from.
         ema = None
-        if resume is not None and "raw_model" in checkpoint:
-            model.load_state_dict(checkpoint["raw_model"])
         if cfg.train.ema_decay:
             ema = ModelEMA(model, cfg.train.ema_decay, updates=state.iteration)
-            if resume is not None and "raw_model" in checkpoint:
-                ema.load_state_dict(checkpoint["model"])
+            if averaged is not None:
+                ema.load_state_dict(averaged)
                 ema.updates = int(checkpoint.get("ema_updates", state.iteration))
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
