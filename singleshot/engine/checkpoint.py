@@ -98,9 +98,12 @@ def export_weights(source: str | Path, target: str | Path) -> Path:
     """Write a weights-only copy of a checkpoint (model, its description, config and progress; no optimiser).
 
     What ships inside the package and what :class:`singleshot.Detector` needs; a few times smaller than a
-    training checkpoint.
+    training checkpoint. With a weight average (``train.ema_decay``) the copy holds the average (``model``, what
+    the checkpoint was validated with) and drops the optimiser's own weights (``raw_model``), which only a resume
+    needs.
     """
     checkpoint = load_checkpoint(source)
-    keep = {k: v for k, v in checkpoint.items() if k not in ("optimizer", "scheduler", "rng")}
+    drop = ("optimizer", "scheduler", "rng", "raw_model", "ema_updates")
+    keep = {k: v for k, v in checkpoint.items() if k not in drop}
     keep["model"] = {k: v.clone() for k, v in checkpoint["model"].items()}
     return save_checkpoint(target, keep)

@@ -55,3 +55,14 @@ def test_resume_with_ema_continues_exactly(tmp_path: Path):
             assert torch.equal(value, b[key][name]), (key, name)
     # the shipped weights are the average, not the last step
     assert any(not torch.equal(a["model"][k], a["raw_model"][k]) for k in a["model"])
+
+
+def test_weights_only_copy_keeps_the_average_and_drops_the_optimiser_weights(tmp_path: Path):
+    from singleshot.engine.checkpoint import export_weights
+
+    Trainer(tiny_config(tmp_path, "run", ema_decay=0.9), progress=False).fit()
+    source = load_checkpoint(tmp_path / "run" / "last.pt")
+    copy = load_checkpoint(export_weights(tmp_path / "run" / "last.pt", tmp_path / "weights.pt"))
+    assert not {"raw_model", "ema_updates", "optimizer", "scheduler", "rng"} & set(copy)
+    for name, value in source["model"].items():
+        assert torch.equal(copy["model"][name], value), name
