@@ -1,4 +1,3 @@
-
 import pytest
 
 from singleshot.config import ConfigError, dump_config, load_config
