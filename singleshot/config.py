@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -119,6 +120,9 @@ class TrainConfig:
         checkpoint_every: iterations between checkpoints (and one at every epoch end).
         out_dir: run folder (checkpoints, CSV log).
         seed: seeds data order, augmentation and initialisation; threads: torch threads.
+        device: where the network trains: ``cpu``, ``cuda`` (``cuda:N``) or ``auto`` (CUDA when present).
+            Augmentation stays on the CPU (``data.workers`` processes); validation runs a CPU copy of the model,
+            the same code path as ``singleshot eval``.
         channels_last: NHWC memory format (faster convolutions on CPUs); log_every: iterations per log row.
         max_iters: stop (with a checkpoint) after this many iterations in all, even mid-epoch (smoke tests).
     """
@@ -148,11 +152,14 @@ class TrainConfig:
     out_dir: str = "runs/face_slim"
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"
     channels_last: bool = True
     log_every: int = 10
     max_iters: int | None = None
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.device):
+            raise ValueError(f"device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be between 0 and 1 (e.g. 0.999), got {self.ema_decay}")
 

@@ -10,7 +10,9 @@ iteration, config and RNG states; the order of samples and every augmentation dr
 
 from __future__ import annotations
 
+import copy
 import csv
+import dataclasses
 import math
 import random
 import signal
@@ -92,6 +94,53 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return max(0, sum(round(w * s) for s, w in zip(self.sizes, self.weights)) - self.skip)
+
+
+class RunSampler(Sampler[tuple[int, int]]):
+    """The ``(epoch, index)`` draws of a whole run, from ``start_epoch`` (after ``skip`` draws) to ``end_epoch``.
+
+    Each epoch is :class:`EpochSampler`'s order cut to whole batches (the partial batch an epoch-long DataLoader
+    drops with ``drop_last``), so one DataLoader serves every epoch: its worker processes start once and keep
+    preparing the next epoch's batches while the last ones train or validation runs, instead of being started and
+    refilled every epoch (most of an epoch's time when a GPU makes the steps fast).
+    """
+
+    def __init__(self, epochs: EpochSampler, batch_size: int, start_epoch: int, end_epoch: int, skip: int = 0) -> None:
+        self.epochs, self.batch_size = epochs, batch_size
+        self.start_epoch, self.end_epoch, self.skip = start_epoch, end_epoch, skip
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for epoch in range(self.start_epoch, self.end_epoch):
+            self.epochs.set_epoch(epoch)
+            order = self.epochs.order()
+            whole = len(order) // self.batch_size * self.batch_size
+            first = self.skip if epoch == self.start_epoch else 0
+            yield from ((epoch, int(i)) for i in order[first:whole])
+
+    def __len__(self) -> int:
+        per_epoch = len(EpochSampler(self.epochs.sizes, self.epochs.weights, 0)) // self.batch_size * self.batch_size
+        return max(0, per_epoch * (self.end_epoch - self.start_epoch) - self.skip)
+
+
+class EpochDraws(torch.utils.data.Dataset):
+    """The concatenated training sets indexed by :class:`RunSampler`'s ``(epoch, index)`` draws.
+
+    The epoch travels with each draw (it seeds the augmentation, ``(seed, epoch, index)``), so worker processes
+    that outlive an epoch still augment each draw exactly as an epoch-long loader would.
+    """
+
+    def __init__(self, datasets: Sequence[DetectionDataset]) -> None:
+        self.datasets = list(datasets)
+        self.joined = ConcatDataset(self.datasets)
+
+    def __len__(self) -> int:
+        return len(self.joined)
+
+    def __getitem__(self, draw: tuple[int, int]):
+        epoch, index = draw
+        for d in self.datasets:
+            d.set_epoch(epoch)
+        return self.joined[index]
 
 
 def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
@@ -257,6 +306,7 @@ class Trainer:
         np.random.seed(cfg.train.seed)
         random.seed(cfg.train.seed)
 
+        device = resolve_device(cfg.train.device)
         train_sets, val_set = self._load_sets()
         model = self._build_model()
         cache_dir = Path(cfg.data.cache_dir)
@@ -269,7 +319,6 @@ class Trainer:
         for d, s in zip(datasets, cfg.data.train):
             if d.report.skipped_images:
                 tqdm.write(f"{s.spec}: {d.report.summary()} (first: {d.report.messages[0]})")
-        joined = ConcatDataset(datasets)
         sampler = EpochSampler([len(d) for d in datasets], [s.weight for s in cfg.data.train], cfg.train.seed)
         batch_size = cfg.train.batch_size
         iters_per_epoch = (len(sampler)) // batch_size
@@ -278,7 +327,7 @@ class Trainer:
         total_iters = iters_per_epoch * cfg.train.epochs
 
         memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
-        model = model.to(memory_format=memory_format)
+        model = model.to(device=device, memory_format=memory_format)
         optimizer = build_optimizer(model, cfg)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, total_iters, cfg))
         criterion = MultiBoxLoss(
@@ -320,7 +369,7 @@ class Trainer:
         dual = getattr(model, "num_shots", 1) == 2
         logger = _Logger(self.out_dir, resume is not None, shots=2 if dual else 1)
         size = tuple(cfg.data.input_size)
-        prior_grids = model.shot_prior_grids(size) if dual else [model.prior_grid(size)]
+        prior_grids = [_grid_to(g, device) for g in (model.shot_prior_grids(size) if dual else [model.prior_grid(size)])]
         val_cache = (
             ImageCache.build(val_set.samples, cache_dir, cfg.data.cache_max_side, progress=self.progress)
             if val_set is not None else None
@@ -351,24 +400,29 @@ class Trainer:
         max_iters = cfg.train.max_iters
         try:
             model.train()
+            # One loader for the rest of the run (RunSampler): its workers start once, not every epoch.
+            loader = DataLoader(
+                EpochDraws(datasets), batch_size=batch_size,
+                sampler=RunSampler(sampler, batch_size, state.epoch, cfg.train.epochs,
+                                   skip=state.epoch_iteration * batch_size),
+                collate_fn=collate_detections, num_workers=cfg.data.workers,
+                worker_init_fn=worker_init if cfg.data.workers else None, pin_memory=device.type == "cuda",
+            )
+            batches = iter(loader)
             while state.epoch < cfg.train.epochs:
-                for d in datasets:
-                    d.set_epoch(state.epoch)
-                sampler.set_epoch(state.epoch, skip=state.epoch_iteration * batch_size)
-                loader = DataLoader(
-                    joined, batch_size=batch_size, sampler=sampler, collate_fn=collate_detections, drop_last=True,
-                    num_workers=cfg.data.workers, worker_init_fn=worker_init if cfg.data.workers else None,
-                )
                 bar = tqdm(total=iters_per_epoch, initial=state.epoch_iteration, disable=not self.progress,
                            desc=f"epoch {state.epoch + 1}/{cfg.train.epochs}", dynamic_ncols=True, leave=True)
                 window_start, window_images = time.perf_counter(), 0
-                for batch in loader:
-                    images = batch.images.to(memory_format=memory_format)
+                for _ in range(iters_per_epoch - state.epoch_iteration):
+                    batch = next(batches)
+                    images = batch.images.to(device=device, memory_format=memory_format, non_blocking=True)
                     ignores = batch.ignore
                     if cfg.train.ignore_below_px > 0:
                         ignores = [i | (_side_px(b, images.shape[-2:]) < cfg.train.ignore_below_px)
                                    for b, i in zip(batch.boxes_xyxy, ignores)]
-                    boxes, labels, ignore, valid = pad_targets(batch.boxes_xyxy, batch.labels, ignores)
+                    boxes, labels, ignore, valid = (
+                        t.to(device) for t in pad_targets(batch.boxes_xyxy, batch.labels, ignores)
+                    )
                     outputs = model.forward_shots(images) if dual else [model(images)]
                     shot_losses = [
                         criterion(loc, conf, match_priors(grid, boxes, labels, valid, ignore,
@@ -444,6 +498,8 @@ class Trainer:
         from singleshot.predictor import Detector
 
         e = self.config.eval
+        if next(model.parameters()).device.type != "cpu":  # the CPU path of singleshot eval, on a copy
+            model = copy.deepcopy(model).cpu()
         detector = Detector.from_model(model, meta["class_names"], meta["mean_rgb"], meta["std_rgb"], e.long_side)
         detector.vote_iou = e.vote_iou
         predictions = predict_cached(detector, data, cache, e.min_score, e.max_overlap, e.top_k, progress=self.progress)
@@ -481,6 +537,27 @@ def _side_px(boxes_xyxy: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     w = (boxes_xyxy[:, 2] - boxes_xyxy[:, 0]) * size[1]
     h = (boxes_xyxy[:, 3] - boxes_xyxy[:, 1]) * size[0]
     return torch.sqrt(w.clamp(min=0) * h.clamp(min=0))
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for ``train.device`` (``auto``: CUDA when present, else the CPU).
+
+    Raises:
+        ConfigError: CUDA was asked for but this torch build or machine has none.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name}: this torch has no CUDA device (use train.device=cpu or auto)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"train.device={name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return device
+
+
+def _grid_to(grid, device: torch.device):
+    """``grid`` (a :class:`~singleshot.priors.PriorGrid`) with every tensor on ``device``."""
+    return dataclasses.replace(grid, **{f.name: getattr(grid, f.name).to(device) for f in dataclasses.fields(grid)})
 
 
 def _hms(seconds: float) -> str:

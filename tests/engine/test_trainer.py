@@ -7,7 +7,14 @@ import torch
 
 from singleshot.config import ConfigError, config_from_dict
 from singleshot.engine.checkpoint import CheckpointError, load_checkpoint
-from singleshot.engine.trainer import EpochSampler, Trainer, build_optimizer, lr_factor
+from singleshot.engine.trainer import (
+    EpochSampler,
+    RunSampler,
+    Trainer,
+    build_optimizer,
+    lr_factor,
+    resolve_device,
+)
 from singleshot.models import create_model
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -137,3 +144,38 @@ def test_eval_vote_iou_is_written_into_checkpoints(tmp_path):
     assert checkpoint_vote_iou(load_checkpoint(tmp_path / "vote" / "last.pt")) == 0.6
     Trainer(tiny_config(tmp_path, "plain", max_iters=1), progress=False).fit()
     assert checkpoint_vote_iou(load_checkpoint(tmp_path / "plain" / "last.pt")) is None
+
+
+def test_device_setting_is_validated_and_resolved(tmp_path):
+    with pytest.raises(ConfigError, match="device"):
+        tiny_config(tmp_path, "x", device="gpu")
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_resumes_and_validates_like_the_cpu_path(tmp_path):
+    config = tiny_config(tmp_path, "gpu", epochs=1, device="cuda", ema_decay=0.9)
+    config.data.val = config.data.train[0]
+    config.eval.long_side = 64
+    config.eval.min_size = 0
+    state = Trainer(config, progress=False).fit()
+    assert state.iteration == 3 and 0.0 <= state.best_ap <= 1.0
+    ckpt = load_checkpoint(tmp_path / "gpu" / "last.pt")  # loads onto the CPU
+    assert all(v.device.type == "cpu" for v in ckpt["model"].values())
+    resumed = Trainer(tiny_config(tmp_path, "gpu", epochs=2, device="cuda", ema_decay=0.9), progress=False)
+    assert resumed.fit(resume=tmp_path / "gpu" / "last.pt").iteration == 6
+
+
+def test_run_sampler_cuts_each_epoch_to_whole_batches_and_resumes_mid_epoch():
+    epochs = EpochSampler([5, 3], [1.0, 1.0], seed=3)
+    draws = list(RunSampler(epochs, batch_size=3, start_epoch=0, end_epoch=3))
+    assert len(draws) == len(RunSampler(epochs, 3, 0, 3)) == 18  # 8 per epoch, cut to 6
+    for epoch in range(3):
+        epochs.set_epoch(epoch)
+        assert [i for e, i in draws if e == epoch] == epochs.order()[:6].tolist()
+    resumed = list(RunSampler(epochs, batch_size=3, start_epoch=1, end_epoch=3, skip=3))
+    assert resumed == draws[9:]
