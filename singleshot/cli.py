@@ -362,6 +362,26 @@ def _parse_wxh(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _parse_box_vote(text: str | None) -> float | str | None:
+    """``--box-vote``: None (keep the checkpoint's), ``off``, or an IoU in (0, 1)."""
+    if text is None or text == "off":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"--box-vote: expected an IoU such as 0.5, or off; got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise UserError(f"--box-vote: the IoU must be between 0 and 1, got {value}")
+    return value
+
+
+def _export_vote_iou(checkpoint_value: float | None, option: float | str | None) -> float | None:
+    """The box voting an export carries: the checkpoint's unless ``--box-vote`` says otherwise."""
+    if option is None:
+        return checkpoint_value
+    return None if option == "off" else float(option)
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from singleshot.engine.checkpoint import CheckpointError, export_weights
 
@@ -370,7 +390,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if args.int8 or args.dynamic:
             raise UserError("--int8 and --dynamic apply to ONNX exports (-o FILE.onnx)")
         try:
-            path = export_weights(args.weights, target)
+            path = export_weights(args.weights, target, vote_iou=_parse_box_vote(args.box_vote))
         except CheckpointError as err:
             raise UserError(str(err)) from None
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, weights only)")
@@ -390,7 +410,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         fp32 = target if not args.int8 else target.with_name(target.stem + ".fp32.onnx")
         export_onnx(model, fp32, list(checkpoint["class_names"]), mean, std, input_size=size, dynamic=args.dynamic,
                     opset=args.opset, model_name=str(checkpoint.get("model_name", "")),
-                    vote_iou=checkpoint_vote_iou(checkpoint))
+                    vote_iou=_export_vote_iou(checkpoint_vote_iou(checkpoint), _parse_box_vote(args.box_vote)))
     except (CheckpointError, ExportError) as err:
         raise UserError(str(err)) from None
     # the check runs on a second input size when the graph allows it
@@ -575,6 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--input-size", default="640x480", metavar="WxH", help="fixed ONNX input size (640x480)")
     export.add_argument("--dynamic", action="store_true", help="ONNX with free batch, height and width")
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (17)")
+    export.add_argument("--box-vote", metavar="IOU|off", default=None,
+                        help="box voting the exported model recommends after NMS: an IoU, or off (default: the "
+                             "checkpoint's postprocess.vote_iou)")
     export.add_argument("--int8", action="store_true", help="static int8 quantisation (QDQ) with --calib")
     export.add_argument("--calib", metavar="DIR", help="folder of photos for int8 calibration")
     export.add_argument("--calib-images", type=int, default=64, help="calibration photos used (64)")

@@ -80,15 +80,22 @@ def test_eval_with_weights(checkpoint, tmp_path, capsys):
 
 def test_box_voting_follows_the_checkpoint_and_can_be_turned_off(tmp_path):
     from singleshot.config import ConfigError, config_from_dict
-    from singleshot.engine.checkpoint import load_checkpoint
+    from singleshot.engine.checkpoint import checkpoint_vote_iou, load_checkpoint
     from singleshot.predictor import bundled_weights
 
-    assert load_checkpoint(bundled_weights())["postprocess"] == {"vote_iou": 0.5}
-    assert Detector().vote_iou == 0.5  # the bundled face model votes (docs/deployment.md)
-    assert Detector(box_vote=False).vote_iou is None
+    # the bundled face model (v2) recommends plain NMS; an export can set voting (docs/deployment.md)
+    assert checkpoint_vote_iou(load_checkpoint(bundled_weights())) is None and Detector().vote_iou is None
+    voting = tmp_path / "voting.pt"
+    assert main(["export", "--weights", str(bundled_weights()), "-o", str(voting), "--box-vote", "0.5"]) == 0
+    assert load_checkpoint(voting)["postprocess"] == {"vote_iou": 0.5}
+    assert Detector(voting).vote_iou == 0.5
+    assert Detector(voting, box_vote=False).vote_iou is None
+    assert main(["export", "--weights", str(voting), "-o", str(tmp_path / "off.pt"), "--box-vote", "off"]) == 0
+    assert Detector(tmp_path / "off.pt").vote_iou is None
+    assert main(["export", "--weights", str(voting), "-o", str(tmp_path / "x.pt"), "--box-vote", "1.5"]) == 2
     photo = np.full((96, 128, 3), 128, np.uint8)
     photo[20:70, 40:80] = 220
-    plain, voted = Detector(box_vote=False).detect(photo, 0.01), Detector().detect(photo, 0.01)
+    plain, voted = Detector(voting, box_vote=False).detect(photo, 0.01), Detector(voting).detect(photo, 0.01)
     assert len(plain) == len(voted)  # voting moves boxes, never adds or drops them
     torch.testing.assert_close(plain.scores, voted.scores)
     with pytest.raises(ConfigError, match="vote_iou"):
@@ -100,9 +107,12 @@ def test_exported_graph_carries_the_vote_iou(tmp_path):
     pytest.importorskip("onnx")
     from singleshot.predictor import bundled_weights
 
-    assert main(["export", "--weights", str(bundled_weights()), "-o", str(tmp_path / "f.onnx"),
-                 "--input-size", "128x96"]) == 0
+    voting = tmp_path / "voting.pt"
+    assert main(["export", "--weights", str(bundled_weights()), "-o", str(voting), "--box-vote", "0.5"]) == 0
+    assert main(["export", "--weights", str(voting), "-o", str(tmp_path / "f.onnx"), "--input-size", "128x96"]) == 0
     assert Detector(tmp_path / "f.onnx").vote_iou == 0.5
     assert Detector(tmp_path / "f.onnx", box_vote=False).vote_iou is None
-    torch_detector = Detector(runtime="ort")  # exported on the fly: the vote travels too
-    assert torch_detector.vote_iou == 0.5
+    assert Detector(voting, runtime="ort").vote_iou == 0.5  # exported on the fly: the vote travels too
+    assert main(["export", "--weights", str(voting), "-o", str(tmp_path / "g.onnx"), "--input-size", "128x96",
+                 "--box-vote", "off"]) == 0
+    assert Detector(tmp_path / "g.onnx").vote_iou is None

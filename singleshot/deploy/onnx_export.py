@@ -265,7 +265,10 @@ def compare_with_torch(
     """Run PyTorch and ONNX Runtime on a random input and compare.
 
     Returns ``(largest box difference in px, largest score difference, same detections after NMS)``; the NMS
-    comparison uses min_score 0.05, IoU 0.45 and checks the kept boxes' order and positions (within 1e-3 px).
+    comparison uses min_score 0.05, IoU 0.45 and checks the kept boxes (within 1e-3 px). When the scores agree to
+    ``1e-5``, ONNX Runtime's boxes go through NMS in PyTorch's score order: on a random input thousands of boxes
+    score within float rounding of each other, and two rankings of such ties keep different boxes without either
+    runtime being wrong; the score difference is reported on its own.
     """
     import onnxruntime as ort
 
@@ -285,7 +288,7 @@ def compare_with_torch(
     # no top_k or pre-NMS cut: near-equal scores at a cut would make the comparison about ties, not the runtimes
     uncut = {"min_score": 0.05, "top_k": 1_000_000, "pre_nms_top_k": 1_000_000}
     det_t = postprocess_numpy(boxes_t, scores_t, **uncut)[0]
-    det_o = postprocess_numpy(boxes_o, scores_o, **uncut)[0]
+    det_o = postprocess_numpy(boxes_o, scores_t if score_diff <= 1e-5 else scores_o, **uncut)[0]
     same = same_detections(det_t, det_o)
     return box_diff, score_diff, same
 

@@ -94,16 +94,25 @@ def build_model_from_checkpoint(checkpoint: dict[str, Any], source: str = "check
     return model
 
 
-def export_weights(source: str | Path, target: str | Path) -> Path:
+def export_weights(source: str | Path, target: str | Path, vote_iou: float | str | None = None) -> Path:
     """Write a weights-only copy of a checkpoint (model, its description, config and progress; no optimiser).
 
     What ships inside the package and what :class:`singleshot.Detector` needs; a few times smaller than a
     training checkpoint. With a weight average (``train.ema_decay``) the copy holds the average (``model``, what
     the checkpoint was validated with) and drops the optimiser's own weights (``raw_model``), which only a resume
-    needs.
+    needs. ``vote_iou``: the box voting the copy recommends (``postprocess.vote_iou``): None keeps the
+    checkpoint's, ``"off"`` plain NMS, a number that IoU.
     """
     checkpoint = load_checkpoint(source)
     drop = ("optimizer", "scheduler", "rng", "raw_model", "ema_updates")
     keep = {k: v for k, v in checkpoint.items() if k not in drop}
     keep["model"] = {k: v.clone() for k, v in checkpoint["model"].items()}
+    if vote_iou is not None:
+        postprocess = dict(keep.get("postprocess") or {})
+        postprocess.pop("vote_iou", None)
+        if vote_iou != "off":
+            if not 0.0 < float(vote_iou) < 1.0:
+                raise CheckpointError(f"vote_iou must be between 0 and 1 or 'off', got {vote_iou!r}")
+            postprocess["vote_iou"] = float(vote_iou)
+        keep["postprocess"] = postprocess
     return save_checkpoint(target, keep)

@@ -117,12 +117,14 @@ def test_postprocess_numpy_empty_and_top_k():
 
 @pytest.mark.parametrize("runtime", ["ort", "opencv"])
 def test_detector_runtimes_give_the_same_detections(checkpoint, photo, runtime):
-    ref = Detector(checkpoint, input_size=320).detect(photo, min_score=0.05)
+    # min_score 0.1: the photo's faces. Below it (0.063) lie boxes of the mean-filled padding, whose scores tie
+    # exactly, and NMS keeps whichever of a tie each runtime ranks first.
+    ref = Detector(checkpoint, input_size=320).detect(photo, min_score=0.1)
     other = Detector(checkpoint, input_size=320, runtime=runtime)
-    det = other.detect(photo, min_score=0.05)
+    det = other.detect(photo, min_score=0.1)
     assert other.runtime == runtime and len(ref) > 0
     assert len(det) == len(ref)
-    # an untrained model has many near-equal scores: compare as sets (their order among ties is free)
+    # compared as sets: the order of near-equal scores is free
     as_tuple = lambda d: (d.boxes_xyxy.numpy(), d.scores.numpy(), d.labels.numpy())
     assert same_detections(as_tuple(det), as_tuple(ref), tol_px=1e-3)
     assert np.abs(np.sort(det.scores.numpy()) - np.sort(ref.scores.numpy())).max() < 1e-5
@@ -150,7 +152,7 @@ def test_cli_export_and_detect_with_ort(tmp_path, checkpoint, photo):
     cv2.imwrite(str(image_path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
     onnx_path = tmp_path / "m.onnx"
     assert main(["export", "--weights", str(checkpoint), "-o", str(onnx_path), "--dynamic"]) == 0
-    args = [str(image_path.parent), "--min-score", "0.05", "--input-size", "320"]
+    args = [str(image_path.parent), "--min-score", "0.1", "--input-size", "320"]
     assert main(["detect", *args, "--weights", str(checkpoint), "--out", str(tmp_path / "t")]) == 0
     assert main(["detect", *args, "--weights", str(onnx_path), "--out", str(tmp_path / "o")]) == 0
     a = json.loads((tmp_path / "t" / "detections.json").read_text())
