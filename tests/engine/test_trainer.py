@@ -8,6 +8,7 @@ import torch
 from singleshot.config import ConfigError, config_from_dict
 from singleshot.engine.checkpoint import CheckpointError, load_checkpoint
 from singleshot.engine.trainer import (
+    EpochDraws,
     EpochSampler,
     RunSampler,
     Trainer,
@@ -179,3 +180,34 @@ def test_run_sampler_cuts_each_epoch_to_whole_batches_and_resumes_mid_epoch():
         assert [i for e, i in draws if e == epoch] == epochs.order()[:6].tolist()
     resumed = list(RunSampler(epochs, batch_size=3, start_epoch=1, end_epoch=3, skip=3))
     assert resumed == draws[9:]
+
+
+def test_worker_processes_train_exactly_as_the_main_process(tmp_path):
+    # one loader for the whole run: workers outlive epochs, yet each draw is augmented by its own epoch's seed
+    a = Trainer(tiny_config(tmp_path, "w0"), progress=False).fit()
+    config = tiny_config(tmp_path, "w2")
+    config.data.workers = 2
+    b = Trainer(config, progress=False).fit()
+    assert a.iteration == b.iteration == 6
+    wa, wb = (load_checkpoint(tmp_path / run / "last.pt")["model"] for run in ("w0", "w2"))
+    for key, value in wa.items():
+        assert torch.equal(value, wb[key]), key
+
+
+def test_epoch_draws_set_the_epoch_before_reading():
+    class Recorder(torch.utils.data.Dataset):
+        def __init__(self, n):
+            self.n, self.epoch = n, -1
+
+        def set_epoch(self, epoch):
+            self.epoch = epoch
+
+        def __len__(self):
+            return self.n
+
+        def __getitem__(self, i):
+            return (self.epoch, i)
+
+    draws = EpochDraws([Recorder(2), Recorder(3)])
+    assert len(draws) == 5
+    assert draws[(4, 1)] == (4, 1) and draws[(7, 3)] == (7, 1)  # the second set's first item, at epoch 7
