@@ -89,7 +89,8 @@ class AugmentedSample:
     """One image ready for the network.
 
     Attributes:
-        image: ``(3, H, W)`` float32, ``(pixel - mean_rgb) / std_rgb`` per RGB channel.
+        image: ``(3, H, W)`` float32, ``(pixel - mean_rgb) / std_rgb`` per RGB channel (uint8 pixels when the
+            transform was made with ``normalize=False``).
         boxes_xyxy: ``(K', 4)`` float32 corner boxes **normalised** to ``[0, 1]`` (fractions of W and H), each
             with positive area.
         labels: ``(K',)`` int64, aligned with ``boxes_xyxy``.
@@ -168,6 +169,20 @@ def normalize_image(
     return out
 
 
+def normalize_batch(
+    images_uint8: Tensor, mean_rgb: Sequence[float] = IMAGENET_MEAN_RGB, std_rgb: Sequence[float] = IMAGENET_STD_RGB
+) -> Tensor:
+    """``(B, 3, H, W)`` uint8 RGB (on any device) -> float32 ``(x - mean) / std``.
+
+    The same float operations as :func:`normalize_image`, so the result is bitwise the same; used where batches
+    travel as uint8 (a quarter of the bytes) and are normalised where the network runs (training on a GPU).
+    """
+    out = images_uint8.float()
+    out.sub_(torch.tensor(mean_rgb, dtype=torch.float32, device=out.device).view(1, 3, 1, 1))
+    out.mul_(torch.tensor([1.0 / s for s in std_rgb], dtype=torch.float32, device=out.device).view(1, 3, 1, 1))
+    return out
+
+
 def to_network_input(
     image: np.ndarray,
     boxes_xyxy: np.ndarray,
@@ -176,9 +191,11 @@ def to_network_input(
     mean_rgb: Sequence[float] = IMAGENET_MEAN_RGB,
     std_rgb: Sequence[float] = IMAGENET_STD_RGB,
     geometry: InputGeometry | None = None,
+    normalize: bool = True,
 ) -> AugmentedSample:
     """Normalise the image and turn pixel boxes into ``[0, 1]`` fractions of its width and height.
 
+    ``normalize=False`` keeps the image uint8 ``(3, H, W)`` (normalised later with :func:`normalize_batch`).
     Boxes are clipped to ``[0, 1]`` (float rounding of earlier steps may overshoot by an ulp) and any box left
     without area is dropped with its label and flag, so the output keeps the :class:`AugmentedSample` promise.
     """
@@ -189,7 +206,8 @@ def to_network_input(
     if not keep.all():
         boxes, labels, ignore = boxes[keep], labels[keep], ignore[keep]
     return AugmentedSample(
-        image=normalize_image(image, mean_rgb, std_rgb),
+        image=normalize_image(image, mean_rgb, std_rgb) if normalize
+        else torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
         boxes_xyxy=torch.from_numpy(np.ascontiguousarray(boxes, np.float32)),
         labels=torch.from_numpy(np.ascontiguousarray(labels, np.int64)),
         ignore=torch.from_numpy(np.ascontiguousarray(ignore, bool)),
@@ -703,6 +721,8 @@ class SSDAugmentation:
             needs ``anchor_sizes``, the model's prior sizes in input pixels.
         flip_prob: probability of a horizontal flip (0.5).
         interpolation: OpenCV interpolation of the resize.
+        normalize: False: return the image uint8 (a quarter of the bytes between processes and to a GPU), for
+            :func:`normalize_batch` where the network runs.
     """
 
     def __init__(
@@ -729,9 +749,11 @@ class SSDAugmentation:
         anchor_sizes: Sequence[float] = (),
         flip_prob: float = 0.5,
         interpolation: int = cv2.INTER_LINEAR,
+        normalize: bool = True,
     ) -> None:
         self.size = _check_size(size)
         self.mean_rgb, self.std_rgb = _check_normalisation(mean_rgb, std_rgb)
+        self.normalize = bool(normalize)
         self.photometric_prob = _check_probability("photometric_prob", photometric_prob)
         self.brightness_range = _check_range("brightness_range", brightness_range, 0.0)
         self.contrast_range = _check_range("contrast_range", contrast_range, 0.0)
@@ -800,7 +822,7 @@ class SSDAugmentation:
                 sample = sampled[0]
                 if flip:
                     sample = horizontal_flip(*sample)
-                return to_network_input(*sample, mean_rgb=self.mean_rgb, std_rgb=self.std_rgb)
+                return to_network_input(*sample, mean_rgb=self.mean_rgb, std_rgb=self.std_rgb, normalize=self.normalize)
         # Every coin is tossed whatever the switches, so turning one step off leaves the others' draws alone.
         if rng.random() < self.zoom_out_prob:
             sample = zoom_out(*sample, rng, max_zoom_out=self.max_zoom_out, fill_rgb=self.mean_rgb)
@@ -822,7 +844,7 @@ class SSDAugmentation:
         sample = resize(*sample, self.size, self.interpolation)
         if flip:
             sample = horizontal_flip(*sample)
-        return to_network_input(*sample, mean_rgb=self.mean_rgb, std_rgb=self.std_rgb)
+        return to_network_input(*sample, mean_rgb=self.mean_rgb, std_rgb=self.std_rgb, normalize=self.normalize)
 
 
 class SSDEval:

@@ -32,7 +32,7 @@ from singleshot.config import Config, ConfigError, dump_config
 from singleshot.data.cache import ImageCache
 from singleshot.data.dataset import DetectionDataset, collate_detections, worker_init
 from singleshot.data.formats import load_annotations
-from singleshot.data.transforms import SSDAugmentation
+from singleshot.data.transforms import SSDAugmentation, normalize_batch
 from singleshot.engine.checkpoint import (
     CheckpointError,
     build_model_from_checkpoint,
@@ -267,6 +267,7 @@ class Trainer:
             data_anchor_prob=a.data_anchor_p,
             anchor_sizes=self._anchor_sizes(prior_spec) if a.data_anchor_p > 0 else (),
             flip_prob=a.flip_p,
+            normalize=False,  # batches travel as uint8 and are normalised where the network runs (fit)
         )
 
     def _anchor_sizes(self, spec) -> tuple[float, ...]:
@@ -307,6 +308,7 @@ class Trainer:
         random.seed(cfg.train.seed)
 
         device = resolve_device(cfg.train.device)
+        d_mean, d_std = cfg.data.mean_rgb, cfg.data.std_rgb
         train_sets, val_set = self._load_sets()
         model = self._build_model()
         cache_dir = Path(cfg.data.cache_dir)
@@ -415,7 +417,8 @@ class Trainer:
                 window_start, window_images = time.perf_counter(), 0
                 for _ in range(iters_per_epoch - state.epoch_iteration):
                     batch = next(batches)
-                    images = batch.images.to(device=device, memory_format=memory_format, non_blocking=True)
+                    images = normalize_batch(batch.images.to(device, non_blocking=True), d_mean, d_std)
+                    images = images.contiguous(memory_format=memory_format)
                     ignores = batch.ignore
                     if cfg.train.ignore_below_px > 0:
                         ignores = [i | (_side_px(b, images.shape[-2:]) < cfg.train.ignore_below_px)

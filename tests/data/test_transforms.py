@@ -20,6 +20,7 @@ from singleshot.data.transforms import (
     boxes_to_original_xyxy,
     horizontal_flip,
     letterbox,
+    normalize_batch,
     photometric_distort,
     random_min_iou_crop,
     random_square_crop,
@@ -479,3 +480,16 @@ def test_augmentation_square_mode_output_and_validation():
     assert out.image.shape == (3, 64, 64)
     with pytest.raises(ValueError, match="crop_mode"):
         SSDAugmentation((64, 64), crop_mode="circle")
+
+
+def test_uint8_output_normalised_later_is_bitwise_the_same():
+    image = np.random.default_rng(0).integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    boxes, labels, ignore = _targets([[8, 5, 40, 45], [50, 10, 79, 30]])
+    floats = SSDAugmentation((32, 48))
+    uint8 = SSDAugmentation((32, 48), normalize=False)
+    for seed in range(4):  # the same draws either way: only the last step differs
+        a = floats(image, boxes, labels, ignore, np.random.default_rng(seed))
+        b = uint8(image, boxes, labels, ignore, np.random.default_rng(seed))
+        assert b.image.dtype == torch.uint8 and b.image.shape == a.image.shape
+        assert torch.equal(normalize_batch(b.image[None])[0], a.image)
+        assert torch.equal(a.boxes_xyxy, b.boxes_xyxy)
