@@ -211,3 +211,17 @@ def test_epoch_draws_set_the_epoch_before_reading():
     draws = EpochDraws([Recorder(2), Recorder(3)])
     assert len(draws) == 5
     assert draws[(4, 1)] == (4, 1) and draws[(7, 3)] == (7, 1)  # the second set's first item, at epoch 7
+
+
+def test_resume_mid_epoch_with_a_worker_continues_exactly(tmp_path):
+    def config(out, **train):
+        c = tiny_config(tmp_path, out, **train)
+        c.data.workers = 1
+        return c
+
+    Trainer(config("full"), progress=False).fit()
+    assert Trainer(config("half", max_iters=4), progress=False).fit().iteration == 4  # mid-way through epoch 2
+    assert Trainer(config("half"), progress=False).fit(resume=tmp_path / "half" / "last.pt").iteration == 6
+    a, b = (load_checkpoint(tmp_path / run / "last.pt") for run in ("full", "half"))
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
