@@ -363,23 +363,13 @@ def _parse_wxh(text: str) -> tuple[int, int]:
 
 
 def _parse_box_vote(text: str | None) -> float | str | None:
-    """``--box-vote``: None (keep the checkpoint's), ``off``, or an IoU in (0, 1)."""
+    """``--box-vote``: None (keep the checkpoint's), ``off``, or an IoU (its range: ``override_vote_iou``)."""
     if text is None or text == "off":
         return text
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise UserError(f"--box-vote: expected an IoU such as 0.5, or off; got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise UserError(f"--box-vote: the IoU must be between 0 and 1, got {value}")
-    return value
-
-
-def _export_vote_iou(checkpoint_value: float | None, option: float | str | None) -> float | None:
-    """The box voting an export carries: the checkpoint's unless ``--box-vote`` says otherwise."""
-    if option is None:
-        return checkpoint_value
-    return None if option == "off" else float(option)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -400,7 +390,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.int8 and not args.calib:
         raise UserError("--int8 needs --calib DIR (a folder of photos to calibrate the activation ranges)")
     from singleshot.deploy.onnx_export import ExportError, compare_with_torch, export_onnx
-    from singleshot.engine.checkpoint import build_model_from_checkpoint, checkpoint_vote_iou, load_checkpoint
+    from singleshot.engine.checkpoint import (
+        build_model_from_checkpoint,
+        checkpoint_vote_iou,
+        load_checkpoint,
+        override_vote_iou,
+    )
 
     size = tuple(v + (-v % 32) for v in _parse_wxh(args.input_size))  # as export_onnx rounds it
     try:
@@ -410,7 +405,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         fp32 = target if not args.int8 else target.with_name(target.stem + ".fp32.onnx")
         export_onnx(model, fp32, list(checkpoint["class_names"]), mean, std, input_size=size, dynamic=args.dynamic,
                     opset=args.opset, model_name=str(checkpoint.get("model_name", "")),
-                    vote_iou=_export_vote_iou(checkpoint_vote_iou(checkpoint), _parse_box_vote(args.box_vote)))
+                    vote_iou=override_vote_iou(checkpoint_vote_iou(checkpoint), _parse_box_vote(args.box_vote)))
     except (CheckpointError, ExportError) as err:
         raise UserError(str(err)) from None
     # the check runs on a second input size when the graph allows it

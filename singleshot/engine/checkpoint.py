@@ -51,6 +51,23 @@ def checkpoint_vote_iou(checkpoint: dict[str, Any]) -> float | None:
     return float(value) if value is not None else None
 
 
+def override_vote_iou(current: float | None, option: float | str | None) -> float | None:
+    """The box voting an export recommends: ``current`` (the checkpoint's) unless ``option`` says otherwise.
+
+    ``option``: None keeps ``current``, ``"off"`` is plain NMS, a number in (0, 1) that IoU.
+
+    Raises:
+        CheckpointError: ``option`` is a number outside (0, 1).
+    """
+    if option is None:
+        return current
+    if option == "off":
+        return None
+    if not 0.0 < float(option) < 1.0:
+        raise CheckpointError(f"vote_iou must be between 0 and 1 or 'off', got {option!r}")
+    return float(option)
+
+
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
     """Write ``checkpoint`` atomically (a crash mid-write never leaves a truncated file under ``path``)."""
     path = Path(path)
@@ -110,9 +127,8 @@ def export_weights(source: str | Path, target: str | Path, vote_iou: float | str
     if vote_iou is not None:
         postprocess = dict(keep.get("postprocess") or {})
         postprocess.pop("vote_iou", None)
-        if vote_iou != "off":
-            if not 0.0 < float(vote_iou) < 1.0:
-                raise CheckpointError(f"vote_iou must be between 0 and 1 or 'off', got {vote_iou!r}")
-            postprocess["vote_iou"] = float(vote_iou)
+        value = override_vote_iou(checkpoint_vote_iou(checkpoint), vote_iou)
+        if value is not None:
+            postprocess["vote_iou"] = value
         keep["postprocess"] = postprocess
     return save_checkpoint(target, keep)
