@@ -164,9 +164,7 @@ def normalize_image(
         warnings.simplefilter("ignore", UserWarning)
         source = torch.from_numpy(np.ascontiguousarray(image))
     out.copy_(source.permute(2, 0, 1))
-    out.sub_(torch.tensor(mean_rgb, dtype=torch.float32).view(3, 1, 1))
-    out.mul_(torch.tensor([1.0 / s for s in std_rgb], dtype=torch.float32).view(3, 1, 1))
-    return out
+    return _standardise_(out, mean_rgb, std_rgb)
 
 
 def normalize_batch(
@@ -174,12 +172,17 @@ def normalize_batch(
 ) -> Tensor:
     """``(B, 3, H, W)`` uint8 RGB (on any device) -> float32 ``(x - mean) / std``.
 
-    The same float operations as :func:`normalize_image`, so the result is bitwise the same; used where batches
-    travel as uint8 (a quarter of the bytes) and are normalised where the network runs (training on a GPU).
+    The same float operations as :func:`normalize_image` (both end in ``_standardise_``), so the result is
+    bitwise the same; used where batches travel as uint8 (a quarter of the bytes) and are normalised where the
+    network runs (training on a GPU).
     """
-    out = images_uint8.float()
-    out.sub_(torch.tensor(mean_rgb, dtype=torch.float32, device=out.device).view(1, 3, 1, 1))
-    out.mul_(torch.tensor([1.0 / s for s in std_rgb], dtype=torch.float32, device=out.device).view(1, 3, 1, 1))
+    return _standardise_(images_uint8.float(), mean_rgb, std_rgb)
+
+
+def _standardise_(out: Tensor, mean_rgb: Sequence[float], std_rgb: Sequence[float]) -> Tensor:
+    """In place on float32 ``(..., 3, H, W)``: subtract the mean, multiply by the reciprocal std (float64 in Python)."""
+    out.sub_(torch.tensor(mean_rgb, dtype=torch.float32, device=out.device).view(3, 1, 1))
+    out.mul_(torch.tensor([1.0 / s for s in std_rgb], dtype=torch.float32, device=out.device).view(3, 1, 1))
     return out
 
 
