@@ -63,18 +63,19 @@ def analyse(data: AnnotationSet, predictions: dict[str, np.ndarray], min_size: i
         result["bands"][band_name(lo, hi)] = {"ap": evaluate(data, predictions, protocol="voc", **options).metrics["mAP"],
                                                "faces": 0, "missed": 0}
     false_pos = {s: {"no_face_iou_0.5": 0, "no_face_iou_0.3": 0} for s in SCORES}
+    bands = list(result["bands"].values())
+    edges = [lo for lo, _ in BANDS[1:]]  # a face of height h falls in band np.digitize(h, edges)
     for sample in data.samples:
         gt = np.asarray(sample.boxes_xyxy, np.float64).reshape(-1, 4)
         ignore = np.asarray(sample.ignore, bool) if sample.ignore is not None else np.zeros(len(gt), bool)
-        rows = np.asarray(predictions.get(sample.key, np.zeros((0, 6))), np.float64).reshape(-1, predictions_width(predictions))
+        rows = predictions.get(sample.key, np.zeros((0, 6)))  # read_predictions gives (K, 6) rows, K >= 0
         iou = box_iou_voc(rows[:, :4], gt) if len(rows) and len(gt) else np.zeros((len(rows), len(gt)))
         heights = gt[:, 3] - gt[:, 1] + 1  # the devkit's pixel convention, as the evaluator's min_size
-        for j in np.flatnonzero(~ignore & (heights >= min_size)):
-            for lo, hi in BANDS:
-                if heights[j] >= lo and (hi is None or heights[j] < hi):
-                    band = result["bands"][band_name(lo, hi)]
-                    band["faces"] += 1
-                    band["missed"] += int(not (iou[:, j] > 0.5).any())
+        counted = ~ignore & (heights >= min_size) & (heights >= BANDS[0][0])  # faces under every band: no band
+        found = (iou > 0.5).any(axis=0)
+        for band, missed in zip(np.digitize(heights[counted], edges), ~found[counted]):
+            bands[band]["faces"] += 1
+            bands[band]["missed"] += int(missed)
         best = iou.max(axis=1) if len(gt) else np.zeros(len(rows))
         for s in SCORES:
             confident = rows[:, 4] >= s
@@ -82,14 +83,6 @@ def analyse(data: AnnotationSet, predictions: dict[str, np.ndarray], min_size: i
             false_pos[s]["no_face_iou_0.3"] += int((confident & (best <= 0.3)).sum())
     result["false_positives"] = {str(s): v for s, v in false_pos.items()}
     return result
-
-
-def predictions_width(predictions: dict[str, np.ndarray]) -> int:
-    """Columns of the files' rows: 5 (box, score) or 6 (box, score, label)."""
-    for rows in predictions.values():
-        if len(rows):
-            return np.asarray(rows).shape[1]
-    return 6
 
 
 def main() -> None:
