@@ -63,8 +63,8 @@ class EpochSampler(Sampler[int]):
     """The sample order of one epoch over several concatenated training sets.
 
     Set ``k`` contributes ``round(weight_k * size_k)`` draws (a subset when the weight is below 1, repeats when
-    above), all shuffled together by a generator seeded with ``(seed, epoch)``; ``skip`` drops the first draws
-    (the batches an interrupted epoch already did).
+    above), all shuffled together by a generator seeded with ``(seed, epoch)``. Resuming an interrupted epoch
+    (skipping the draws it already trained) is :class:`RunSampler`'s job.
     """
 
     def __init__(self, sizes: Sequence[int], weights: Sequence[float], seed: int) -> None:
@@ -72,13 +72,12 @@ class EpochSampler(Sampler[int]):
         self.weights = list(weights)
         self.seed = seed
         self.epoch = 0
-        self.skip = 0
 
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        self.epoch, self.skip = epoch, skip
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def order(self) -> np.ndarray:
-        """Every index of the epoch, before ``skip``."""
+        """Every index of the epoch, ``(len(self),)``."""
         rng = np.random.default_rng([self.seed, self.epoch])
         parts, offset = [], 0
         for size, weight in zip(self.sizes, self.weights):
@@ -90,10 +89,10 @@ class EpochSampler(Sampler[int]):
         return rng.permutation(np.concatenate(parts)) if parts else np.zeros(0, int)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.order()[self.skip :].tolist())
+        return iter(self.order().tolist())
 
     def __len__(self) -> int:
-        return max(0, sum(round(w * s) for s, w in zip(self.sizes, self.weights)) - self.skip)
+        return sum(round(w * s) for s, w in zip(self.sizes, self.weights))
 
 
 class RunSampler(Sampler[tuple[int, int]]):
@@ -118,7 +117,7 @@ class RunSampler(Sampler[tuple[int, int]]):
             yield from ((epoch, int(i)) for i in order[first:whole])
 
     def __len__(self) -> int:
-        per_epoch = len(EpochSampler(self.epochs.sizes, self.epochs.weights, 0)) // self.batch_size * self.batch_size
+        per_epoch = len(self.epochs) // self.batch_size * self.batch_size
         return max(0, per_epoch * (self.end_epoch - self.start_epoch) - self.skip)
 
 
