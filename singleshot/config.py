@@ -117,6 +117,12 @@ class TrainConfig:
         ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999; None: off);
             validation, ``best.pt`` and exports then use the average (singleshot/engine/ema.py).
         pal_weight: weight of the first shot's loss for two-shot models (DSFD's PAL, section 3.3).
+        distill_from: a trained teacher's checkpoint (same classes, same priors at ``data.input_size``, e.g. a
+            larger backbone with the same prior spec): its class scores on every prior of each training batch
+            become an extra loss term (singleshot.losses.distillation_loss); distill_weight scales it and
+            distill_temperature softens both distributions (None: off). distill_priors: ``negatives`` (the
+            priors matched to background: the teacher teaches what is not a face, the labels keep teaching what
+            is) or ``all``.
         checkpoint_every: iterations between checkpoints (and one at every epoch end).
         out_dir: run folder (checkpoints, CSV log).
         seed: seeds data order, augmentation and initialisation; threads: torch threads.
@@ -148,6 +154,10 @@ class TrainConfig:
     boost_threshold: float = 0.9
     ema_decay: float | None = None
     pal_weight: float = 1.0  # DSFD's progressive anchor loss: loss = second shot + pal_weight * first shot
+    distill_from: str | None = None
+    distill_weight: float = 1.0
+    distill_temperature: float = 1.0
+    distill_priors: Literal["negatives", "all"] = "negatives"
     checkpoint_every: int = 200
     out_dir: str = "runs/face_slim"
     seed: int = 0
@@ -162,6 +172,9 @@ class TrainConfig:
             raise ValueError(f"device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be between 0 and 1 (e.g. 0.999), got {self.ema_decay}")
+        if self.distill_weight < 0 or self.distill_temperature <= 0:
+            raise ValueError(f"distill_weight must be >= 0 and distill_temperature > 0, got "
+                             f"{self.distill_weight} and {self.distill_temperature}")
 
 
 @dataclass

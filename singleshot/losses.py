@@ -10,6 +10,9 @@ Images without objects: they have no positives and therefore, with the paper's r
 so they add 0 to the loss unless ``min_negatives_per_image`` > 0, in which case their hardest
 ``min_negatives_per_image`` negatives are added. ``N`` is clamped to at least 1, so a batch with no positive at all
 gives a finite loss (0 with the paper's rule) and finite (zero) gradients, never NaN.
+
+:func:`distillation_loss` is the optional teacher term (``train.distill_from``): the student's class scores of every
+prior pulled towards a trained teacher's on the same priors.
 """
 
 from __future__ import annotations
@@ -123,3 +126,36 @@ class MultiBoxLoss(nn.Module):
 
         total = conf_loss + self.alpha * loc_loss
         return LossOutput(total=total, loc=loc_loss, conf=conf_loss, num_positives=num_positives)
+
+
+def distillation_loss(
+    student_conf: Tensor,
+    teacher_conf: Tensor,
+    normaliser: Tensor,
+    temperature: float = 1.0,
+    prior_mask: Tensor | None = None,
+) -> Tensor:
+    """Dense class distillation: ``T^2 * sum over priors of KL(teacher || student) / N``.
+
+    Knowledge distillation (Hinton et al. 2015, soft targets at temperature ``T``, gradients kept at the same scale
+    by ``T^2``) applied to every prior of a single-shot detector, as the classification term of Chen et al. 2017
+    ("Learning efficient object detection models with knowledge distillation"). Unlike the hard labels, which
+    score only the positives and the mined negatives, it reaches every background prior the teacher ranks low and
+    the student high (the hands and ears a small student boxes), with the teacher's confidence as the target.
+
+    Args:
+        student_conf: ``(B, P, C)`` student logits (class 0 = background).
+        teacher_conf: ``(B, P, C)`` teacher logits on the same priors (no gradient needed).
+        normaliser: scalar ``N``, the positives of the batch as in :class:`MultiBoxLoss` (clamped to at least 1).
+        temperature: ``T`` (1: the teacher's own probabilities).
+        prior_mask: optional ``(B, P)`` bool, the priors that count (e.g. only those matched to background, so
+            the labelled faces keep their hard targets where the teacher is weaker than the labels).
+    """
+    if student_conf.shape != teacher_conf.shape:
+        raise ValueError(f"student scores {tuple(student_conf.shape)} and teacher scores "
+                         f"{tuple(teacher_conf.shape)} differ: the teacher needs the same priors and classes")
+    log_student = F.log_softmax(student_conf / temperature, dim=-1)
+    log_teacher = F.log_softmax(teacher_conf.detach() / temperature, dim=-1)
+    kl = (log_teacher.exp() * (log_teacher - log_student)).sum(dim=-1)  # (B, P)
+    kl = (kl if prior_mask is None else torch.where(prior_mask, kl, 0.0)).sum()
+    return kl * temperature**2 / normaliser.clamp(min=1).to(kl.dtype)

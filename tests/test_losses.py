@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from singleshot.losses import MultiBoxLoss, hard_negative_mask
+from singleshot.losses import MultiBoxLoss, distillation_loss, hard_negative_mask
 from singleshot.matching import MatchResult
 
 
@@ -105,3 +105,29 @@ def test_invalid_options_are_refused():
         MultiBoxLoss(alpha_extra=0.0)
     with pytest.raises(ValueError):
         MultiBoxLoss(neg_pos_ratio=-1)
+
+
+def test_distillation_loss_is_the_tempered_kl_per_positive():
+    student = torch.randn(2, 5, 3, requires_grad=True)
+    teacher = torch.randn(2, 5, 3)
+    n = torch.tensor(4)
+    assert distillation_loss(teacher.clone(), teacher, n).item() == pytest.approx(0.0, abs=1e-6)
+    for t in (1.0, 2.0):
+        p_t = (teacher / t).softmax(-1)
+        expected = (p_t * (p_t.log() - (student / t).log_softmax(-1))).sum() * t * t / 4
+        assert distillation_loss(student, teacher, n, t).item() == pytest.approx(expected.item(), rel=1e-5)
+    # a step against the gradient brings the student's probabilities towards the teacher's
+    loss = distillation_loss(student, teacher, n)
+    loss.backward()
+    moved = student.detach() - 0.5 * student.grad
+    assert distillation_loss(moved, teacher, n) < loss
+    with pytest.raises(ValueError, match="same priors"):
+        distillation_loss(student, teacher[:, :4], n)
+
+
+def test_distillation_loss_counts_only_the_masked_priors():
+    student, teacher, n = torch.randn(1, 4, 2), torch.randn(1, 4, 2), torch.tensor(1)
+    mask = torch.tensor([[True, False, True, False]])
+    per_prior = [distillation_loss(student[:, i:i + 1], teacher[:, i:i + 1], n).item() for i in range(4)]
+    assert distillation_loss(student, teacher, n, prior_mask=mask).item() == pytest.approx(per_prior[0] + per_prior[2],
+                                                                                          rel=1e-5)

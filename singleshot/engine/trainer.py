@@ -42,7 +42,7 @@ from singleshot.engine.checkpoint import (
 )
 from singleshot.engine.ema import ModelEMA
 from singleshot.evaluation import evaluate
-from singleshot.losses import LossOutput, MultiBoxLoss
+from singleshot.losses import LossOutput, MultiBoxLoss, distillation_loss
 from singleshot.matching import match_priors, pad_targets
 from singleshot.models import SingleShotDetector, create_model
 from singleshot.structures import AnnotationSet
@@ -297,6 +297,23 @@ class Trainer:
                 model.load_state_dict(state)
         return model
 
+    def _build_teacher(self, student: SingleShotDetector, size: tuple[int, int]) -> SingleShotDetector | None:
+        """The frozen teacher of ``train.distill_from`` (eval mode), checked against the student's priors."""
+        path = self.config.train.distill_from
+        if not path:
+            return None
+        teacher = build_model_from_checkpoint(load_checkpoint(path), path)
+        if teacher.num_classes != student.num_classes:
+            raise ConfigError(f"train.distill_from {path}: the teacher has {teacher.num_classes} classes, the student "
+                              f"{student.num_classes}")
+        t_priors, s_priors = teacher.priors(size), student.priors(size)
+        if t_priors.shape != s_priors.shape or not torch.allclose(t_priors, s_priors, atol=1e-6):
+            raise ConfigError(f"train.distill_from {path}: the teacher's priors at {size[1]}x{size[0]} "
+                              f"({t_priors.shape[0]}) are not the student's ({s_priors.shape[0]}); distillation "
+                              f"compares them prior by prior")
+        teacher.eval().requires_grad_(False)
+        return teacher
+
     # ------------------------------------------------------------------------------------------- training
     def fit(self, resume: str | Path | None = None) -> TrainState:
         """Train until ``train.epochs`` (or ``train.max_iters``) and return the final progress."""
@@ -368,8 +385,11 @@ class Trainer:
             meta["postprocess"] = {"vote_iou": float(cfg.eval.vote_iou)}
         # two-shot models (DSFD's PAL) train both shots, each matched against its own priors
         dual = getattr(model, "num_shots", 1) == 2
-        logger = _Logger(self.out_dir, resume is not None, shots=2 if dual else 1)
         size = tuple(cfg.data.input_size)
+        teacher = self._build_teacher(model, size)
+        if teacher is not None:
+            teacher = teacher.to(device=device, memory_format=memory_format)
+        logger = _Logger(self.out_dir, resume is not None, shots=2 if dual else 1, distill=teacher is not None)
         prior_grids = [_grid_to(g, device) for g in (model.shot_prior_grids(size) if dual else [model.prior_grid(size)])]
         val_cache = (
             ImageCache.build(val_set.samples, cache_dir, cfg.data.cache_max_side, progress=self.progress)
@@ -426,15 +446,22 @@ class Trainer:
                         t.to(device) for t in pad_targets(batch.boxes_xyxy, batch.labels, ignores)
                     )
                     outputs = model.forward_shots(images) if dual else [model(images)]
-                    shot_losses = [
-                        criterion(loc, conf, match_priors(grid, boxes, labels, valid, ignore,
-                                                          iou_threshold=cfg.train.match_iou))
-                        for (loc, conf), grid in zip(outputs, prior_grids)
-                    ]
+                    matches = [match_priors(grid, boxes, labels, valid, ignore, iou_threshold=cfg.train.match_iou)
+                               for grid in prior_grids]
+                    shot_losses = [criterion(loc, conf, m) for (loc, conf), m in zip(outputs, matches)]
                     loss = shot_losses[-1]
                     if dual:  # PAL: second shot + lambda * first shot (DSFD, section 3.3)
                         loss = LossOutput(loss.total + cfg.train.pal_weight * shot_losses[0].total, loss.loc,
                                           loss.conf, loss.num_positives)
+                    distill = None
+                    if teacher is not None:  # the teacher's scores on the same priors (the last shot's)
+                        with torch.no_grad():
+                            teacher_conf = teacher(images)[1]
+                        negatives = matches[-1].labels == 0 if cfg.train.distill_priors == "negatives" else None
+                        distill = distillation_loss(outputs[-1][1], teacher_conf, loss.num_positives,
+                                                    cfg.train.distill_temperature, negatives)
+                        loss = LossOutput(loss.total + cfg.train.distill_weight * distill, loss.loc, loss.conf,
+                                          loss.num_positives)
                     if not torch.isfinite(loss.total):
                         raise FloatingPointError(
                             f"loss is {loss.total.item()} at iteration {state.iteration} (lower train.lr?)"
@@ -450,7 +477,7 @@ class Trainer:
                     state.iteration += 1
                     state.epoch_iteration += 1
                     window_images += len(batch)
-                    logger.add(loss, shot_losses if dual else None)
+                    logger.add(loss, shot_losses if dual else None, distill)
                     if state.iteration % cfg.train.log_every == 0 or state.epoch_iteration == iters_per_epoch:
                         elapsed = time.perf_counter() - window_start
                         speed = window_images / max(elapsed, 1e-9)
@@ -460,7 +487,7 @@ class Trainer:
                             f"pal1 conf {row['pal1_conf']:.3f} pal1 loc {row['pal1_loc']:.3f} "
                             f"pal2 conf {row['conf']:.3f} pal2 loc {row['loc']:.3f}"
                             if dual else f"conf {row['conf']:.3f} loc {row['loc']:.3f}"
-                        )
+                        ) + (f" distill {row['distill']:.3f}" if teacher is not None else "")
                         bar.set_postfix_str(
                             f"loss {row['loss']:.3f} {terms} lr {row['lr']:.2g} {speed:.0f} img/s "
                             f"ETA {_hms(remaining)}"
@@ -570,9 +597,9 @@ def _hms(seconds: float) -> str:
 class _Logger:
     """Averages loss terms over a window; writes ``train_log.csv``, ``val_log.csv`` and TensorBoard if installed."""
 
-    def __init__(self, out_dir: Path, append: bool, shots: int = 1) -> None:
+    def __init__(self, out_dir: Path, append: bool, shots: int = 1, distill: bool = False) -> None:
         mode = "a" if append else "w"
-        self.shots = shots
+        self.shots, self.distill = shots, distill
         # Kept open for the whole run (rows are flushed as written) and closed by close().
         self._train_file = open(out_dir / "train_log.csv", mode, newline="")  # noqa: SIM115
         self._val_file = open(out_dir / "val_log.csv", mode, newline="")  # noqa: SIM115
@@ -580,11 +607,11 @@ class _Logger:
         self._val = csv.writer(self._val_file)
         if not append:
             # two shots: conf/loc are the second shot's (pal2), as in the DSFD training logs, plus pal1 terms
-            extra = ["pal1_conf", "pal1_loc"] if shots == 2 else []
+            extra = (["pal1_conf", "pal1_loc"] if shots == 2 else []) + (["distill"] if distill else [])
             self._train.writerow(["epoch", "iteration", "lr", "loss", "conf", "loc", "positives", *extra,
                                   "img_per_s", "time"])
             self._val.writerow(["epoch", "iteration", "ap", "time"])
-        self._sums = np.zeros(6)
+        self._sums = np.zeros(7)
         self._count = 0
         self._tb = None
         try:
@@ -594,16 +621,18 @@ class _Logger:
         except Exception:  # noqa: BLE001 - TensorBoard is optional (not installed is the usual case)
             self._tb = None
 
-    def add(self, loss, shot_losses=None) -> None:
+    def add(self, loss, shot_losses=None, distill=None) -> None:
         first = [shot_losses[0].conf.item(), shot_losses[0].loc.item()] if shot_losses else [0.0, 0.0]
-        self._sums += [loss.total.item(), loss.conf.item(), loss.loc.item(), float(loss.num_positives), *first]
+        self._sums += [loss.total.item(), loss.conf.item(), loss.loc.item(), float(loss.num_positives), *first,
+                       0.0 if distill is None else distill.item()]
         self._count += 1
 
     def flush(self, state: TrainState, lr: float, speed: float) -> dict[str, float]:
         mean = self._sums / max(1, self._count)
         row = {"loss": mean[0], "conf": mean[1], "loc": mean[2], "positives": mean[3], "lr": lr,
-               "pal1_conf": mean[4], "pal1_loc": mean[5]}
-        extra = [f"{mean[4]:.5f}", f"{mean[5]:.5f}"] if self.shots == 2 else []
+               "pal1_conf": mean[4], "pal1_loc": mean[5], "distill": mean[6]}
+        extra = ([f"{mean[4]:.5f}", f"{mean[5]:.5f}"] if self.shots == 2 else []) + \
+            ([f"{mean[6]:.5f}"] if self.distill else [])
         self._train.writerow([state.epoch + 1, state.iteration, f"{lr:.6g}", f"{mean[0]:.5f}", f"{mean[1]:.5f}",
                               f"{mean[2]:.5f}", f"{mean[3]:.1f}", *extra, f"{speed:.1f}", f"{time.time():.0f}"])
         self._train_file.flush()

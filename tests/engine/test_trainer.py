@@ -224,3 +224,31 @@ def test_resume_mid_epoch_with_a_worker_continues_exactly(tmp_path):
     a, b = (load_checkpoint(tmp_path / run / "last.pt") for run in ("full", "half"))
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
+
+
+def test_distillation_from_a_teacher_with_the_same_priors(tmp_path):
+    # a wider face_slim trained a little is the teacher; the student logs and optimises the extra term
+    teacher_config = tiny_config(tmp_path, "teacher")
+    teacher_config.model.options = {"width": 0.5}
+    Trainer(teacher_config, progress=False).fit()
+    config = tiny_config(tmp_path, "student", distill_from=str(tmp_path / "teacher" / "last.pt"),
+                         distill_weight=2.0, distill_temperature=2.0)
+    assert Trainer(config, progress=False).fit().iteration == 6
+    header, *rows = (tmp_path / "student" / "train_log.csv").read_text().splitlines()
+    column = header.split(",").index("distill")
+    values = [float(r.split(",")[column]) for r in rows]
+    assert len(values) == 6 and all(v > 0 for v in values)
+
+
+def test_distillation_refuses_a_teacher_with_other_priors(tmp_path):
+    from singleshot.engine.checkpoint import model_metadata, save_checkpoint
+
+    other = create_model("ssd_mobilenet_v2", num_classes=2, width=0.25)
+    meta = model_metadata(other, "ssd_mobilenet_v2", {"width": 0.25}, ["face"], (0, 0, 0), (1, 1, 1))
+    save_checkpoint(tmp_path / "other.pt", {**meta, "model": other.state_dict()})
+    config = tiny_config(tmp_path, "student", distill_from=str(tmp_path / "other.pt"))
+    with pytest.raises(ConfigError, match="teacher's priors at 64x64"):
+        Trainer(config, progress=False).fit()
+    config = tiny_config(tmp_path, "student", distill_from=str(tmp_path / "missing.pt"))
+    with pytest.raises(CheckpointError, match="missing.pt"):
+        Trainer(config, progress=False).fit()
