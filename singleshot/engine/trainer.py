@@ -327,6 +327,8 @@ class Trainer:
         d_mean, d_std = cfg.data.mean_rgb, cfg.data.std_rgb
         train_sets, val_set = self._load_sets()
         model = self._build_model()
+        size = tuple(cfg.data.input_size)
+        teacher = self._build_teacher(model, size)  # before the image cache: a wrong teacher fails in seconds
         cache_dir = Path(cfg.data.cache_dir)
         transform = self._transform(model.prior_spec)
         datasets = [
@@ -385,8 +387,6 @@ class Trainer:
             meta["postprocess"] = {"vote_iou": float(cfg.eval.vote_iou)}
         # two-shot models (DSFD's PAL) train both shots, each matched against its own priors
         dual = getattr(model, "num_shots", 1) == 2
-        size = tuple(cfg.data.input_size)
-        teacher = self._build_teacher(model, size)
         if teacher is not None:
             teacher = teacher.to(device=device, memory_format=memory_format)
         logger = _Logger(self.out_dir, resume is not None, shots=2 if dual else 1, distill=teacher is not None)
