@@ -2,7 +2,9 @@
 # Runs on the lent machine, detached (setsid), from the checkout: a speed probe, then the two stages of the
 # bundled face model with epochs sized to the time given (T1, T2 seconds of training), writing logs to /root.
 #   REPO=$PWD setsid nohup bash benchmarks/gpu_lease/drive.sh > /root/drive.log 2>&1 < /dev/null &
-# Stage 2 waits for ../shared/.stage2_ready (touched once the last chunk is unpacked).
+# Stage 2 waits for ../shared/.stage2_ready (touched once the last chunk is unpacked). S1_SET / S2_SET: extra
+# arguments for the stages' `singleshot train` (e.g. S1_SET="--set model.weights=W --set train.lr=0.04" restarts
+# stage 1 from earlier weights).
 echo $$ > /root/drive.pid
 cd "$REPO" || exit 1
 set -x
@@ -19,13 +21,13 @@ python3 -m singleshot train configs/face_slim_long.yaml --no-progress --out-dir 
 speed=$(median_speed /root/probe/train_log.csv 2)
 e1=$(python3 -c "print(max(30, min(400, int($T1 * $speed / 3849))))")
 echo "probe speed $speed img/s -> stage 1 epochs $e1"
-python3 -m singleshot train configs/face_slim_long.yaml --no-progress --set train.epochs=$e1 \
+python3 -m singleshot train configs/face_slim_long.yaml --no-progress --set train.epochs=$e1 $S1_SET \
   > /root/s1.log 2>&1 || { echo S1 FAILED; exit 1; }
 python3 -m singleshot export --weights runs/face_slim_long/last.pt -o checkpoints/face_slim_long_stage1.pt
 while [ ! -f ../shared/.stage2_ready ]; do sleep 2; done
 speed1=$(median_speed runs/face_slim_long/train_log.csv 10)
 e2=$(python3 -c "print(max(20, min(120, int($T2 * $speed1 / 4849))))")
 echo "stage 1 speed $speed1 img/s -> stage 2 epochs $e2"
-python3 -m singleshot train configs/face_slim_long_finetune.yaml --no-progress --set train.epochs=$e2 \
+python3 -m singleshot train configs/face_slim_long_finetune.yaml --no-progress --set train.epochs=$e2 $S2_SET \
   > /root/s2.log 2>&1 || { echo S2 FAILED; exit 1; }
 touch /root/done
