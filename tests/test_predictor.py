@@ -83,7 +83,7 @@ def test_box_voting_follows_the_checkpoint_and_can_be_turned_off(tmp_path):
     from singleshot.engine.checkpoint import checkpoint_vote_iou, load_checkpoint
     from singleshot.predictor import bundled_weights
 
-    # the bundled face model (v2) recommends plain NMS; an export can set voting (docs/deployment.md)
+    # the bundled face model (v2, v3) recommends plain NMS; an export can set voting (docs/deployment.md)
     assert checkpoint_vote_iou(load_checkpoint(bundled_weights())) is None and Detector().vote_iou is None
     voting = tmp_path / "voting.pt"
     assert main(["export", "--weights", str(bundled_weights()), "-o", str(voting), "--box-vote", "0.5"]) == 0
