@@ -3,7 +3,8 @@
 The error analysis of docs/model_card.md ("Recipe of v3", "The target, and how it was reached"), as one command.
 Each detector comes as a predictions file (docs/formats.md): ours from ``singleshot eval --weights CKPT ...
 --save-predictions ours.json``, a peer's from ``benchmarks/peers/run_peer.py`` (``benchmarks/face_compare.py``
-leaves them in ``benchmarks/peers/out``). Same evaluator as ``singleshot eval`` (VOC protocol, IoU > 0.5, faces under ``--min-size`` px ignored).
+leaves them in ``benchmarks/peers/out``). Same evaluator as ``singleshot eval`` (VOC protocol, IoU > 0.5, faces
+under ``--min-size`` px ignored).
 
 Per detector:
 - AP overall and per face-height band (the other bands' faces ignored; unmatched boxes count as false positives in
