@@ -49,7 +49,13 @@ def postprocess(
     """
     batch, num_priors, num_classes = conf.shape
     height, width = image_size
-    scores = conf.softmax(dim=-1)[..., 1:].transpose(1, 2)  # (B, C-1, P): foreground classes only
+    if num_classes == 2:
+        # One foreground class: softmax over two logits is the sigmoid of their difference, and torch's CPU softmax
+        # over a last dimension of 2 costs about 15x more (0.67 vs 0.04 ms for 17,720 priors on 2 cores, a third of
+        # this function); the ONNX export scores the same way (singleshot.deploy)
+        scores = (conf[..., 1] - conf[..., 0]).sigmoid().unsqueeze(1)  # (B, 1, P)
+    else:
+        scores = conf.softmax(dim=-1)[..., 1:].transpose(1, 2)  # (B, C-1, P): foreground classes only
 
     # Candidates: the best pre_nms_top_k per (image, class), and no more than the most any group has above
     # min_score, so a confident model (few boxes above the threshold) pays for a small NMS, not a 400-box one.

@@ -44,6 +44,23 @@ def test_matches_reference_on_random_batch():
         torch.testing.assert_close(det.boxes_xyxy, torch.stack([e[2] for e in expected]))
 
 
+def test_one_foreground_class_matches_reference():
+    """Two classes take the sigmoid shortcut (softmax of two logits); it must agree with the softmax reference."""
+    g = torch.Generator().manual_seed(1)
+    p = 500
+    priors = torch.cat((torch.rand(p, 2, generator=g), 0.05 + 0.3 * torch.rand(p, 2, generator=g)), dim=1)
+    loc = 0.5 * torch.randn(2, p, 4, generator=g)
+    conf = 4 * torch.randn(2, p, 2, generator=g)
+    args = {"min_score": 0.2, "max_overlap": 0.45, "top_k": 40, "pre_nms_top_k": 150}
+    out = postprocess(loc, conf, priors, (120, 160), **args)
+    ref = reference_postprocess(loc, conf, priors, (120, 160), **args)
+    for det, expected in zip(out, ref):
+        assert 0 < len(det) == len(expected) <= 40
+        torch.testing.assert_close(det.scores, torch.tensor([e[0] for e in expected]))
+        assert det.labels.tolist() == [1] * len(expected)
+        torch.testing.assert_close(det.boxes_xyxy, torch.stack([e[2] for e in expected]))
+
+
 def test_hand_made_batch_returns_every_image():
     priors = torch.tensor([[0.25, 0.25, 0.2, 0.2], [0.26, 0.25, 0.2, 0.2], [0.75, 0.75, 0.2, 0.2]])
     loc = torch.zeros(2, 3, 4)
