@@ -17,6 +17,18 @@ from singleshot.ops import nms_padded, vote_boxes_padded
 from singleshot.structures import Detections
 
 
+def foreground_scores(conf: Tensor) -> Tensor:
+    """Class logits ``(..., C)`` (class 0 = background) -> foreground probabilities ``(..., C - 1)`` (softmax).
+
+    With one foreground class, softmax's p1 is sigmoid(z1 - z0): the same value without a softmax over rows of two,
+    which costs about 15x more in PyTorch on the CPU (0.67 vs 0.04 ms for 17,720 priors on 2 cores, a third of
+    :func:`postprocess`) and about a tenth of the network at 640x480 in ONNX Runtime (the export traces this too).
+    """
+    if conf.shape[-1] == 2:
+        return torch.sigmoid(conf[..., 1:] - conf[..., :1])
+    return conf.softmax(dim=-1)[..., 1:]
+
+
 @torch.no_grad()
 def postprocess(
     loc: Tensor,
@@ -49,13 +61,7 @@ def postprocess(
     """
     batch, num_priors, num_classes = conf.shape
     height, width = image_size
-    if num_classes == 2:
-        # One foreground class: softmax over two logits is the sigmoid of their difference, and torch's CPU softmax
-        # over a last dimension of 2 costs about 15x more (0.67 vs 0.04 ms for 17,720 priors on 2 cores, a third of
-        # this function); the ONNX export scores the same way (singleshot.deploy)
-        scores = (conf[..., 1] - conf[..., 0]).sigmoid().unsqueeze(1)  # (B, 1, P)
-    else:
-        scores = conf.softmax(dim=-1)[..., 1:].transpose(1, 2)  # (B, C-1, P): foreground classes only
+    scores = foreground_scores(conf).transpose(1, 2)  # (B, C-1, P)
 
     # Candidates: the best pre_nms_top_k per (image, class), and no more than the most any group has above
     # min_score, so a confident model (few boxes above the threshold) pays for a small NMS, not a 400-box one.

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from singleshot.boxes import clip_boxes_xyxy, cxcywh_to_xyxy, xyxy_to_cxcywh
 from singleshot.models import SingleShotDetector
+from singleshot.postprocess import foreground_scores
 from singleshot.priors import PriorSpec
 
 #: ``metadata_props`` keys written into the ONNX file (read back by the ONNX runtimes).
@@ -112,13 +113,7 @@ class DecodedDetector(nn.Module):
         corners = torch.cat((centre - size / 2, centre + size / 2), dim=-1)
         corners = torch.minimum(torch.maximum(corners, self.zero), self.one)
         boxes = corners * scale
-        if conf.shape[-1] == 2:
-            # one foreground class: softmax's p1 is sigmoid(z1 - z0), the same value without the softmax over rows
-            # of two (ONNX Runtime's Softmax on (1, 17720, 2) costs about a tenth of the network at 640x480)
-            scores = torch.sigmoid(conf[..., 1:] - conf[..., :1])
-        else:
-            scores = conf.softmax(dim=-1)[..., 1:]
-        return boxes, scores
+        return boxes, foreground_scores(conf)
 
 
 def fold_input_scale(
