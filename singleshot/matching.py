@@ -241,11 +241,12 @@ def _force_best_priors(
 def _grid_window_pairs(grid: PriorGrid, boxes: Tensor, objects: Tensor, min_iou: float) -> tuple[Tensor, Tensor]:
     """Pairs (object, prior) that could have IoU >= ``min_iou`` (> 0 when ``min_iou`` is 0), from grid geometry.
 
-    For a group of priors of unclipped size ``(w, h)`` on a ``rows x cols`` grid, IoU >= t needs an intersection
-    of at least ``t * max(area(box), area(prior))``; clipping only shrinks a prior and leaves it at least
-    ``min(w, 1) * min(h, 1) / 4``. The intersection width is at most ``(box_w + w) / 2 - |dx|`` and its height at
-    most ``min(box_h, h)``, which bounds ``|dx|`` (and ``|dy|`` likewise): the cells within those bounds are a
-    superset of the priors that can reach t, so no match is ever missed.
+    For a group of priors of unclipped size ``(w, h)`` on a ``rows x cols`` grid of pitch ``(pitch_x, pitch_y)``,
+    IoU >= t needs an intersection of at least ``t * max(area(box), area(prior))``; clipping only shrinks a prior,
+    to no less than the group's ``min_area``. The intersection width is at most
+    ``(box_w + w) / 2 - |dx|`` and its height at most ``min(box_h, h)``, which bounds ``|dx|`` (and ``|dy|``
+    likewise): the cells within those bounds are a superset of the priors that can reach t, so no match is ever
+    missed.
 
     Args:
         boxes: ``(N, 4)`` all objects (normalised xyxy); ``objects``: ``(K,)`` ids of those to pair.
@@ -260,7 +261,7 @@ def _grid_window_pairs(grid: PriorGrid, boxes: Tensor, objects: Tensor, min_iou:
     centre_y = ((b[:, 1] + b[:, 3]) / 2)[:, None]
     w, h = grid.width[None], grid.height[None]  # (1, G)
     if min_iou > 0:
-        prior_area_low = w.clamp(max=1) * h.clamp(max=1) / 4
+        prior_area_low = grid.min_area[None]
         need = min_iou * torch.maximum(box_w * box_h, prior_area_low)  # (K, G)
         need_w = need / torch.minimum(box_h, h).clamp(min=_TINY)
         need_h = need / torch.minimum(box_w, w).clamp(min=_TINY)
@@ -273,11 +274,12 @@ def _grid_window_pairs(grid: PriorGrid, boxes: Tensor, objects: Tensor, min_iou:
         half_x = (box_w + w) / 2
         half_y = (box_h + h) / 2
     cols, rows = grid.cols[None].float(), grid.rows[None].float()
+    per_x, per_y = 1.0 / grid.pitch_x[None], 1.0 / grid.pitch_y[None]  # cells per unit of width and height
     tol = 1e-3  # in cells: widen every window a little so rounding never drops a cell
-    col_lo = torch.ceil((centre_x - half_x) * cols - 0.5 - tol).clamp(min=0)
-    col_hi = torch.minimum(torch.floor((centre_x + half_x) * cols - 0.5 + tol), cols - 1)
-    row_lo = torch.ceil((centre_y - half_y) * rows - 0.5 - tol).clamp(min=0)
-    row_hi = torch.minimum(torch.floor((centre_y + half_y) * rows - 0.5 + tol), rows - 1)
+    col_lo = torch.ceil((centre_x - half_x) * per_x - 0.5 - tol).clamp(min=0)
+    col_hi = torch.minimum(torch.floor((centre_x + half_x) * per_x - 0.5 + tol), cols - 1)
+    row_lo = torch.ceil((centre_y - half_y) * per_y - 0.5 - tol).clamp(min=0)
+    row_hi = torch.minimum(torch.floor((centre_y + half_y) * per_y - 0.5 + tol), rows - 1)
     n_cols = (col_hi - col_lo + 1).clamp(min=0)
     n_rows = (row_hi - row_lo + 1).clamp(min=0)
     count = torch.where(possible, n_cols * n_rows, 0).long().flatten()  # (K * G,)

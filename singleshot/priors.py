@@ -8,6 +8,16 @@ ratio, with the SSD extra prior right after ratio 1. This is the order of the SS
 
 Priors are returned in normalised ``cxcywh`` coordinates (fractions of the input width and height), so the same
 spec serves any input size: the feature-map sizes come from the model for that input size.
+
+Where the cell centres are depends on the unit (docs/priors.md has the measurements):
+
+- ``"relative"`` specs (SSD) put cell ``j`` of a ``f_k``-cell map at ``(j + 0.5) / f_k`` of the input, as the SSD
+  paper (section 2.2) and tutorial do; their input size is fixed (300 x 300), where that is the grid they train on.
+- ``"pixels"`` specs (face detectors, run at any size) put it at ``(j + 0.5) * stride`` pixels, the level's true
+  stride grid, as RetinaFace's prior boxes do. On an input whose side is a multiple of the stride both formulas
+  agree; on any other side (a padded 480-row frame has 7.5 stride-64 cells, computed as 8) only the stride grid
+  stays where the network computes its cells: ``(j + 0.5) / f_k`` would space them ``H / f_k`` apart instead of
+  ``stride``, drifting up to half a stride off by the far edge.
 """
 
 from __future__ import annotations
@@ -40,7 +50,8 @@ class PriorLevel:
         next_size: if set, one extra ratio-1 prior of side ``sqrt(s_k * next_size)`` (SSD paper, section 2.2:
             "for the aspect ratio of 1, we also add a default box whose scale is sqrt(s_k s_k+1)"). Needs a
             single size and ratio 1 among the aspect ratios.
-        stride: the feature map's stride in input pixels; informational (the model supplies feature sizes).
+        stride: the feature map's stride in input pixels. Pixel specs place their cell centres on it (and need
+            it); relative specs keep the SSD grid ``(j + 0.5) / f_k`` and treat it as information.
     """
 
     sizes: tuple[float, ...]
@@ -55,6 +66,8 @@ class PriorLevel:
             raise ValueError(f"PriorLevel.aspect_ratios must be positive, got {self.aspect_ratios}")
         if self.next_size is not None and (len(self.sizes) != 1 or 1.0 not in self.aspect_ratios):
             raise ValueError("PriorLevel.next_size (the SSD extra prior) needs exactly one size and ratio 1")
+        if self.stride is not None and self.stride <= 0:
+            raise ValueError(f"PriorLevel.stride must be positive, got {self.stride}")
 
     @property
     def priors_per_cell(self) -> int:
@@ -90,6 +103,8 @@ class PriorSpec:
     def __post_init__(self) -> None:
         if self.unit not in ("relative", "pixels"):
             raise ValueError(f"PriorSpec.unit must be 'relative' or 'pixels', got {self.unit!r}")
+        if self.unit == "pixels" and any(level.stride is None for level in self.levels):
+            raise ValueError("a pixel PriorSpec needs every level's stride (its cell centres sit on the stride grid)")
 
     @property
     def priors_per_cell(self) -> tuple[int, ...]:
@@ -107,6 +122,29 @@ class PriorSpec:
                 f"prior spec has {len(self.levels)} levels but {len(feature_sizes)} feature maps were given"
             )
 
+    def cell_pitch(
+        self, level: int, image_size: tuple[int, int], feature_size: tuple[int, int]
+    ) -> tuple[float, float]:
+        """``(pitch_x, pitch_y)``: distance between neighbouring cell centres of ``level``, normalised.
+
+        ``stride / W`` and ``stride / H`` for pixel specs (the stride grid); ``1 / W_k`` and ``1 / H_k`` for
+        relative ones (the SSD grid). A pixel level's map must cover the input to within one stride
+        (``|f_k * stride - side| < stride``, true of ``ceil`` and ``floor`` maps): otherwise its declared stride is
+        not the network's, and its priors would sit off the cells.
+        """
+        (image_h, image_w), (fh, fw) = image_size, feature_size
+        lv = self.levels[level]
+        if self.unit == "relative":
+            return 1.0 / fw, 1.0 / fh
+        stride = float(lv.stride)
+        for cells, side, axis in ((fh, image_h, "height"), (fw, image_w, "width")):
+            if abs(cells * stride - side) >= stride:
+                raise ValueError(
+                    f"prior level {level} declares stride {lv.stride}, but its map has {cells} cells across the "
+                    f"input {axis} of {side} px: the declared stride is not the network's"
+                )
+        return stride / image_w, stride / image_h
+
 
 def generate_priors(
     spec: PriorSpec, image_size: tuple[int, int], feature_sizes: Sequence[tuple[int, int]]
@@ -119,9 +157,10 @@ def generate_priors(
         feature_sizes: ``(H_k, W_k)`` of each feature map the heads predict from, in head order.
 
     Returns:
-        ``(P, 4)`` priors in normalised ``cxcywh``; ``P = sum_k H_k * W_k * priors_per_cell_k``. Cell centres are at
-        ``((j + 0.5) / W_k, (i + 0.5) / H_k)``, as in the SSD tutorial. The result is cached per arguments; treat
-        it as read-only (clone before modifying).
+        ``(P, 4)`` priors in normalised ``cxcywh``; ``P = sum_k H_k * W_k * priors_per_cell_k``. Cell ``(i, j)``
+        is centred at ``((j + 0.5) * pitch_x, (i + 0.5) * pitch_y)`` (:meth:`PriorSpec.cell_pitch`): the SSD
+        tutorial's ``((j + 0.5) / W_k, (i + 0.5) / H_k)`` for relative specs, the stride grid for pixel specs. The
+        result is cached per arguments; treat it as read-only (clone before modifying).
     """
     return _generate_priors(spec, tuple(image_size), tuple(tuple(s) for s in feature_sizes))
 
@@ -133,13 +172,14 @@ def _generate_priors(
     spec._check_levels(feature_sizes)
     image_h, image_w = image_size
     per_level = []
-    for level, (fh, fw) in zip(spec.levels, feature_sizes):
+    for k, (level, (fh, fw)) in enumerate(zip(spec.levels, feature_sizes)):
         shapes = torch.tensor(level.cell_shapes(), dtype=torch.float64)  # (A, 2) as (w, h)
         if spec.unit == "pixels":
             shapes = shapes / torch.tensor([image_w, image_h], dtype=torch.float64)
+        pitch_x, pitch_y = spec.cell_pitch(k, image_size, (fh, fw))
         cy, cx = torch.meshgrid(
-            (torch.arange(fh, dtype=torch.float64) + 0.5) / fh,
-            (torch.arange(fw, dtype=torch.float64) + 0.5) / fw,
+            (torch.arange(fh, dtype=torch.float64) + 0.5) * pitch_y,
+            (torch.arange(fw, dtype=torch.float64) + 0.5) * pitch_x,
             indexing="ij",
         )  # (H_k, W_k) each
         centres = torch.stack((cx, cy), dim=-1).reshape(-1, 1, 2)  # (H_k * W_k, 1, 2)
@@ -164,8 +204,12 @@ class PriorGrid:
         cxcywh: ``(P, 4)`` the priors, exactly :func:`generate_priors`' result.
         offset, rows, cols, per_cell, index_in_cell: ``(G,)`` long, one entry per (level, within-cell shape)
             group: index of the level's first prior, grid size, priors per cell, and the shape's position in the
-            cell. Prior ``offset + (r * cols + c) * per_cell + index_in_cell`` sits on cell ``(r, c)``.
+            cell. Prior ``offset + (r * cols + c) * per_cell + index_in_cell`` sits on cell ``(r, c)``, centred
+            (before clipping) at ``((c + 0.5) * pitch_x, (r + 0.5) * pitch_y)``.
         width, height: ``(G,)`` float, the group's unclipped prior size (normalised); clipping only shrinks priors.
+        pitch_x, pitch_y: ``(G,)`` float, the distance between neighbouring cell centres (normalised).
+        min_area: ``(G,)`` float, the smallest area of the group's priors after clipping (normalised), a bound the
+            matcher's search window needs (a border cell of a map that overhangs the input is clipped hardest).
     """
 
     cxcywh: Tensor
@@ -176,6 +220,9 @@ class PriorGrid:
     index_in_cell: Tensor
     width: Tensor
     height: Tensor
+    pitch_x: Tensor
+    pitch_y: Tensor
+    min_area: Tensor
 
     @property
     def num_priors(self) -> int:
@@ -197,12 +244,15 @@ def _generate_prior_grid(
     image_h, image_w = image_size
     groups = []
     offset = 0
-    for level, (fh, fw) in zip(spec.levels, feature_sizes):
+    for k, (level, (fh, fw)) in enumerate(zip(spec.levels, feature_sizes)):
         shapes = level.cell_shapes()
+        pitch_x, pitch_y = spec.cell_pitch(k, image_size, (fh, fw))
+        level_priors = priors[offset : offset + fh * fw * len(shapes)].view(fh * fw, len(shapes), 4)
         for a, (w, h) in enumerate(shapes):
             if spec.unit == "pixels":
                 w, h = w / image_w, h / image_h
-            groups.append((offset, fh, fw, len(shapes), a, w, h))
+            min_area = float((level_priors[:, a, 2] * level_priors[:, a, 3]).min())
+            groups.append((offset, fh, fw, len(shapes), a, w, h, pitch_x, pitch_y, min_area))
         offset += fh * fw * len(shapes)
     columns = list(zip(*groups))
     longs = [torch.tensor(c, dtype=torch.long) for c in columns[:5]]

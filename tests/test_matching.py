@@ -145,6 +145,18 @@ GRID_CASES = [
         (240, 320),
         [(30, 40), (15, 20), (8, 10), (4, 5)],
     ),
+    (  # a side no stride divides (a training crop of any size): maps overhang the input, border priors clip hard
+        PriorSpec(
+            levels=(
+                PriorLevel(sizes=(10.0, 16.0), stride=8),
+                PriorLevel(sizes=(32.0,), aspect_ratios=(1.0, 0.8), stride=16),
+                PriorLevel(sizes=(128.0, 256.0), stride=64),
+            ),
+            unit="pixels",
+        ),
+        (330, 250),
+        [(42, 32), (21, 16), (6, 4)],
+    ),
 ]
 
 

@@ -116,3 +116,27 @@ def test_exported_graph_carries_the_vote_iou(tmp_path):
     assert main(["export", "--weights", str(voting), "-o", str(tmp_path / "g.onnx"), "--input-size", "128x96",
                  "--box-vote", "off"]) == 0
     assert Detector(tmp_path / "g.onnx").vote_iou is None
+
+
+def test_detections_do_not_depend_on_padding():
+    # One photo (three faces of 110-150 px, the stride-64 level's) on two canvases of mean colour, long side 768
+    # and 800: 800 x 608 is an odd multiple of 32 both ways, 12.5 x 9.5 stride-64 cells. Priors on the stride grid
+    # give the same boxes; priors spread over the map (the old (i + 0.5) / f_k) moved the largest face by 21 px.
+    import cv2
+
+    from singleshot.predictor import bundled_weights
+
+    detector = Detector(bundled_weights())
+    image = cv2.imread(str(FIXTURES.parents[1] / "assets" / "demo.jpg"))[20:260, 0:260, ::-1]
+    photo = cv2.resize(np.ascontiguousarray(image), None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LINEAR)
+    h, w = photo.shape[:2]
+    found = []
+    for size in ((576, 768), (608, 800)):
+        canvas = np.empty((*size, 3), np.uint8)
+        canvas[:] = np.round(detector.mean_rgb).astype(np.uint8)  # zero after normalisation, as the padding
+        canvas[:h, :w] = photo
+        det = detector.detect(canvas, min_score=0.3, input_size=size[1])
+        found.append(det.boxes_xyxy[det.boxes_xyxy[:, 0].argsort()])
+    assert len(found[0]) == len(found[1]) == 3
+    assert (found[0][:, 2:] - found[0][:, :2]).max() > 128  # a face the stride-64 level predicts
+    assert (found[0] - found[1]).abs().max() < 1.0

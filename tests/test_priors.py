@@ -94,3 +94,36 @@ def test_invalid_specs_are_refused():
         PriorSpec(levels=(PriorLevel(sizes=(0.1,)),), unit="inches")
     with pytest.raises(ValueError, match="levels"):
         generate_priors(ssd300_prior_spec(), (300, 300), SSD300_FEATURES[:3])
+
+
+def test_pixel_priors_sit_on_the_stride_grid_when_the_stride_does_not_divide_the_input():
+    # 480 rows at stride 64 are 7.5 cells, computed as 8 (padded convolutions): the cells stay 64 px apart and the
+    # last one is centred on row 7.5 * 64 = 480, not spread over the input as (i + 0.5) / 8 * 480 = 450 would be.
+    spec = PriorSpec(levels=(PriorLevel(sizes=(128.0,), stride=64),), unit="pixels", clip=False)
+    priors = generate_priors(spec, (480, 640), [(8, 10)])
+    centres_px = priors[:, :2].view(8, 10, 2) * torch.tensor([640.0, 480.0])
+    torch.testing.assert_close(centres_px[:, 0, 1], torch.arange(8.0) * 64 + 32)
+    torch.testing.assert_close(centres_px[0, :, 0], torch.arange(10.0) * 64 + 32)
+    torch.testing.assert_close(priors[-1], torch.tensor([608 / 640, 1.0, 128 / 640, 128 / 480]))
+
+
+def test_pixel_priors_at_sizes_the_stride_divides_are_the_ssd_grid():
+    # where the stride divides the input both conventions agree (the 320 x 320 training crops of the face models)
+    spec = PriorSpec(levels=(PriorLevel(sizes=(32.0,), stride=16), PriorLevel(sizes=(128.0,), stride=64)),
+                     unit="pixels", clip=False)
+    priors = generate_priors(spec, (320, 320), [(20, 20), (5, 5)])
+    ssd_rows = torch.cat([(torch.arange(f) + 0.5) / f for f in (20, 5)])
+    rows = torch.cat([priors[:400].view(20, 20, 4)[:, 0, 1], priors[400:].view(5, 5, 4)[:, 0, 1]])
+    torch.testing.assert_close(rows, ssd_rows)
+
+
+def test_pixel_spec_needs_strides_that_match_the_maps():
+    with pytest.raises(ValueError, match="stride"):
+        PriorSpec(levels=(PriorLevel(sizes=(16.0,)),), unit="pixels")
+    with pytest.raises(ValueError, match="positive"):
+        PriorLevel(sizes=(16.0,), stride=0)
+    spec = PriorSpec(levels=(PriorLevel(sizes=(16.0,), stride=8),), unit="pixels")
+    generate_priors(spec, (100, 100), [(13, 13)])  # ceil(100 / 8): fine
+    generate_priors(spec, (100, 100), [(12, 12)])  # floor: fine
+    with pytest.raises(ValueError, match="declares stride 8.*7 cells"):
+        generate_priors(spec, (100, 100), [(7, 13)])  # a stride-16 map declared as stride 8

@@ -77,13 +77,16 @@ class DecodedDetector(nn.Module):
     def priors(self, maps: list[Tensor], height: Tensor | int, width: Tensor | int) -> Tensor:
         """``(P, 4)`` normalised ``cxcywh`` priors from the maps' sizes (as :func:`singleshot.priors.generate_priors`)."""
         per_level = []
-        for shapes, fmap in zip(self.shapes, maps):
+        for level, shapes, fmap in zip(self.spec.levels, self.shapes, maps):
             fh, fw = fmap.shape[-2], fmap.shape[-1]
-            if self.spec.unit == "pixels":
+            if self.spec.unit == "pixels":  # the stride grid (PriorSpec.cell_pitch), whatever the map's size
                 size = torch.stack((torch.as_tensor(width), torch.as_tensor(height))).to(torch.float32)
                 shapes = shapes / size
-            cy = (torch.arange(fh, dtype=torch.float32) + 0.5) / fh
-            cx = (torch.arange(fw, dtype=torch.float32) + 0.5) / fw
+                cy = (torch.arange(fh, dtype=torch.float32) + 0.5) * float(level.stride) / size[1]
+                cx = (torch.arange(fw, dtype=torch.float32) + 0.5) * float(level.stride) / size[0]
+            else:  # the SSD grid: (j + 0.5) / f_k
+                cy = (torch.arange(fh, dtype=torch.float32) + 0.5) / fh
+                cx = (torch.arange(fw, dtype=torch.float32) + 0.5) / fw
             gy, gx = torch.meshgrid(cy, cx, indexing="ij")
             centres = torch.stack((gx, gy), dim=-1).reshape(-1, 1, 2)  # (H_k * W_k, 1, 2)
             a = shapes.shape[0]

@@ -65,12 +65,12 @@ class SingleShotDetector(nn.Module):
         """
         key = (int(image_size[0]), int(image_size[1]))
         if key not in self._feature_size_cache:
-            device = next(self.parameters()).device
+            param = next(self.parameters())
             was_training = self.training
             self.eval()  # BatchNorm must not update its statistics on the probe
             try:
                 with torch.no_grad():
-                    maps = self.features(torch.zeros(1, 3, *key, device=device))
+                    maps = self.features(torch.zeros(1, 3, *key, device=param.device, dtype=param.dtype))
             except RuntimeError as err:
                 raise ValueError(f"input size {key[0]}x{key[1]} is too small for this model: {err}") from None
             finally:

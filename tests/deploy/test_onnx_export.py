@@ -54,7 +54,7 @@ def photo():
     return np.ascontiguousarray(cv2.resize(image, (160, 120), interpolation=cv2.INTER_AREA)[:, :, ::-1])
 
 
-@pytest.mark.parametrize("size", [(96, 128), (128, 96), (64, 64)])
+@pytest.mark.parametrize("size", [(96, 128), (128, 96), (64, 64), (480, 640), (352, 224)])
 def test_in_graph_priors_equal_generated_priors(model, size):
     wrapper = DecodedDetector(model, MEAN, STD)
     maps = model.features(torch.zeros(1, 3, *size))
@@ -116,11 +116,12 @@ def test_postprocess_numpy_empty_and_top_k():
 
 
 @pytest.mark.parametrize("runtime", ["ort", "opencv"])
-def test_detector_runtimes_give_the_same_detections(checkpoint, photo, runtime):
+@pytest.mark.parametrize("input_size", [320, 640, 800])  # 320x256, 640x480 and 800x608: 4, 7.5, 9.5 stride-64 rows
+def test_detector_runtimes_give_the_same_detections(checkpoint, photo, runtime, input_size):
     # min_score 0.1: the photo's faces. Below it (0.063) lie boxes of the mean-filled padding, whose scores tie
     # exactly, and NMS keeps whichever of a tie each runtime ranks first.
-    ref = Detector(checkpoint, input_size=320).detect(photo, min_score=0.1)
-    other = Detector(checkpoint, input_size=320, runtime=runtime)
+    ref = Detector(checkpoint, input_size=input_size).detect(photo, min_score=0.1)
+    other = Detector(checkpoint, input_size=input_size, runtime=runtime)
     det = other.detect(photo, min_score=0.1)
     assert other.runtime == runtime and len(ref) > 0
     assert len(det) == len(ref)

@@ -252,3 +252,13 @@ def test_distillation_refuses_a_teacher_with_other_priors(tmp_path):
     config = tiny_config(tmp_path, "student", distill_from=str(tmp_path / "missing.pt"))
     with pytest.raises(CheckpointError, match="missing.pt"):
         Trainer(config, progress=False).fit()
+
+
+def test_training_crops_of_a_size_no_stride_divides(tmp_path):
+    # 72 x 100 px: 1.1 x 1.6 stride-64 cells, 9 x 12.5 stride-8 cells; the priors follow the stride grid there too
+    config = tiny_config(tmp_path, "odd", max_iters=3)
+    config.data.input_size = (72, 100)
+    state = Trainer(config, progress=False).fit()
+    assert state.iteration == 3
+    rows = (tmp_path / "odd" / "train_log.csv").read_text().splitlines()[1:]
+    assert len(rows) == 3 and all(float(r.split(",")[3]) < 1e3 for r in rows)  # finite losses
