@@ -104,3 +104,16 @@ def test_declared_strides_are_the_networks(name):
     for s, (fh, fw), (gh, gw) in zip(strides, model.feature_sizes(base), model.feature_sizes(grown)):
         assert (gh - fh, gw - fw) == (big // s, 2 * big // s)
     model.priors((big + big // 2, big + 32))  # sides no deep stride divides: refused if a stride were wrong
+
+
+def test_both_shots_of_a_dual_shot_model_use_the_stride_grid():
+    # PAL's first shot has half-size priors on the same cells (DSFD, section 3.3): same centres at any size
+    model = create_model("face_slim", width=0.25, pal=True)
+    first, second = model.shot_prior_grids((480, 640))
+    torch.testing.assert_close(first.pitch_x, second.pitch_x)
+    unclipped = [generate_priors(dataclasses.replace(spec, clip=False), (480, 640), model.feature_sizes((480, 640)))
+                 for spec in (model.first_shot_spec, model.prior_spec)]
+    torch.testing.assert_close(unclipped[0][:, :2], unclipped[1][:, :2])
+    torch.testing.assert_close(unclipped[0][:, 2:] * 2, unclipped[1][:, 2:])
+    last_row_y = unclipped[1][-1, 1] * 480  # stride 64: 7.5 cells of 480 rows, the last centred at 7.5 * 64
+    assert abs(float(last_row_y) - 480.0) < 1e-3
