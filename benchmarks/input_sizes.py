@@ -28,10 +28,11 @@ def parse_sizes(text: str) -> list[int]:
 def main() -> None:
     from tqdm import tqdm
 
+    from singleshot.checkpoint import bundled_weights
     from singleshot.data.cache import decode_image
     from singleshot.data.formats import load_annotations
     from singleshot.evaluation import evaluate
-    from singleshot.predictor import Detector, bundled_weights
+    from singleshot.predictor import Detector
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="ground truth, FORMAT:PATH")

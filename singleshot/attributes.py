@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from singleshot.checkpoint import bundled_weights
+from singleshot.errors import SingleshotError
 from singleshot.registry import Registry
 
 #: name -> zero-argument function returning the path of that attribute's bundled weights.
@@ -32,10 +33,10 @@ ATTRIBUTES: Registry = Registry("attribute")
 
 @ATTRIBUTES.register("smile")
 def _smile_weights() -> Path:
-    return Path(str(resources.files("singleshot") / "weights" / "smile.pt"))
+    return bundled_weights("smile.pt")
 
 
-class AttributeError_(Exception):
+class AttributeError_(SingleshotError):
     """An attribute that cannot be trained or loaded; the message says why."""
 
 
@@ -264,9 +265,8 @@ class AttributeResult:
 
 
 def _build_net(config: AttributeConfig) -> tuple[AttributeNet, dict[str, Any]]:
-    from singleshot.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+    from singleshot.checkpoint import build_model_from_checkpoint, load_checkpoint
     from singleshot.models import create_model
-    from singleshot.predictor import bundled_weights
 
     source = Path(config.detector_weights) if config.detector_weights else bundled_weights()
     detector = load_checkpoint(source)
@@ -293,7 +293,7 @@ def load_attribute_net(weights: str | Path) -> tuple[AttributeNet, dict[str, Any
     Raises:
         CheckpointError: missing, unreadable, or not an attribute checkpoint.
     """
-    from singleshot.engine.checkpoint import CheckpointError, load_checkpoint
+    from singleshot.checkpoint import CheckpointError, load_checkpoint
     from singleshot.models import create_model
 
     checkpoint = load_checkpoint(Path(weights))
@@ -378,7 +378,7 @@ def train_attribute(config: AttributeConfig, progress: bool = True, log=print) -
     """
     from tqdm import tqdm
 
-    from singleshot.engine.checkpoint import FORMAT, VERSION, save_checkpoint
+    from singleshot.checkpoint import FORMAT, VERSION, save_checkpoint
 
     if config.threads:
         torch.set_num_threads(config.threads)

@@ -166,8 +166,9 @@ def run_bench(
     """
     import tempfile
 
+    from singleshot.checkpoint import bundled_weights
     from singleshot.data.cache import decode_image
-    from singleshot.predictor import Detector, bundled_weights
+    from singleshot.predictor import Detector
 
     report = BenchReport()
     unknown = [r for r in runtimes if r not in RUNTIME_ROWS]
@@ -210,8 +211,8 @@ def run_bench(
         """The exported file of a runtime: a fixed-size graph per frame size (as one deploys at a known camera
         resolution; the dynamic graph computes its priors on every call and measured about 0.9 ms slower at
         640x480)."""
+        from singleshot.checkpoint import build_model_from_checkpoint, checkpoint_vote_iou, load_checkpoint
         from singleshot.deploy.onnx_export import export_onnx
-        from singleshot.engine.checkpoint import build_model_from_checkpoint, checkpoint_vote_iou, load_checkpoint
 
         if given_onnx:
             return weights_path

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -126,3 +127,18 @@ def decode_offsets(
     log_scale = (offsets[..., 2:] * variances[1]).clamp(max=_MAX_LOG_SCALE)
     size = priors_cxcywh[..., 2:] * torch.exp(log_scale)
     return torch.cat((centre, size), dim=-1)
+
+
+def pairwise_iou_xyxy_numpy(boxes_xyxy: np.ndarray, other_xyxy: np.ndarray, plus_one: bool = False) -> np.ndarray:
+    """``(N, M)`` IoU of ``(N, 4)`` and ``(M, 4)`` xyxy boxes in numpy (float64), for the numpy runtimes' box voting
+    and the evaluators. ``plus_one``: the VOC devkit's pixel-inclusive sizes (``x2 - x1 + 1``)."""
+    one = 1.0 if plus_one else 0.0
+    a = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+    b = np.asarray(other_xyxy, np.float64).reshape(-1, 4)
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + one
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + one
+    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
+    area_a = (a[:, 2] - a[:, 0] + one) * (a[:, 3] - a[:, 1] + one)
+    area_b = (b[:, 2] - b[:, 0] + one) * (b[:, 3] - b[:, 1] + one)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)

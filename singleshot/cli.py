@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from singleshot.errors import SingleshotError
 
-class UserError(Exception):
+
+class UserError(SingleshotError):
     """A problem with the user's input: printed as one line, no traceback."""
 
 
@@ -160,9 +162,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from singleshot.checkpoint import CheckpointError
     from singleshot.config import ConfigError, load_config
     from singleshot.data.formats import DataError
-    from singleshot.engine.checkpoint import CheckpointError
     from singleshot.engine.trainer import Trainer
 
     try:
@@ -199,8 +201,8 @@ def _image_sources(sources: Sequence[str]) -> list[tuple[object, str]]:
 
 
 def _load_detector(weights, input_size: int, threads: int | None, runtime: str | None = None, box_vote: bool = True):
+    from singleshot.checkpoint import CheckpointError
     from singleshot.deploy.runtimes import RuntimeUnavailableError
-    from singleshot.engine.checkpoint import CheckpointError
     from singleshot.predictor import Detector
 
     try:
@@ -219,8 +221,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
+    from singleshot.checkpoint import CheckpointError
     from singleshot.data.cache import decode_image
-    from singleshot.engine.checkpoint import CheckpointError
     from singleshot.evaluation.predictions import write_predictions
     from singleshot.predictor import draw_detections
 
@@ -373,7 +375,7 @@ def _parse_box_vote(text: str | None) -> float | str | None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from singleshot.engine.checkpoint import CheckpointError, export_weights
+    from singleshot.checkpoint import CheckpointError, export_weights
 
     target = Path(args.output)
     if target.suffix == ".pt":
@@ -389,13 +391,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise UserError(f"{target}: export writes .pt (weights only) or .onnx files")
     if args.int8 and not args.calib:
         raise UserError("--int8 needs --calib DIR (a folder of photos to calibrate the activation ranges)")
-    from singleshot.deploy.onnx_export import ExportError, compare_with_torch, export_onnx
-    from singleshot.engine.checkpoint import (
+    from singleshot.checkpoint import (
         build_model_from_checkpoint,
         checkpoint_vote_iou,
         load_checkpoint,
         override_vote_iou,
     )
+    from singleshot.deploy.onnx_export import ExportError, compare_with_torch, export_onnx
 
     size = tuple(v + (-v % 32) for v in _parse_wxh(args.input_size))  # as export_onnx rounds it
     try:
@@ -448,7 +450,7 @@ def _add_inference_options(parser: argparse.ArgumentParser, min_score: float, pr
 
 
 def _cmd_kindle(args: argparse.Namespace) -> int:
-    from singleshot.engine.checkpoint import CheckpointError
+    from singleshot.checkpoint import CheckpointError
     from singleshot.kindle import KindleError, create_teacher, kindle
     from singleshot.peers import PeerUnavailableError
 
@@ -467,8 +469,8 @@ def _cmd_kindle(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from singleshot.bench import RUNTIME_ROWS, run_bench
+    from singleshot.checkpoint import CheckpointError
     from singleshot.data.formats.base import DataError
-    from singleshot.engine.checkpoint import CheckpointError
     from singleshot.peers import PEER_NAMES
 
     frames = [tuple(reversed(_parse_wxh(f))) for f in args.frames.split(",")]
@@ -498,8 +500,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_attribute_train(args: argparse.Namespace) -> int:
     from singleshot.attributes import AttributeConfig, AttributeError_, train_attribute
+    from singleshot.checkpoint import CheckpointError
     from singleshot.config import ConfigError, load_dataclass
-    from singleshot.engine.checkpoint import CheckpointError
 
     try:
         config = load_dataclass(AttributeConfig, args.config, args.set)

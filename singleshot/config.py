@@ -19,8 +19,10 @@ from typing import Any, Literal
 
 import yaml
 
+from singleshot.errors import SingleshotError
 
-class ConfigError(ValueError):
+
+class ConfigError(SingleshotError, ValueError):
     """A config value or key that cannot be used; the message names the key."""
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from singleshot.data.cache import decode_image
 from singleshot.data.formats.folder import find_images
+from singleshot.errors import SingleshotError
 
 STATE_FILE = "kindle_state.jsonl"
 REPORT_FILE = "kindle_report.json"
@@ -41,7 +42,7 @@ DATASET_FILES = {"csv": "boxes.csv", "coco": "annotations.json"}
 SCORE_BINS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
-class KindleError(Exception):
+class KindleError(SingleshotError):
     """A kindling run that cannot start or go on; the message says why and what to do."""
 
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from singleshot.checkpoint import build_model_from_checkpoint, bundled_weights, checkpoint_vote_iou, load_checkpoint
 from singleshot.data.cache import decode_image
 from singleshot.data.transforms import normalize_image
-from singleshot.engine.checkpoint import build_model_from_checkpoint, checkpoint_vote_iou, load_checkpoint
+from singleshot.errors import SingleshotError
 from singleshot.models import SingleShotDetector
 from singleshot.models.layers import fuse_conv_bn
 from singleshot.postprocess import postprocess
@@ -28,7 +28,7 @@ from singleshot.structures import Detections
 ImageInput = np.ndarray | str | Path
 
 
-class ImageError(Exception):
+class ImageError(SingleshotError):
     """An image that cannot be read; the message names the file."""
 
 
@@ -46,11 +46,6 @@ def _has_onnxruntime() -> bool:
 
 def _round_up(value: int, multiple: int) -> int:
     return value + (-value % multiple)
-
-
-def bundled_weights() -> Path:
-    """Path of the face model shipped inside the package."""
-    return Path(str(resources.files("singleshot") / "weights" / "face_slim.pt"))
 
 
 @dataclass

@@ -157,7 +157,7 @@ def test_distillation_settings_are_validated(crops, tmp_path):
     config = AttributeConfig(train=str(crops / "train"), test=str(crops / "test"), exclude=None, input_size=24,
                              teacher=str(tmp_path / "missing.pt"), distill_weight=0.5, epochs=1,
                              out=str(tmp_path / "s.pt"))
-    from singleshot.engine.checkpoint import CheckpointError
+    from singleshot.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="missing.pt"):
         train_attribute(config, progress=False, log=lambda s: None)

@@ -53,9 +53,8 @@ def test_cli_bench_validates(capsys):
 
 def test_run_bench_on_an_exported_onnx_file(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
+    from singleshot.checkpoint import build_model_from_checkpoint, bundled_weights, load_checkpoint
     from singleshot.deploy.onnx_export import export_onnx
-    from singleshot.engine.checkpoint import build_model_from_checkpoint, load_checkpoint
-    from singleshot.predictor import bundled_weights
 
     ckpt = load_checkpoint(bundled_weights())
     path = export_onnx(build_model_from_checkpoint(ckpt).eval(), tmp_path / "m.onnx", ckpt["class_names"],

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from singleshot.checkpoint import model_metadata, save_checkpoint
 from singleshot.cli import main
-from singleshot.engine.checkpoint import model_metadata, save_checkpoint
 from singleshot.models import create_model
 from singleshot.predictor import Detector, ImageError
 
@@ -79,9 +79,8 @@ def test_eval_with_weights(checkpoint, tmp_path, capsys):
 
 
 def test_box_voting_follows_the_checkpoint_and_can_be_turned_off(tmp_path):
+    from singleshot.checkpoint import bundled_weights, checkpoint_vote_iou, load_checkpoint
     from singleshot.config import ConfigError, config_from_dict
-    from singleshot.engine.checkpoint import checkpoint_vote_iou, load_checkpoint
-    from singleshot.predictor import bundled_weights
 
     # the bundled face model (v2, v3) recommends plain NMS; an export can set voting (docs/deployment.md)
     assert checkpoint_vote_iou(load_checkpoint(bundled_weights())) is None and Detector().vote_iou is None
@@ -105,7 +104,7 @@ def test_box_voting_follows_the_checkpoint_and_can_be_turned_off(tmp_path):
 def test_exported_graph_carries_the_vote_iou(tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from singleshot.predictor import bundled_weights
+    from singleshot.checkpoint import bundled_weights
 
     voting = tmp_path / "voting.pt"
     assert main(["export", "--weights", str(bundled_weights()), "-o", str(voting), "--box-vote", "0.5"]) == 0
@@ -124,7 +123,7 @@ def test_detections_do_not_depend_on_padding():
     # give the same boxes; priors spread over the map (the old (i + 0.5) / f_k) moved the largest face by 21 px.
     import cv2
 
-    from singleshot.predictor import bundled_weights
+    from singleshot.checkpoint import bundled_weights
 
     detector = Detector(bundled_weights())
     image = cv2.imread(str(FIXTURES.parents[1] / "assets" / "demo.jpg"))[20:260, 0:260, ::-1]

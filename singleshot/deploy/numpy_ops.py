@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from singleshot.boxes import pairwise_iou_xyxy_numpy
+
 
 def nms_numpy(boxes_xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy NMS: ``(N, 4)`` boxes, ``(N,)`` scores -> kept indices ``(K,)`` by decreasing score.
@@ -41,10 +43,8 @@ def vote_boxes_numpy(
     """Box voting (as :func:`singleshot.ops.vote_boxes_padded`): ``(N, 4)`` candidates, ``(N,)`` scores, ``(K,)``
     kept indices -> ``(K, 4)`` kept boxes moved to the score-weighted mean of the candidates overlapping them by
     ``>= vote_iou``."""
-    from singleshot.evaluation.voc import box_iou_voc
-
     k = boxes_xyxy[kept]
-    iou = box_iou_voc(k, boxes_xyxy, plus_one=False)  # (K, N); decoded boxes are clipped, never inverted
+    iou = pairwise_iou_xyxy_numpy(k, boxes_xyxy)  # (K, N); decoded boxes are clipped, never inverted
     weights = np.where(iou >= vote_iou, scores[None, :], 0.0)
     total = weights.sum(axis=1, keepdims=True)
     voted = weights @ boxes_xyxy / np.maximum(total, 1e-12)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from singleshot.boxes import clip_boxes_xyxy, cxcywh_to_xyxy, xyxy_to_cxcywh
+from singleshot.errors import SingleshotError
 from singleshot.models import SingleShotDetector
 from singleshot.postprocess import foreground_scores
 from singleshot.priors import PriorSpec
@@ -36,7 +37,7 @@ META_KEYS = (
 _MAX_LOG_SCALE = math.log(1000.0 / 16)  # as singleshot.boxes.decode_offsets
 
 
-class ExportError(Exception):
+class ExportError(SingleshotError):
     """An export that cannot be done; the message says why."""
 
 

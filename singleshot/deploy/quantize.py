@@ -14,9 +14,10 @@ import numpy as np
 
 from singleshot.data.cache import decode_image
 from singleshot.data.formats.folder import find_images
+from singleshot.errors import SingleshotError
 
 
-class QuantizeError(Exception):
+class QuantizeError(SingleshotError):
     """Quantisation cannot run; the message says why."""
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from singleshot.errors import SingleshotError
 
-class RuntimeUnavailableError(ImportError):
+
+class RuntimeUnavailableError(SingleshotError, ImportError):
     """The runtime's package is not installed; the message gives the pip command."""
 
 

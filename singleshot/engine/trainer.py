@@ -28,18 +28,18 @@ from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm import tqdm
 
-from singleshot.config import Config, ConfigError, dump_config
-from singleshot.data.cache import ImageCache
-from singleshot.data.dataset import DetectionDataset, collate_detections, worker_init
-from singleshot.data.formats import load_annotations
-from singleshot.data.transforms import SSDAugmentation, normalize_batch
-from singleshot.engine.checkpoint import (
+from singleshot.checkpoint import (
     CheckpointError,
     build_model_from_checkpoint,
     load_checkpoint,
     model_metadata,
     save_checkpoint,
 )
+from singleshot.config import Config, ConfigError, dump_config
+from singleshot.data.cache import ImageCache
+from singleshot.data.dataset import DetectionDataset, collate_detections, worker_init
+from singleshot.data.formats import load_annotations
+from singleshot.data.transforms import SSDAugmentation, normalize_batch
 from singleshot.engine.ema import ModelEMA
 from singleshot.evaluation import evaluate
 from singleshot.losses import LossOutput, MultiBoxLoss, distillation_loss

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from singleshot.boxes import pairwise_iou_xyxy_numpy
 from singleshot.evaluation.result import Curve, EvalResult
 from singleshot.registry import EVAL_PROTOCOLS
 from singleshot.structures import AnnotationSet
@@ -37,15 +38,7 @@ from singleshot.structures import AnnotationSet
 
 def box_iou_voc(boxes: np.ndarray, gt: np.ndarray, plus_one: bool = True) -> np.ndarray:
     """``(N, M)`` IoU of ``(N, 4)`` and ``(M, 4)`` xyxy boxes, with the devkit's ``+1`` when ``plus_one``."""
-    one = 1.0 if plus_one else 0.0
-    boxes, gt = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(gt, np.float64).reshape(-1, 4)
-    iw = np.minimum(boxes[:, None, 2], gt[None, :, 2]) - np.maximum(boxes[:, None, 0], gt[None, :, 0]) + one
-    ih = np.minimum(boxes[:, None, 3], gt[None, :, 3]) - np.maximum(boxes[:, None, 1], gt[None, :, 1]) + one
-    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
-    area_b = (boxes[:, 2] - boxes[:, 0] + one) * (boxes[:, 3] - boxes[:, 1] + one)
-    area_g = (gt[:, 2] - gt[:, 0] + one) * (gt[:, 3] - gt[:, 1] + one)
-    union = area_b[:, None] + area_g[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return pairwise_iou_xyxy_numpy(boxes, gt, plus_one=plus_one)
 
 
 def voc_ap(recall: np.ndarray, precision: np.ndarray, use_07_metric: bool = False) -> float:

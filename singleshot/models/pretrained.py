@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from singleshot.errors import SingleshotError
+
 #: Key prefixes of classifier layers, dropped before loading into a backbone (torchvision, efficientnet_pytorch).
 CLASSIFIER_PREFIXES = ("classifier.", "_fc.", "fc.")
 
@@ -34,7 +36,7 @@ PRETRAINED_FILES: dict[str, tuple[str, str, str]] = {
 }
 
 
-class WeightsError(Exception):
+class WeightsError(SingleshotError):
     """Weights that cannot be loaded; the message names the file or key and the problem."""
 
 

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from singleshot.checkpoint import bundled_weights
 from singleshot.cli import main
 from singleshot.deploy.numpy_ops import nms_numpy, postprocess_numpy
 from singleshot.models import create_model
 from singleshot.ops import nms
 from singleshot.postprocess import postprocess
-from singleshot.predictor import Detector, bundled_weights
+from singleshot.predictor import Detector
 
 ROOT = Path(__file__).resolve().parents[2]
 

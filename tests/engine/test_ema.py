@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from singleshot.checkpoint import load_checkpoint
 from singleshot.config import ConfigError
-from singleshot.engine.checkpoint import load_checkpoint
 from singleshot.engine.ema import ModelEMA
 from singleshot.engine.trainer import Trainer
 from tests.engine.test_trainer import tiny_config
@@ -58,7 +58,7 @@ def test_resume_with_ema_continues_exactly(tmp_path: Path):
 
 
 def test_weights_only_copy_keeps_the_average_and_drops_the_optimiser_weights(tmp_path: Path):
-    from singleshot.engine.checkpoint import export_weights
+    from singleshot.checkpoint import export_weights
 
     Trainer(tiny_config(tmp_path, "run", ema_decay=0.9), progress=False).fit()
     source = load_checkpoint(tmp_path / "run" / "last.pt")

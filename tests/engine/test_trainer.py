@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from singleshot.checkpoint import CheckpointError, load_checkpoint
 from singleshot.config import ConfigError, config_from_dict
-from singleshot.engine.checkpoint import CheckpointError, load_checkpoint
 from singleshot.engine.trainer import (
     EpochDraws,
     EpochSampler,
@@ -136,7 +136,7 @@ def test_load_matching_adds_a_module_to_a_trained_model():
 
 
 def test_eval_vote_iou_is_written_into_checkpoints(tmp_path):
-    from singleshot.engine.checkpoint import checkpoint_vote_iou
+    from singleshot.checkpoint import checkpoint_vote_iou
 
     config = tiny_config(tmp_path, "vote", max_iters=1)
     config.eval.vote_iou = 0.6
@@ -241,7 +241,7 @@ def test_distillation_from_a_teacher_with_the_same_priors(tmp_path):
 
 
 def test_distillation_refuses_a_teacher_with_other_priors(tmp_path):
-    from singleshot.engine.checkpoint import model_metadata, save_checkpoint
+    from singleshot.checkpoint import model_metadata, save_checkpoint
 
     other = create_model("ssd_mobilenet_v2", num_classes=2, width=0.25)
     meta = model_metadata(other, "ssd_mobilenet_v2", {"width": 0.25}, ["face"], (0, 0, 0), (1, 1, 1))

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from singleshot.errors import SingleshotError
 from singleshot.structures import AnnotationReport, Sample
 
 
-class DataError(Exception):
+class DataError(SingleshotError):
     """Input that cannot be read at all (missing or unparseable annotation file).
 
     The message is one line that names the file (and line) and the problem; the CLI prints it without a traceback.

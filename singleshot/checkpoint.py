@@ -8,19 +8,27 @@ size; its weights; and, for training checkpoints, optimiser, scheduler, progress
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from singleshot.errors import SingleshotError
 from singleshot.models import SingleShotDetector, create_model
 
 FORMAT = "singleshot-checkpoint"
 VERSION = 1
 
 
-class CheckpointError(Exception):
+class CheckpointError(SingleshotError):
     """A checkpoint that cannot be used; the message names the file and the problem."""
+
+
+def bundled_weights(name: str = "face_slim.pt") -> Path:
+    """Path of a weights file shipped inside the package (``singleshot/weights/``): the face model by default,
+    ``smile.pt`` the smile attribute."""
+    return Path(str(resources.files("singleshot") / "weights" / name))
 
 
 def model_metadata(
