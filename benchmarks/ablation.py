@@ -100,11 +100,11 @@ def report(variants: dict[str, Variant], args: argparse.Namespace) -> list[dict]
     from singleshot.data.cache import decode_image
     from singleshot.data.formats import load_annotations
     from singleshot.evaluation import evaluate
+    from singleshot.inference import predict_dataset
     from singleshot.predictor import Detector
 
     data = load_annotations(f"csv:{args.data}")
-    images = {s.key: decode_image(s.image_path)[0] for s in data.samples}
-    frame = cv2.resize(next(iter(images.values())), (640, 480), interpolation=cv2.INTER_AREA)
+    frame = cv2.resize(decode_image(data.samples[0].image_path)[0], (640, 480), interpolation=cv2.INTER_AREA)
     rows = []
     for name in args.variants:
         run_dir = Path(args.out) / name
@@ -113,7 +113,8 @@ def report(variants: dict[str, Variant], args: argparse.Namespace) -> list[dict]
             continue
         torch.set_num_threads(2)
         detector = Detector(run_dir / "last.pt", input_size=640)
-        predictions = {k: detector.detect(img, min_score=0.02).to_rows() for k, img in images.items()}
+        predictions, _ = predict_dataset(lambda images, d=detector: d.detect(images, min_score=0.02), data,
+                                         batch_size=1, progress=False)
         rows.append({
             "variant": name, "config": variants[name].config, "overrides": variants[name].overrides,
             "epochs": args.epochs, "train_threads": train_threads(run_dir),

@@ -28,6 +28,7 @@ import torch
 from singleshot.data.cache import decode_image
 from singleshot.data.formats import load_annotations
 from singleshot.evaluation import evaluate
+from singleshot.inference import predict_dataset
 from singleshot.predictor import Detector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,11 +53,10 @@ def ours(args: argparse.Namespace, out_dir: Path, runtime: str = "torch") -> dic
     torch.set_num_threads(args.threads)
     detector = Detector(args.weights, input_size=args.long_side, threads=args.threads, runtime=runtime)
     data = load_annotations(f"csv:{args.data}")
-    predictions = {}
-    for sample in data.samples:
-        image = decode_image(sample.image_path)[0]
-        det = detector.detect(image, min_score=args.min_score, max_overlap=0.45, top_k=200)
-        predictions[sample.key] = det.to_rows()
+    predictions, _ = predict_dataset(
+        lambda images: detector.detect(images, min_score=args.min_score, max_overlap=0.45, top_k=200), data,
+        batch_size=1, progress=False,
+    )
     ap = evaluate(data, predictions, protocol="voc", min_size=16).metrics["mAP"]
     image = decode_image(args.latency_image)[0]
     image = np.ascontiguousarray(cv2.resize(image, (640, 480), interpolation=cv2.INTER_AREA))
@@ -66,7 +66,7 @@ def ours(args: argparse.Namespace, out_dir: Path, runtime: str = "torch") -> dic
             detector.detect(image, min_score=min_score)
         times, parts = [], []
         for _ in range(args.runs):
-            det = detector.detect(image, min_score=min_score)
+            detector.detect(image, min_score=min_score)
             t = detector.timing
             times.append(t.preprocess_ms + t.network_ms + t.postprocess_ms)
             parts.append((t.preprocess_ms, t.network_ms, t.postprocess_ms))

@@ -113,21 +113,22 @@ def _set_torch_threads(n: int) -> None:
 def average_precision(detect: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], data: Any,
                       min_size: float, progress: bool, name: str) -> float:
     """AP@0.5 (VOC all-point, faces under ``min_size`` px ignored) of ``detect(image) -> (boxes, scores)``."""
-    from tqdm import tqdm
+    import torch
 
-    from singleshot.data.cache import decode_image
     from singleshot.evaluation import evaluate
+    from singleshot.inference import predict_dataset
+    from singleshot.structures import Detections
 
-    predictions = {}
-    for sample in tqdm(data.samples, desc=f"AP {name}", unit="img", disable=not progress, leave=False):
-        decoded = decode_image(sample.image_path)
-        if decoded is None:
-            continue
-        boxes, scores = detect(decoded[0])
-        rows = np.zeros((len(scores), 6))
-        if len(scores):
-            rows[:, :4], rows[:, 4], rows[:, 5] = boxes, scores, 1
-        predictions[sample.key] = rows
+    def as_detections(images: list[np.ndarray]) -> list[Detections]:
+        out = []
+        for image in images:
+            boxes, scores = detect(image)
+            scores = torch.as_tensor(np.asarray(scores, np.float32))
+            out.append(Detections(torch.as_tensor(np.asarray(boxes, np.float32)).reshape(-1, 4), scores,
+                                  torch.ones(len(scores), dtype=torch.long)))
+        return out
+
+    predictions, _ = predict_dataset(as_detections, data, batch_size=1, progress=progress, desc=f"AP {name}")
     return float(evaluate(data, predictions, protocol="voc", min_size=min_size).metrics["mAP"])
 
 

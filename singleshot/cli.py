@@ -93,20 +93,15 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
 
 def _predict_dataset(data, args: argparse.Namespace) -> dict:
     """Run the checkpoint of ``args.weights`` over every image of ``data`` (predictions in original pixels)."""
-    from tqdm import tqdm
-
-    from singleshot.data.cache import decode_image
     from singleshot.evaluation.predictions import write_predictions
+    from singleshot.inference import predict_dataset
 
     detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime, not args.no_box_vote)
-    predictions, missing = {}, 0
-    for sample in tqdm(data.samples, desc="detecting", unit="img"):
-        decoded = decode_image(sample.image_path)
-        if decoded is None:
-            missing += 1
-            continue
-        det = detector.detect(decoded[0], min_score=args.min_score, max_overlap=args.max_overlap, top_k=args.top_k)
-        predictions[sample.key] = det.to_rows()
+    predictions, missing = predict_dataset(
+        lambda images: detector.detect(images, min_score=args.min_score, max_overlap=args.max_overlap,
+                                       top_k=args.top_k),
+        data, batch_size=1,
+    )
     if missing:
         print(f"note: {missing} image(s) missing or unreadable, scored as without detections", file=sys.stderr)
     if args.save_predictions:

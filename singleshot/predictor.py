@@ -1,9 +1,9 @@
 """``Detector``: run a trained model on images (the API behind ``singleshot detect``).
 
-Pre-processing keeps the aspect ratio: each image is resized so its long side is ``input_size`` and padded on the
-right and bottom to a multiple of 32 (the priors are computed for that exact size, so nothing is stretched);
-a batch is padded to its largest image. Post-processing is :func:`singleshot.postprocess.postprocess`; boxes come
-back in pixels of each original image.
+A ``Detector`` composes a runtime (PyTorch through :class:`singleshot.inference.ModelPredictor`, or an ONNX file
+on ONNX Runtime / OpenCV DNN) with the face attributes. Pre-processing is :mod:`singleshot.inference`'s: aspect
+kept, long side ``input_size``, padded right and bottom to a multiple of 32; boxes come back in pixels of each
+original image.
 """
 
 from __future__ import annotations
@@ -18,11 +18,17 @@ import torch
 
 from singleshot.checkpoint import build_model_from_checkpoint, bundled_weights, checkpoint_vote_iou, load_checkpoint
 from singleshot.data.cache import decode_image
-from singleshot.data.transforms import normalize_image
 from singleshot.errors import SingleshotError
+from singleshot.inference import (
+    PAD_MULTIPLE,
+    ModelPredictor,
+    padded_size,
+    resize_keep_aspect,
+    round_up,
+    to_original_pixels,
+)
 from singleshot.models import SingleShotDetector
 from singleshot.models.layers import fuse_conv_bn
-from singleshot.postprocess import postprocess
 from singleshot.structures import Detections
 
 ImageInput = np.ndarray | str | Path
@@ -32,8 +38,6 @@ class ImageError(SingleshotError):
     """An image that cannot be read; the message names the file."""
 
 
-#: Inputs are padded to a multiple of this many pixels.
-PAD_MULTIPLE = 32
 #: Padding colour of ONNX inputs when the file does not say its mean (ImageNet's, every zoo model's).
 _MEAN_FOR_PADDING = (123.675, 116.28, 103.53)
 
@@ -42,10 +46,6 @@ def _has_onnxruntime() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("onnxruntime") is not None
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return value + (-value % multiple)
 
 
 @dataclass
@@ -124,7 +124,7 @@ class Detector:
             from singleshot.deploy.onnx_export import export_onnx
 
             folder = Path(tempfile.mkdtemp(prefix="singleshot-"))
-            fixed = (_round_up(int(input_size) * 3 // 4, PAD_MULTIPLE), _round_up(int(input_size), PAD_MULTIPLE))
+            fixed = (round_up(int(input_size) * 3 // 4, PAD_MULTIPLE), round_up(int(input_size), PAD_MULTIPLE))
             onnx_path = export_onnx(
                 model, folder / f"{path.stem}.onnx", self.class_names, self.mean_rgb, self.std_rgb,
                 input_size=fixed, dynamic=runtime == "ort", model_name=str(checkpoint.get("model_name", "")),
@@ -174,7 +174,8 @@ class Detector:
     def _setup(self, model, class_names, mean_rgb, std_rgb, input_size, threads) -> None:
         if threads is not None:
             torch.set_num_threads(threads)
-        self.model = model.eval()
+        self._torch = ModelPredictor(model, mean_rgb, std_rgb, input_size)
+        self.model = self._torch.model
         self.class_names = list(class_names)
         self.mean_rgb = tuple(float(v) for v in mean_rgb)
         self.std_rgb = tuple(float(v) for v in std_rgb)
@@ -183,49 +184,30 @@ class Detector:
         self._attribute_cache: dict = {}
         self.vote_iou: float | None = None
 
-    def _resize(
-        self, images: Sequence[np.ndarray], input_size: int | None
-    ) -> tuple[list[np.ndarray], list[float], tuple[int, int]]:
-        """Resize each image (aspect kept) and choose the padded batch size ``(H, W)``."""
-        fixed = self._backend.fixed_size if self._backend is not None else None
-        long_side = input_size or self.input_size
-        resized, scales = [], []
-        for image in images:
-            h, w = image.shape[:2]
-            scale = min(fixed[0] / h, fixed[1] / w) if fixed else long_side / max(h, w)
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            resized.append(cv2.resize(image, size, interpolation=interpolation) if scale != 1 else image)
-            scales.append(scale)
-        if fixed:
-            return resized, scales, fixed
-        height = _round_up(max(r.shape[0] for r in resized), PAD_MULTIPLE)
-        width = _round_up(max(r.shape[1] for r in resized), PAD_MULTIPLE)
-        return resized, scales, (height, width)
-
     def preprocess(
         self, images: Sequence[np.ndarray], input_size: int | None = None
-    ) -> tuple[torch.Tensor, list[float]]:
-        """RGB uint8 images -> ``(B, 3, H, W)`` normalised batch (right/bottom padded) and each image's scale.
+    ) -> tuple[torch.Tensor | np.ndarray, list[float]]:
+        """RGB uint8 images -> ``(B, 3, H, W)`` network input (right/bottom padded) and each image's scale.
 
-        For the ONNX runtimes the batch is a float32 numpy array in 0-255 padded with the mean colour (the graph
-        normalises), the same network input after normalisation.
+        PyTorch: the normalised batch (:meth:`singleshot.inference.ModelPredictor.preprocess`). ONNX runtimes: a
+        float32 numpy array in 0-255 padded with the mean colour (the graph normalises), the same network input after
+        normalisation; a fixed-size graph gets every image fitted inside its size.
         """
-        resized, scales, (height, width) = self._resize(images, input_size)
-        if self._backend is not None:
-            blob = np.empty((len(images), 3, height, width), np.float32)
-            for i, r in enumerate(resized):
-                h, w = r.shape[:2]
-                if (h, w) != (height, width):  # padding: the mean colour (zero after the graph's normalisation)
-                    blob[i] = np.asarray(self.mean_rgb, np.float32)[:, None, None]
-                # channel planes via cv2.split: about 2x faster than a strided numpy transpose of the HWC image
-                for c, plane in enumerate(cv2.split(r)):
-                    blob[i, c, :h, :w] = plane
-            return blob, scales
-        batch = torch.zeros(len(images), 3, height, width)  # zero = the mean colour after normalisation
+        if self._backend is None:
+            return self._torch.preprocess(images, input_size)
+        fixed = self._backend.fixed_size
+        pairs = [resize_keep_aspect(image, input_size or self.input_size, fit=fixed) for image in images]
+        resized = [p[0] for p in pairs]
+        height, width = fixed if fixed else padded_size(resized)
+        blob = np.empty((len(images), 3, height, width), np.float32)
         for i, r in enumerate(resized):
-            batch[i, :, : r.shape[0], : r.shape[1]] = normalize_image(r, self.mean_rgb, self.std_rgb)
-        return batch, scales
+            h, w = r.shape[:2]
+            if (h, w) != (height, width):  # padding: the mean colour (zero after the graph's normalisation)
+                blob[i] = np.asarray(self.mean_rgb, np.float32)[:, None, None]
+            # channel planes via cv2.split: about 2x faster than a strided numpy transpose of the HWC image
+            for c, plane in enumerate(cv2.split(r)):
+                blob[i, c, :h, :w] = plane
+        return blob, [p[1] for p in pairs]
 
     @torch.no_grad()
     def detect(
@@ -270,18 +252,11 @@ class Detector:
                                                    top_k=top_k, vote_iou=self.vote_iou)
             ]
         else:
-            loc, conf = self.model(batch.contiguous(memory_format=torch.channels_last))
+            loc, conf = self._torch.forward(batch)
             t2 = time.perf_counter()
-            priors = self.model.priors(tuple(batch.shape[-2:]))
-            results = postprocess(
-                loc, conf, priors, tuple(batch.shape[-2:]), min_score=min_score, max_overlap=max_overlap, top_k=top_k,
-                vote_iou=self.vote_iou,
-            )
-        for det, scale, array in zip(results, scales, arrays):
-            h, w = array.shape[:2]
-            det.boxes_xyxy = (det.boxes_xyxy / scale).clamp_(min=0)
-            det.boxes_xyxy[:, 0::2].clamp_(max=w)
-            det.boxes_xyxy[:, 1::2].clamp_(max=h)
+            self._torch.vote_iou = self.vote_iou
+            results = self._torch.postprocess(loc, conf, tuple(batch.shape[-2:]), min_score, max_overlap, top_k)
+        to_original_pixels(results, scales, arrays)
         t3 = time.perf_counter()
         self.timing = Timing((t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000,
                              self._score_attributes(results, arrays, attributes))

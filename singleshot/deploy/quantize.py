@@ -24,8 +24,8 @@ class QuantizeError(SingleshotError):
 def calibration_blobs(
     images_dir: str | Path, size_hw: tuple[int, int], mean_rgb: tuple[float, float, float], limit: int = 64
 ) -> list[np.ndarray]:
-    """Up to ``limit`` photos of ``images_dir`` as ``(1, 3, H, W)`` float32 0-255 inputs (letterboxed, mean-padded)."""
-    import cv2
+    """Up to ``limit`` photos of ``images_dir`` as ``(1, 3, H, W)`` float32 0-255 inputs (fitted, mean-padded)."""
+    from singleshot.inference import resize_keep_aspect
 
     paths = find_images(Path(images_dir))
     if not paths:
@@ -36,10 +36,7 @@ def calibration_blobs(
         decoded = decode_image(path)
         if decoded is None:
             continue
-        image = decoded[0]
-        h, w = image.shape[:2]
-        scale = min(size_hw[0] / h, size_hw[1] / w)
-        resized = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        resized, _ = resize_keep_aspect(decoded[0], fit=size_hw)  # as the Detector feeds a fixed-size graph
         blob = np.empty((1, 3, *size_hw), np.float32)
         blob[:] = np.asarray(mean_rgb, np.float32)[None, :, None, None]
         blob[0, :, : resized.shape[0], : resized.shape[1]] = resized.transpose(2, 0, 1)

@@ -42,6 +42,7 @@ from singleshot.data.formats import load_annotations
 from singleshot.data.transforms import SSDAugmentation, normalize_batch
 from singleshot.engine.ema import ModelEMA
 from singleshot.evaluation import evaluate
+from singleshot.inference import ModelPredictor, predict_dataset
 from singleshot.losses import LossOutput, MultiBoxLoss, distillation_loss
 from singleshot.matching import match_priors, pad_targets
 from singleshot.models import SingleShotDetector, create_model
@@ -524,41 +525,17 @@ class Trainer:
     @torch.no_grad()
     def validate(self, model: SingleShotDetector, data: AnnotationSet, cache: ImageCache, meta: dict) -> float:
         """AP of ``model`` on ``data`` with the eval config's protocol (the face target: VOC AP@0.5, >= 16 px)."""
-        from singleshot.predictor import Detector
-
         e = self.config.eval
         if next(model.parameters()).device.type != "cpu":  # the CPU path of singleshot eval, on a copy
             model = copy.deepcopy(model).cpu()
-        detector = Detector.from_model(model, meta["class_names"], meta["mean_rgb"], meta["std_rgb"], e.long_side)
-        detector.vote_iou = e.vote_iou
-        predictions = predict_cached(detector, data, cache, e.min_score, e.max_overlap, e.top_k, progress=self.progress)
+        predictor = ModelPredictor(model, meta["mean_rgb"], meta["std_rgb"], e.long_side, vote_iou=e.vote_iou)
+        predictions, _ = predict_dataset(
+            lambda images: predictor.detect(images, e.min_score, e.max_overlap, e.top_k), data, cache=cache,
+            progress=self.progress, desc="validating",
+        )
         options = {"min_size": e.min_size} if e.protocol == "voc" else {}
         result = evaluate(data, predictions, protocol=e.protocol, **options)
         return float(next(iter(result.metrics.values())))
-
-
-def predict_cached(
-    detector: Any,
-    data: AnnotationSet,
-    cache: ImageCache,
-    min_score: float,
-    max_overlap: float,
-    top_k: int,
-    batch_size: int = 8,
-    progress: bool = True,
-) -> dict[str, np.ndarray]:
-    """Run ``detector`` over the cached images of ``data``: predictions dict in original-image pixels."""
-    predictions: dict[str, np.ndarray] = {}
-    indices = [i for i, e in enumerate(cache.entries) if e is not None]
-    for start in tqdm(range(0, len(indices), batch_size), desc="validating", disable=not progress, leave=False):
-        chunk = indices[start : start + batch_size]
-        results = detector.detect([cache.image(i) for i in chunk], min_score, max_overlap, top_k)
-        for i, det in zip(chunk, results):
-            entry = cache.entries[i]
-            rows = det.to_rows()
-            rows[:, :4] *= [entry.original_width / entry.width, entry.original_height / entry.height] * 2
-            predictions[data.samples[i].key] = rows
-    return predictions
 
 
 def _side_px(boxes_xyxy: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
