@@ -24,7 +24,7 @@ VARIANTS = {
 }
 # Warm start (the condition DSFD trains in: a trained backbone): the shipped face model fine-tuned further on the
 # human labels, with the new modules (FEM, first-shot head) freshly initialised and everything else loaded.
-WARM = "configs/face_slim_finetune_human.yaml"
+WARM = "configs/experiments/face_slim_finetune_human.yaml"
 WARM_FROM = ["model.weights=singleshot/weights/face_slim.pt", "model.weights_partial=true"]
 VARIANTS.update({
     "warm_baseline": Variant(WARM, WARM_FROM),

@@ -11,7 +11,8 @@ from singleshot.models import create_model
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted([*CONFIGS.glob("*.yaml"), *CONFIGS.glob("experiments/*.yaml")]),
+                         ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_training_config_loads_and_builds_its_model(path):
     config = load_config(path)
     assert config.data.train, f"{path.name}: no training data"
