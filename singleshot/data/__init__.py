@@ -1,1 +1,1 @@
-"""Data: dataset formats, datasets and loaders, augmentation."""
+"""Data: dataset formats, datasets and loaders, training samplers, augmentation."""

@@ -1,1 +1,1 @@
-"""Training engine: checkpoints and the trainer."""
+"""Training engine: the trainer, its optimiser and schedule, logs, resumable state and weight averaging (EMA)."""

@@ -6,26 +6,26 @@ and loops over epochs of batches: augment (:class:`~singleshot.data.transforms.S
 checkpoint holds everything needed to continue exactly where it stopped: model, optimiser, scheduler, epoch and
 iteration, config and RNG states; the order of samples and every augmentation draw are functions of
 ``(seed, epoch, index)``, so N steps equal N/2 steps + resume + N/2 steps.
+
+Around the loop: the sample order in :mod:`singleshot.data.samplers`, the optimiser and learning-rate schedule in
+:mod:`singleshot.engine.optim`, the CSV/TensorBoard logs and progress text in :mod:`singleshot.engine.logging`,
+the progress and RNG states a checkpoint holds in :mod:`singleshot.engine.state`.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
-import math
 import random
 import signal
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader, Sampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from singleshot.checkpoint import (
@@ -39,165 +39,18 @@ from singleshot.config import Config, ConfigError, dump_config
 from singleshot.data.cache import ImageCache
 from singleshot.data.dataset import DetectionDataset, collate_detections, worker_init
 from singleshot.data.formats import load_annotations
+from singleshot.data.samplers import EpochDraws, EpochSampler, RunSampler
 from singleshot.data.transforms import SSDAugmentation, normalize_batch
 from singleshot.engine.ema import ModelEMA
+from singleshot.engine.logging import TrainLogger
+from singleshot.engine.optim import build_optimizer, build_scheduler
+from singleshot.engine.state import TrainState, rng_states, set_rng_states
 from singleshot.evaluation import evaluate
 from singleshot.inference import ModelPredictor, predict_dataset
 from singleshot.losses import LossOutput, MultiBoxLoss, distillation_loss
 from singleshot.matching import match_priors, pad_targets
 from singleshot.models import SingleShotDetector, create_model
 from singleshot.structures import AnnotationSet
-
-
-@dataclass
-class TrainState:
-    """Progress: ``epoch`` (0-based, the one in progress), batches done in it, global iteration, best AP."""
-
-    epoch: int = 0
-    epoch_iteration: int = 0
-    iteration: int = 0
-    best_ap: float = -1.0
-    best_epoch: int = -1
-
-
-class EpochSampler(Sampler[int]):
-    """The sample order of one epoch over several concatenated training sets.
-
-    Set ``k`` contributes ``round(weight_k * size_k)`` draws (a subset when the weight is below 1, repeats when
-    above), all shuffled together by a generator seeded with ``(seed, epoch)``. Resuming an interrupted epoch
-    (skipping the draws it already trained) is :class:`RunSampler`'s job.
-    """
-
-    def __init__(self, sizes: Sequence[int], weights: Sequence[float], seed: int) -> None:
-        self.sizes = list(sizes)
-        self.weights = list(weights)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def order(self) -> np.ndarray:
-        """Every index of the epoch, ``(len(self),)``."""
-        rng = np.random.default_rng([self.seed, self.epoch])
-        parts, offset = [], 0
-        for size, weight in zip(self.sizes, self.weights):
-            count = round(weight * size)
-            repeats = -(-count // size) if size else 0
-            draws = np.concatenate([rng.permutation(size) for _ in range(repeats)]) if repeats else np.zeros(0, int)
-            parts.append(draws[:count] + offset)
-            offset += size
-        return rng.permutation(np.concatenate(parts)) if parts else np.zeros(0, int)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.order().tolist())
-
-    def __len__(self) -> int:
-        return sum(round(w * s) for s, w in zip(self.sizes, self.weights))
-
-
-class RunSampler(Sampler[tuple[int, int]]):
-    """The ``(epoch, index)`` draws of a whole run, from ``start_epoch`` (after ``skip`` draws) to ``end_epoch``.
-
-    Each epoch is :class:`EpochSampler`'s order cut to whole batches (the partial batch an epoch-long DataLoader
-    drops with ``drop_last``), so one DataLoader serves every epoch: its worker processes start once and keep
-    preparing the next epoch's batches while the last ones train or validation runs, instead of being started and
-    refilled every epoch (most of an epoch's time when a GPU makes the steps fast).
-    """
-
-    def __init__(self, epochs: EpochSampler, batch_size: int, start_epoch: int, end_epoch: int, skip: int = 0) -> None:
-        self.epochs, self.batch_size = epochs, batch_size
-        self.start_epoch, self.end_epoch, self.skip = start_epoch, end_epoch, skip
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        for epoch in range(self.start_epoch, self.end_epoch):
-            self.epochs.set_epoch(epoch)
-            order = self.epochs.order()
-            whole = len(order) // self.batch_size * self.batch_size
-            first = self.skip if epoch == self.start_epoch else 0
-            yield from ((epoch, int(i)) for i in order[first:whole])
-
-    def __len__(self) -> int:
-        per_epoch = len(self.epochs) // self.batch_size * self.batch_size
-        return max(0, per_epoch * (self.end_epoch - self.start_epoch) - self.skip)
-
-
-class EpochDraws(torch.utils.data.Dataset):
-    """The concatenated training sets indexed by :class:`RunSampler`'s ``(epoch, index)`` draws.
-
-    The epoch travels with each draw (it seeds the augmentation, ``(seed, epoch, index)``), so worker processes
-    that outlive an epoch still augment each draw exactly as an epoch-long loader would.
-    """
-
-    def __init__(self, datasets: Sequence[DetectionDataset]) -> None:
-        self.datasets = list(datasets)
-        self.joined = ConcatDataset(self.datasets)
-
-    def __len__(self) -> int:
-        return len(self.joined)
-
-    def __getitem__(self, draw: tuple[int, int]):
-        epoch, index = draw
-        for d in self.datasets:
-            d.set_epoch(epoch)
-        return self.joined[index]
-
-
-def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
-    """SGD (momentum) or AdamW over three parameter groups.
-
-    Conv and linear weights get the weight decay; biases get ``bias_lr_factor`` times the learning rate (the SSD
-    tutorial trains biases at twice the rate) and the decay; normalisation scales (BatchNorm, L2Norm) get no
-    decay, which would otherwise pull them towards zero.
-    """
-    t = config.train
-    weights, biases, norms = [], [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if name.endswith(".bias"):
-            biases.append(param)
-        elif param.ndim <= 1:
-            norms.append(param)
-        else:
-            weights.append(param)
-    groups = [
-        {"params": weights, "lr": t.lr, "weight_decay": t.weight_decay},
-        {"params": biases, "lr": t.lr * t.bias_lr_factor, "weight_decay": t.weight_decay},
-        {"params": norms, "lr": t.lr, "weight_decay": 0.0},
-    ]
-    if t.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum)
-    return torch.optim.AdamW(groups, lr=t.lr)
-
-
-def lr_factor(iteration: int, total: int, config: Config) -> float:
-    """Learning-rate multiplier at ``iteration``: linear warm-up, then multi-step or cosine decay."""
-    t = config.train
-    warm = 1.0
-    if iteration < t.warmup_iters:
-        warm = t.warmup_factor + (1 - t.warmup_factor) * iteration / max(1, t.warmup_iters)
-    if t.schedule == "multistep":
-        return warm * t.gamma ** sum(iteration >= m * total for m in t.milestones)
-    progress = min(1.0, iteration / max(1, total))
-    return warm * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))  # cosine to 1% of the rate
-
-
-def _rng_states() -> dict[str, Any]:
-    state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": [state[0], torch.from_numpy(state[1].astype(np.int64)), int(state[2]), int(state[3]), float(state[4])],
-        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
-    }
-
-
-def _set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    n = states["numpy"]
-    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
 
 
 def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
@@ -350,7 +203,7 @@ class Trainer:
         memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
         model = model.to(device=device, memory_format=memory_format)
         optimizer = build_optimizer(model, cfg)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, total_iters, cfg))
+        scheduler = build_scheduler(optimizer, total_iters, cfg)
         criterion = MultiBoxLoss(
             neg_pos_ratio=cfg.train.neg_pos_ratio,
             alpha=cfg.train.alpha,
@@ -371,7 +224,7 @@ class Trainer:
             optimizer.load_state_dict(checkpoint["optimizer"])
             scheduler.load_state_dict(checkpoint["scheduler"])
             state = TrainState(**checkpoint["train_state"])
-            _set_rng_states(checkpoint["rng"])
+            set_rng_states(checkpoint["rng"])
             tqdm.write(f"resumed from {resume}: epoch {state.epoch + 1}, iteration {state.iteration}")
         ema = None
         if cfg.train.ema_decay:
@@ -390,7 +243,7 @@ class Trainer:
         dual = getattr(model, "num_shots", 1) == 2
         if teacher is not None:
             teacher = teacher.to(device=device, memory_format=memory_format)
-        logger = _Logger(self.out_dir, resume is not None, shots=2 if dual else 1, distill=teacher is not None)
+        logger = TrainLogger(self.out_dir, resume is not None, shots=2 if dual else 1, distill=teacher is not None)
         prior_grids = [_grid_to(g, device) for g in (model.shot_prior_grids(size) if dual else [model.prior_grid(size)])]
         val_cache = (
             ImageCache.build(val_set.samples, cache_dir, cfg.data.cache_max_side, progress=self.progress)
@@ -406,7 +259,7 @@ class Trainer:
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "train_state": state.__dict__.copy(),
-                "rng": _rng_states(),
+                "rng": rng_states(),
                 "config": cfg.to_dict(),
             })
 
@@ -484,15 +337,7 @@ class Trainer:
                         speed = window_images / max(elapsed, 1e-9)
                         row = logger.flush(state, optimizer.param_groups[0]["lr"], speed)
                         remaining = (total_iters - state.iteration) * batch_size / max(speed, 1e-9)
-                        terms = (
-                            f"pal1 conf {row['pal1_conf']:.3f} pal1 loc {row['pal1_loc']:.3f} "
-                            f"pal2 conf {row['conf']:.3f} pal2 loc {row['loc']:.3f}"
-                            if dual else f"conf {row['conf']:.3f} loc {row['loc']:.3f}"
-                        ) + (f" distill {row['distill']:.3f}" if teacher is not None else "")
-                        bar.set_postfix_str(
-                            f"loss {row['loss']:.3f} {terms} lr {row['lr']:.2g} {speed:.0f} img/s "
-                            f"ETA {_hms(remaining)}"
-                        )
+                        bar.set_postfix_str(logger.progress(row, speed, remaining))
                         window_start, window_images = time.perf_counter(), 0
                     bar.update(1)
                     if state.iteration % cfg.train.checkpoint_every == 0:
@@ -564,70 +409,3 @@ def resolve_device(name: str) -> torch.device:
 def _grid_to(grid, device: torch.device):
     """``grid`` (a :class:`~singleshot.priors.PriorGrid`) with every tensor on ``device``."""
     return dataclasses.replace(grid, **{f.name: getattr(grid, f.name).to(device) for f in dataclasses.fields(grid)})
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-class _Logger:
-    """Averages loss terms over a window; writes ``train_log.csv``, ``val_log.csv`` and TensorBoard if installed."""
-
-    def __init__(self, out_dir: Path, append: bool, shots: int = 1, distill: bool = False) -> None:
-        mode = "a" if append else "w"
-        self.shots, self.distill = shots, distill
-        # Kept open for the whole run (rows are flushed as written) and closed by close().
-        self._train_file = open(out_dir / "train_log.csv", mode, newline="")  # noqa: SIM115
-        self._val_file = open(out_dir / "val_log.csv", mode, newline="")  # noqa: SIM115
-        self._train = csv.writer(self._train_file)
-        self._val = csv.writer(self._val_file)
-        if not append:
-            # two shots: conf/loc are the second shot's (pal2), as in the DSFD training logs, plus pal1 terms
-            extra = (["pal1_conf", "pal1_loc"] if shots == 2 else []) + (["distill"] if distill else [])
-            self._train.writerow(["epoch", "iteration", "lr", "loss", "conf", "loc", "positives", *extra,
-                                  "img_per_s", "time"])
-            self._val.writerow(["epoch", "iteration", "ap", "time"])
-        self._sums = np.zeros(7)
-        self._count = 0
-        self._tb = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(str(out_dir / "tensorboard"))
-        except Exception:  # noqa: BLE001 - TensorBoard is optional (not installed is the usual case)
-            self._tb = None
-
-    def add(self, loss, shot_losses=None, distill=None) -> None:
-        first = [shot_losses[0].conf.item(), shot_losses[0].loc.item()] if shot_losses else [0.0, 0.0]
-        self._sums += [loss.total.item(), loss.conf.item(), loss.loc.item(), float(loss.num_positives), *first,
-                       0.0 if distill is None else distill.item()]
-        self._count += 1
-
-    def flush(self, state: TrainState, lr: float, speed: float) -> dict[str, float]:
-        mean = self._sums / max(1, self._count)
-        row = {"loss": mean[0], "conf": mean[1], "loc": mean[2], "positives": mean[3], "lr": lr,
-               "pal1_conf": mean[4], "pal1_loc": mean[5], "distill": mean[6]}
-        extra = ([f"{mean[4]:.5f}", f"{mean[5]:.5f}"] if self.shots == 2 else []) + \
-            ([f"{mean[6]:.5f}"] if self.distill else [])
-        self._train.writerow([state.epoch + 1, state.iteration, f"{lr:.6g}", f"{mean[0]:.5f}", f"{mean[1]:.5f}",
-                              f"{mean[2]:.5f}", f"{mean[3]:.1f}", *extra, f"{speed:.1f}", f"{time.time():.0f}"])
-        self._train_file.flush()
-        if self._tb is not None:
-            for key in ("loss", "conf", "loc", "lr"):
-                self._tb.add_scalar(f"train/{key}", row[key], state.iteration)
-        self._sums[:] = 0
-        self._count = 0
-        return row
-
-    def val(self, state: TrainState, ap: float) -> None:
-        self._val.writerow([state.epoch, state.iteration, f"{ap:.5f}", f"{time.time():.0f}"])
-        self._val_file.flush()
-        if self._tb is not None:
-            self._tb.add_scalar("val/ap", ap, state.iteration)
-
-    def close(self) -> None:
-        self._train_file.close()
-        self._val_file.close()
-        if self._tb is not None:
-            self._tb.close()

@@ -1,4 +1,4 @@
-"""Trainer: exact resume, checkpoints, logs, validation, optimiser groups and schedule."""
+"""Trainer: exact resume, checkpoints, logs, validation, devices, distillation."""
 
 from pathlib import Path
 
@@ -7,15 +7,7 @@ import torch
 
 from singleshot.checkpoint import CheckpointError, load_checkpoint
 from singleshot.config import ConfigError, config_from_dict
-from singleshot.engine.trainer import (
-    EpochDraws,
-    EpochSampler,
-    RunSampler,
-    Trainer,
-    build_optimizer,
-    lr_factor,
-    resolve_device,
-)
+from singleshot.engine.trainer import Trainer, resolve_device
 from singleshot.models import create_model
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -86,33 +78,6 @@ def test_config_mismatch_is_clear(tmp_path):
         Trainer(config, progress=False).fit()
 
 
-def test_epoch_sampler_weights_and_epochs():
-    sampler = EpochSampler([4, 10], [2.0, 0.5], seed=1)
-    order = sampler.order()
-    assert len(order) == 8 + 5
-    assert sorted(order[order < 4].tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
-    assert len(set(order[order >= 4].tolist())) == 5
-    assert list(sampler) == order.tolist() and len(sampler) == 13
-    sampler.set_epoch(1)
-    assert not (sampler.order() == order).all()
-
-
-def test_optimizer_groups_and_schedule():
-    config = config_from_dict({"train": {"lr": 0.1, "bias_lr_factor": 2.0, "weight_decay": 1e-4,
-                                         "warmup_iters": 10, "warmup_factor": 0.1, "schedule": "multistep",
-                                         "milestones": [0.5, 0.75], "gamma": 0.1}})
-    opt = build_optimizer(create_model("face_slim", width=0.25), config)
-    weights, biases, norms = opt.param_groups
-    assert biases["lr"] == pytest.approx(0.2) and norms["weight_decay"] == 0.0 and weights["weight_decay"] == 1e-4
-    assert all(p.ndim > 1 for p in weights["params"]) and all(p.ndim == 1 for p in norms["params"])
-    assert lr_factor(0, 100, config) == pytest.approx(0.1)
-    assert lr_factor(10, 100, config) == pytest.approx(1.0)
-    assert lr_factor(50, 100, config) == pytest.approx(0.1)
-    assert lr_factor(80, 100, config) == pytest.approx(0.01)
-    config.train.schedule = "cosine"
-    assert lr_factor(100, 100, config) == pytest.approx(0.01)
-
-
 def test_load_matching_adds_a_module_to_a_trained_model():
     # model.weights_partial: a trained face_slim warm-starts the same model with the FEM added; the backbone and
     # neck come from the checkpoint, the FEM stays new, and the summary says so.
@@ -170,17 +135,6 @@ def test_cuda_training_resumes_and_validates_like_the_cpu_path(tmp_path):
     assert resumed.fit(resume=tmp_path / "gpu" / "last.pt").iteration == 6
 
 
-def test_run_sampler_cuts_each_epoch_to_whole_batches_and_resumes_mid_epoch():
-    epochs = EpochSampler([5, 3], [1.0, 1.0], seed=3)
-    draws = list(RunSampler(epochs, batch_size=3, start_epoch=0, end_epoch=3))
-    assert len(draws) == len(RunSampler(epochs, 3, 0, 3)) == 18  # 8 per epoch, cut to 6
-    for epoch in range(3):
-        epochs.set_epoch(epoch)
-        assert [i for e, i in draws if e == epoch] == epochs.order()[:6].tolist()
-    resumed = list(RunSampler(epochs, batch_size=3, start_epoch=1, end_epoch=3, skip=3))
-    assert resumed == draws[9:]
-
-
 def test_worker_processes_train_exactly_as_the_main_process(tmp_path):
     # one loader for the whole run: workers outlive epochs, yet each draw is augmented by its own epoch's seed
     a = Trainer(tiny_config(tmp_path, "w0"), progress=False).fit()
@@ -191,25 +145,6 @@ def test_worker_processes_train_exactly_as_the_main_process(tmp_path):
     wa, wb = (load_checkpoint(tmp_path / run / "last.pt")["model"] for run in ("w0", "w2"))
     for key, value in wa.items():
         assert torch.equal(value, wb[key]), key
-
-
-def test_epoch_draws_set_the_epoch_before_reading():
-    class Recorder(torch.utils.data.Dataset):
-        def __init__(self, n):
-            self.n, self.epoch = n, -1
-
-        def set_epoch(self, epoch):
-            self.epoch = epoch
-
-        def __len__(self):
-            return self.n
-
-        def __getitem__(self, i):
-            return (self.epoch, i)
-
-    draws = EpochDraws([Recorder(2), Recorder(3)])
-    assert len(draws) == 5
-    assert draws[(4, 1)] == (4, 1) and draws[(7, 3)] == (7, 1)  # the second set's first item, at epoch 7
 
 
 def test_resume_mid_epoch_with_a_worker_continues_exactly(tmp_path):
