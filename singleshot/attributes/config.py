@@ -1,0 +1,89 @@
+"""What an attribute run is told: :class:`AttributeConfig` (YAML ``configs/attributes/*.yaml``, validated when
+built, e.g. by :func:`singleshot.config.load_dataclass`) and :class:`AttributeError_`, the attributes' error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from singleshot.errors import SingleshotError
+
+
+class AttributeError_(SingleshotError):
+    """An attribute that cannot be trained or loaded; the message says why."""
+
+
+@dataclass
+class AttributeConfig:
+    """How to train one binary face attribute (YAML: ``configs/attributes/*.yaml``).
+
+    Attributes:
+        name: the attribute's name (``smile``); ``labels``: names of outcome 0 and 1.
+        train, test: folders with one subfolder per outcome, ``0/`` and ``1/``, of face crops.
+        exclude: a text file listing crops to leave out (first column: path relative to the crops' parent,
+            e.g. GENKI-4K's ``suspect_duplicates.txt``), or None.
+        detector_weights: the face detector whose backbone is transferred (None: the bundled face model).
+        backbone_init: ``detector`` (transfer) or ``random`` (the no-transfer baseline: same network, untrained).
+        freeze_backbone: train the head only; otherwise the backbone is fine-tuned at ``backbone_lr_factor`` x lr.
+        input_size: side of the square crops fed to the network.
+        levels: which backbone maps (indices, shallow to deep; negative from the deepest) are pooled for the head.
+        crop_scale: side of the crop cut around a detected box, in box sides (1.0: the box's long side).
+        flip_tta: at test and inference time, average the probabilities of each crop and its mirror image.
+        teacher: an attribute checkpoint, or a list of them (their probabilities averaged), to distil from
+            (knowledge distillation, Hinton et al. 2015): the teacher scores the student's crops (resized to its
+            input, with its mirror average if it has one) and the student also learns these soft probabilities
+            (see ``distill_online``). None: labels only.
+        distill_weight: weight of the teacher's soft targets in the loss; the labels get ``1 - distill_weight``.
+        distill_online: the teacher scores every augmented batch, the very crops the student sees ("function
+            matching", Beyer et al. 2022; needed with mixup); off: it scores each crop once before training and
+            the student learns these fixed targets under its augmentation, at no cost per step (the augmentation
+            is mild).
+        mixup: Beta(mixup, mixup) mixing of crop pairs (Zhang et al. 2018) with the targets mixed alike; with a
+            teacher this gives it in-between images to explain (0: off).
+        unlabeled: folders of face crops without labels (searched recursively, e.g. cut from detection datasets by
+            ``singleshot attribute crops``), trained on the teacher's soft targets only; needs a teacher.
+        val_fraction: a part of the training crops (stratified, seeded) held out and scored every
+            ``val_every`` epochs, so that settings can be chosen without the test split (0: none).
+    """
+
+    name: str = "smile"
+    labels: tuple[str, str] = ("not smiling", "smiling")
+    train: str = "../shared/data/smile/genki4k_faces64/train"
+    test: str = "../shared/data/smile/genki4k_faces64/test"
+    exclude: str | None = "../shared/data/smile/genki4k_faces64/suspect_duplicates.txt"
+    detector_weights: str | None = None
+    backbone_init: Literal["detector", "random"] = "detector"
+    freeze_backbone: bool = False
+    backbone_lr_factor: float = 0.1
+    input_size: int = 64
+    levels: list[int] = field(default_factory=lambda: [-2, -1])
+    crop_scale: float = 1.0
+    flip_tta: bool = False
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.002
+    weight_decay: float = 0.01
+    seed: int = 0
+    threads: int | None = None
+    teacher: str | list[str] | None = None
+    distill_weight: float = 0.0
+    distill_online: bool = True
+    mixup: float = 0.0
+    unlabeled: list[str] = field(default_factory=list)
+    val_fraction: float = 0.0
+    val_every: int = 10
+    out: str = "runs/attributes/smile.pt"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if self.distill_weight > 0 and not self.teacher:
+            raise ValueError("distill_weight > 0 needs a teacher (an attribute checkpoint)")
+        if self.unlabeled and not self.teacher:
+            raise ValueError("unlabeled crops need a teacher (an attribute checkpoint) to label them")
+        if self.mixup > 0 and self.teacher and not self.distill_online:
+            raise ValueError("mixup with a teacher needs distill_online (the mixed crops are scored as they come)")
+        if self.mixup < 0:
+            raise ValueError(f"mixup must be >= 0, got {self.mixup}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")

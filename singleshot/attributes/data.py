@@ -1,0 +1,199 @@
+"""Face crops for attributes: folders of labelled or unlabelled crops, crops cut around boxes (as at inference, or
+from a detection dataset), the training augmentation and the crops' normalisation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from singleshot.attributes.config import AttributeError_
+
+
+def _read_crop(path: Path, size: int) -> np.ndarray | None:
+    """One crop file -> uint8 ``(size, size, 3)`` RGB; None (reported) when it cannot be read."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        print(f"{path}: cannot read the image; skipped")
+        return None
+    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size
+                       else cv2.INTER_LINEAR)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def load_crop_folder(folder: str | Path, exclude: set[str], size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``folder/{0,1}/*`` crops -> uint8 ``(N, size, size, 3)`` RGB, int labels ``(N,)``, their paths.
+
+    Raises:
+        AttributeError_: the folder or its ``0/`` and ``1/`` subfolders are missing or empty.
+    """
+    from singleshot.data.formats.folder import find_images
+
+    folder = Path(folder)
+    images, labels, names = [], [], []
+    for outcome in (0, 1):
+        sub = folder / str(outcome)
+        if not sub.is_dir():
+            raise AttributeError_(f"{sub}: missing (expected one subfolder per outcome, 0/ and 1/)")
+        for path in find_images(sub):
+            rel = f"{folder.name}/{outcome}/{path.name}"
+            if rel in exclude:
+                continue
+            image = _read_crop(path, size)
+            if image is None:
+                continue
+            images.append(image)
+            labels.append(outcome)
+            names.append(rel)
+    if not images:
+        raise AttributeError_(f"{folder}: no crops in 0/ and 1/")
+    return np.stack(images), np.array(labels, np.int64), names
+
+
+def load_unlabeled_crops(folders: Sequence[str | Path], size: int) -> np.ndarray:
+    """Every image under ``folders`` (recursively), resized to ``size``: uint8 ``(N, size, size, 3)`` RGB.
+
+    Raises:
+        AttributeError_: a folder is missing or holds no images. Unreadable files are reported and skipped.
+    """
+    from singleshot.data.formats.folder import find_images
+
+    images = []
+    for folder in folders:
+        paths = find_images(Path(folder)) if Path(folder).is_dir() else []
+        if not paths:
+            raise AttributeError_(f"{folder}: no crops found (a folder of images is expected)")
+        images.extend(image for image in (_read_crop(path, size) for path in paths) if image is not None)
+    return np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+
+
+def read_exclude_list(path: str | Path | None) -> set[str]:
+    """Relative paths listed (first whitespace-separated column) in an exclusion file; empty for None."""
+    if not path:
+        return set()
+    path = Path(path)
+    if not path.is_file():
+        raise AttributeError_(f"{path}: exclusion list not found")
+    return {line.split()[0] for line in path.read_text().splitlines() if line.strip()}
+
+
+def augment_batch(images: Tensor, generator: torch.Generator) -> Tensor:
+    """Vectorised crop augmentation of a ``(B, 3, S, S)`` float batch: flip, shift/scale (+-8%), brightness/contrast.
+
+    The crops at inference come from detector boxes, slightly off the training crops' framing: the small random
+    similarity transform teaches the head to tolerate that.
+    """
+    b = images.shape[0]
+    rand = lambda *shape: torch.rand(*shape, generator=generator)
+    scale = 1.0 + (rand(b) - 0.5) * 0.16
+    flip = torch.where(rand(b) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = scale * flip
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = (rand(b, 2) - 0.5) * 0.16
+    grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    out = nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    contrast = (1.0 + (rand(b, 1, 1, 1) - 0.5) * 0.4)
+    brightness = (rand(b, 1, 1, 1) - 0.5) * 0.4
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    return (out - mean) * contrast + mean + brightness
+
+
+def _normalise(images_uint8: np.ndarray | Tensor, mean_rgb: Sequence[float], std_rgb: Sequence[float]) -> Tensor:
+    """``(N, S, S, 3)`` uint8 RGB crops -> float32 ``(N, 3, S, S)`` ``(x - mean) / std``.
+
+    Not :func:`singleshot.data.transforms.normalize_batch`: that one multiplies by the reciprocal of std, which
+    differs from this division by one ulp for about a quarter of the uint8 values under ImageNet's mean and std,
+    and the attribute checkpoints were trained and measured with the division.
+    """
+    x = torch.as_tensor(images_uint8).permute(0, 3, 1, 2).float()
+    mean = torch.tensor(mean_rgb).view(1, 3, 1, 1)
+    std = torch.tensor(std_rgb).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def square_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray, size: int, scale: float = 1.0,
+                 fill_rgb: Sequence[float] = (124, 116, 104)) -> np.ndarray:
+    """Cut a ``size x size`` square around each box (side = ``scale`` x the box's long side, same centre).
+
+    Args:
+        image_rgb: ``(H, W, 3)`` uint8.
+        boxes_xyxy: ``(K, 4)`` pixel boxes.
+
+    Returns:
+        ``(K, size, size, 3)`` uint8; parts outside the image are filled with ``fill_rgb``.
+    """
+    crops = np.empty((len(boxes_xyxy), size, size, 3), np.uint8)
+    fill = tuple(round(v) for v in fill_rgb)
+    for k, (x1, y1, x2, y2) in enumerate(np.asarray(boxes_xyxy, np.float64)):
+        side = max(x2 - x1, y2 - y1, 1.0) * scale
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        s = size / side
+        # one affine warp per face: the output is size x size whatever the face size (cost ~ size^2)
+        matrix = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]])
+        crops[k] = cv2.warpAffine(image_rgb, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+    return crops
+
+
+@dataclass
+class CropReport:
+    """What :func:`cut_face_crops` wrote."""
+
+    images: int
+    crops: int
+    skipped_small: int
+    skipped_ignore: int
+    unreadable: list[str]
+    out: str
+
+
+def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float = 1.0, min_size: float = 40.0,
+                   force: bool = False, progress: bool = True) -> CropReport:
+    """Cut the faces of a detection dataset into square crops, as :class:`AttributeClassifier` cuts detections.
+
+    Unlabelled crops for distillation (``AttributeConfig.unlabeled``) or for labelling a new attribute by hand.
+    Faces marked ignore and faces whose long side is under ``min_size`` pixels (too blurred once enlarged) are
+    skipped and counted. ``out`` gets one JPEG per face, ``<image key>_<face index>.jpg`` with ``/`` as ``__``.
+
+    Raises:
+        AttributeError_: ``out`` already holds images and ``force`` is off; DataError: an unreadable dataset.
+    """
+    from tqdm import tqdm
+
+    from singleshot.data.formats import load_annotations
+    from singleshot.data.formats.folder import find_images
+
+    out = Path(out)
+    if out.is_dir() and find_images(out) and not force:
+        raise AttributeError_(f"{out} already holds crops; pass --force to add to it (same names are replaced)")
+    dataset = load_annotations(spec)  # before creating the folder: a bad spec leaves nothing behind
+    out.mkdir(parents=True, exist_ok=True)
+    crops = small = ignored = 0
+    unreadable = []
+    for sample in tqdm(dataset.samples, desc="cutting crops", unit="image", disable=not progress):
+        boxes = np.asarray(sample.boxes_xyxy, np.float64).reshape(-1, 4)
+        keep = ~np.asarray(sample.ignore, bool)
+        ignored += int((~keep).sum())
+        long_side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        small += int((keep & (long_side < min_size)).sum())
+        keep &= long_side >= min_size
+        if not keep.any():
+            continue
+        image = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)
+        if image is None:
+            unreadable.append(str(sample.image_path))
+            print(f"{sample.image_path}: cannot read the image; skipped")
+            continue
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        stem = Path(sample.key).with_suffix("").as_posix().replace("/", "__")
+        for k, crop in zip(np.flatnonzero(keep), square_crops(rgb, boxes[keep], size, crop_scale)):
+            cv2.imwrite(str(out / f"{stem}_{k}.jpg"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+            crops += 1
+    return CropReport(len(dataset.samples), crops, small, ignored, unreadable, str(out))

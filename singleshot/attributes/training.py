@@ -1,0 +1,229 @@
+"""Training an attribute: :func:`train_attribute` (AdamW, cosine schedule, augmentation, optional distillation from
+a teacher, mixup, unlabelled crops and a held-out split), its scores (:func:`roc_auc`) and its
+:class:`AttributeResult`."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from singleshot.attributes.config import AttributeConfig
+from singleshot.attributes.data import (
+    _normalise,
+    augment_batch,
+    load_crop_folder,
+    load_unlabeled_crops,
+    read_exclude_list,
+)
+from singleshot.attributes.model import _probabilities, build_attribute_net, load_attribute_net, predict_crops
+from singleshot.checkpoint import FORMAT, VERSION, save_checkpoint
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve: the Mann-Whitney U statistic, tied scores counted half."""
+    scores = np.asarray(scores, np.float64)
+    pos = np.asarray(labels) == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(len(scores))
+    # average rank of each run of equal scores
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], len(scores)]
+    for s, e in zip(starts, ends):
+        ranks[order[s:e]] = (s + e + 1) / 2
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@dataclass
+class AttributeResult:
+    """What ``singleshot attribute train`` measured on the test split."""
+
+    name: str
+    backbone_init: str
+    freeze_backbone: bool
+    train_crops: int
+    test_crops: int
+    accuracy: float
+    roc_auc: float
+    train_seconds: float
+    checkpoint: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class _Teacher:
+    """Soft targets for the student's normalised, augmented crops: the mean probability of one or more trained
+    attribute networks (an ensemble is a better teacher than any of its members)."""
+
+    def __init__(self, weights: str | Path | Sequence[str | Path], student_mean: Sequence[float],
+                 student_std: Sequence[float]) -> None:
+        paths = [weights] if isinstance(weights, (str, Path)) else list(weights)
+        self.members = []
+        s_mean, s_std = torch.tensor(student_mean).view(1, 3, 1, 1), torch.tensor(student_std).view(1, 3, 1, 1)
+        for path in paths:
+            net, checkpoint = load_attribute_net(path)
+            for p in net.parameters():
+                p.requires_grad_(False)
+            meta = checkpoint["backbone"]
+            t_mean = torch.tensor(meta["mean_rgb"]).view(1, 3, 1, 1)
+            t_std = torch.tensor(meta["std_rgb"]).view(1, 3, 1, 1)
+            # one affine map from the student's normalisation to this member's
+            self.members.append({
+                "path": str(path), "net": net, "size": int(checkpoint["input_size"]),
+                "flip": bool(checkpoint.get("flip_tta", False)), "scale": s_std / t_std,
+                "shift": (s_mean - t_mean) / t_std, "accuracy": checkpoint.get("metrics", {}).get("accuracy"),
+            })
+
+    def describe(self) -> str:
+        return "; ".join(f"{m['path']} (input {m['size']}, mirror average {m['flip']}, test accuracy "
+                         f"{m['accuracy'] if m['accuracy'] is None else round(m['accuracy'], 4)})"
+                         for m in self.members)
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor) -> Tensor:
+        """``(B, 3, S, S)`` student-normalised crops -> ``(B,)`` teacher probabilities."""
+        total = torch.zeros(len(x))
+        for m in self.members:
+            xm = x * m["scale"] + m["shift"]
+            if xm.shape[-1] != m["size"]:  # the member's own input size (its training crops were resized likewise)
+                xm = nn.functional.interpolate(xm, size=(m["size"], m["size"]), mode="bilinear", align_corners=False)
+            total += _probabilities(m["net"], xm, m["flip"])
+        return total / len(self.members)
+
+
+def _stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held out): ``fraction`` of each outcome held out, chosen by ``seed``."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for outcome in np.unique(labels):
+        idx = np.flatnonzero(labels == outcome)
+        held.append(rng.permutation(idx)[: round(len(idx) * fraction)])
+    held_out = np.sort(np.concatenate(held))
+    return np.setdiff1d(np.arange(len(labels)), held_out), held_out
+
+
+def _score(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    return float(((probs >= 0.5) == (labels == 1)).mean()), roc_auc(probs, labels)
+
+
+def train_attribute(config: AttributeConfig, progress: bool = True,
+                    log: Callable[[str], object] = print) -> AttributeResult:
+    """Train, evaluate on the test split, save the checkpoint to ``config.out``; see :class:`AttributeConfig`.
+
+    Raises:
+        AttributeError_: missing or empty crop folders; CheckpointError: a missing or wrong teacher checkpoint.
+    """
+    from tqdm import tqdm
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    # networks first: a missing detector or teacher checkpoint stops the run before the crops are read
+    net, meta = build_attribute_net(config)
+    mean, std = meta["mean_rgb"], meta["std_rgb"]
+    teacher = _Teacher(config.teacher, mean, std) if config.teacher else None
+    exclude = read_exclude_list(config.exclude)
+    train_x, train_y, _ = load_crop_folder(config.train, exclude, config.input_size)
+    test_x, test_y, _ = load_crop_folder(config.test, exclude, config.input_size)
+    val_x = val_y = None
+    if config.val_fraction > 0:
+        kept, held = _stratified_split(train_y, config.val_fraction, config.seed)
+        val_x, val_y = train_x[held], train_y[held]
+        train_x, train_y = train_x[kept], train_y[kept]
+    if teacher is not None:
+        log(f"teacher: {teacher.describe()}; distill_weight {config.distill_weight}")
+    beta = torch.distributions.Beta(config.mixup, config.mixup) if config.mixup > 0 else None
+    x_all = _normalise(train_x, mean, std)
+    y_all = torch.from_numpy(train_y).float()
+    # per-crop weight of the label in the target: labelled crops (1 - distill_weight), unlabelled ones 0 (teacher)
+    label_w = torch.full((len(x_all),), 1.0 - (config.distill_weight if teacher is not None else 0.0))
+    if config.unlabeled:
+        extra = load_unlabeled_crops(config.unlabeled, config.input_size)
+        log(f"{len(extra)} unlabelled crops from {', '.join(config.unlabeled)} (teacher targets only)")
+        x_all = torch.cat((x_all, _normalise(extra, mean, std)))
+        y_all = torch.cat((y_all, torch.zeros(len(extra))))
+        label_w = torch.cat((label_w, torch.zeros(len(extra))))
+    fixed_targets = None
+    if teacher is not None and not config.distill_online:
+        fixed_targets = torch.cat([teacher(x_all[i : i + 256]) for i in range(0, len(x_all), 256)])
+    if config.freeze_backbone:
+        for p in net.backbone.parameters():
+            p.requires_grad_(False)
+    groups = [{"params": list(net.head.parameters()), "lr": config.lr}]
+    if not config.freeze_backbone:
+        groups.append({"params": list(net.backbone.parameters()), "lr": config.lr * config.backbone_lr_factor})
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(x_all) / config.batch_size)
+    total = config.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
+    generator = torch.Generator().manual_seed(config.seed)
+    loss_fn = nn.BCEWithLogitsLoss()
+    history = []
+    start = time.perf_counter()
+    bar = tqdm(range(config.epochs), desc=f"training {config.name}", unit="epoch", disable=not progress)
+    for epoch in bar:
+        net.train()
+        if config.freeze_backbone:
+            net.backbone.eval()  # frozen means frozen BatchNorm statistics too
+        order = torch.randperm(len(x_all), generator=generator)
+        total_loss = 0.0
+        for i in range(steps_per_epoch):
+            idx = order[i * config.batch_size : (i + 1) * config.batch_size]
+            x = augment_batch(x_all[idx], generator)
+            w = label_w[idx]
+            y = y_all[idx] * w  # the label's share of the target
+            if beta is not None:
+                lam = float(beta.sample())
+                pair = torch.randperm(len(idx), generator=generator)
+                x = lam * x + (1 - lam) * x[pair]
+                y, w = lam * y + (1 - lam) * y[pair], lam * w + (1 - lam) * w[pair]
+            if fixed_targets is not None:
+                y = y + (1 - w) * fixed_targets[idx]
+            elif teacher is not None:
+                # BCE is linear in its target: one loss on the blended target = the weighted sum of both losses
+                y = y + (1 - w) * teacher(x)
+            loss = loss_fn(net(x)[:, 0], y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item() * len(idx)
+        row = {"epoch": epoch + 1, "loss": total_loss / len(x_all)}
+        if val_x is not None and ((epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs):
+            row["val_accuracy"], row["val_roc_auc"] = _score(
+                predict_crops(net, val_x, mean, std, flip_tta=config.flip_tta), val_y)
+        history.append(row)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
+    seconds = time.perf_counter() - start
+    probs = predict_crops(net, test_x, mean, std, flip_tta=config.flip_tta)
+    accuracy, auc = _score(probs, test_y)
+    metrics = {"accuracy": accuracy, "roc_auc": auc, "test_crops": len(test_x)}
+    if val_x is not None:
+        metrics.update(val_accuracy=history[-1]["val_accuracy"], val_roc_auc=history[-1]["val_roc_auc"],
+                       val_crops=len(val_x))
+    out = Path(config.out)
+    save_checkpoint(out, {
+        "format": FORMAT, "version": VERSION, "kind": "attribute", "name": config.name, "labels": list(config.labels),
+        "input_size": config.input_size, "crop_scale": config.crop_scale, "levels": net.levels,
+        "flip_tta": config.flip_tta,
+        "backbone": meta, "model": net.state_dict(), "config": asdict(config),
+        "metrics": metrics,
+    })
+    result = AttributeResult(config.name, config.backbone_init, config.freeze_backbone, len(train_x), len(test_x),
+                             accuracy, auc, seconds, str(out), history)
+    held_text = (f"held-out {metrics['val_accuracy']:.4f} / AUC {metrics['val_roc_auc']:.4f} on {len(val_x)} "
+                 "training crops; " if val_x is not None else "")
+    log(f"{config.name}: accuracy {accuracy:.4f}, ROC AUC {auc:.4f} on {len(test_x)} test crops; {held_text}"
+        f"(backbone {config.backbone_init}, {'frozen' if config.freeze_backbone else 'fine-tuned'}"
+        f"{', distilled' if teacher is not None else ''}; {len(train_x)} training crops, {seconds:.0f} s); "
+        f"saved {out}")
+    return result

@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from singleshot.attributes.classifier import AttributeClassifier
+from singleshot.attributes.config import AttributeConfig
+from singleshot.attributes.data import _normalise
+from singleshot.attributes.model import load_attribute_net, predict_crops
+from singleshot.attributes.training import _Teacher, roc_auc, train_attribute
+from singleshot.config import ConfigError, load_dataclass
+
+
+def test_training_learns_a_toy_attribute_and_excludes_listed_crops(trained):
+    assert trained.train_crops == 47 and trained.test_crops == 20  # one excluded crop
+    assert trained.accuracy >= 0.9 and trained.roc_auc >= 0.9
+    assert Path(trained.checkpoint).is_file()
+
+
+def test_roc_auc_matches_pairwise_definition():
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.random(200), 1)  # many ties
+    labels = rng.integers(0, 2, 200)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    brute = ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (len(pos) * len(neg))
+    assert roc_auc(scores, labels) == pytest.approx(brute)
+
+
+def test_distillation_from_a_teacher_with_held_out_split(crops, trained, tmp_path):
+    """A student taught only by the teacher's soft targets (distill_weight 1) learns the teacher's rule; the
+    held-out part of the training crops is scored and left out of training."""
+    config = AttributeConfig(name="bright", labels=("dark", "bright"), train=str(crops / "train"),
+                             test=str(crops / "test"), exclude=str(crops / "exclude.txt"), input_size=24,
+                             epochs=3, batch_size=16, lr=0.01, backbone_lr_factor=1.0, teacher=trained.checkpoint,
+                             distill_weight=1.0, mixup=0.2, val_fraction=0.25, val_every=1, seed=1,
+                             out=str(tmp_path / "student.pt"))
+    logs = []
+    result = train_attribute(config, progress=False, log=logs.append)
+    assert result.train_crops == 47 - 12  # 25% of each outcome (23 + 24 crops) held out
+    assert all("val_accuracy" in row for row in result.history)
+    assert result.roc_auc >= 0.9  # the toy teacher's soft probabilities: ranking learned within 3 epochs
+    assert "distilled" in logs[-1] and "held-out" in logs[-1] and "teacher" in logs[0]
+    assert AttributeClassifier(result.checkpoint).metrics["val_crops"] == 12
+
+
+def test_teacher_scores_student_crops_like_the_classifier(trained):
+    """The teacher maps the student's normalisation (and size) to its own: same probabilities as scoring the
+    crops directly."""
+    crops = (np.random.default_rng(0).random((5, 32, 32, 3)) * 255).astype(np.uint8)
+    net, ck = load_attribute_net(trained.checkpoint)
+    expected = predict_crops(net, crops, ck["backbone"]["mean_rgb"], ck["backbone"]["std_rgb"])
+    student_mean, student_std = (0.0, 0.0, 0.0), (255.0, 255.0, 255.0)
+    teacher = _Teacher(trained.checkpoint, student_mean, student_std)
+    got = teacher(_normalise(crops, student_mean, student_std)).numpy()
+    assert np.allclose(got, expected, atol=1e-5)
+    assert teacher(torch.zeros(2, 3, 48, 48)).shape == (2,)  # resized to the teacher's input
+
+
+def test_unlabeled_crops_are_trained_on_teacher_targets(crops, trained, tmp_path):
+    config = AttributeConfig(name="bright", labels=("dark", "bright"), train=str(crops / "train"),
+                             test=str(crops / "test"), exclude=None, input_size=24, epochs=2, batch_size=16,
+                             lr=0.01, backbone_lr_factor=1.0, teacher=trained.checkpoint, distill_weight=0.5,
+                             distill_online=False, unlabeled=[str(crops / "test" / "1")],
+                             out=str(tmp_path / "student.pt"))
+    logs = []
+    result = train_attribute(config, progress=False, log=logs.append)
+    assert any("10 unlabelled crops" in line for line in logs) and result.train_crops == 48
+    with pytest.raises(ConfigError, match="need a teacher"):
+        load_dataclass(AttributeConfig, None, ["unlabeled=[crops]"])
+    with pytest.raises(ConfigError, match="distill_online"):
+        load_dataclass(AttributeConfig, None, ["teacher=t.pt", "distill_weight=0.5", "mixup=0.2",
+                                               "distill_online=false"])
+
+
+def test_teacher_ensemble_averages_its_members(trained, tmp_path):
+    x = torch.randn(4, 3, 32, 32)
+    one = _Teacher(trained.checkpoint, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    two = _Teacher([trained.checkpoint, trained.checkpoint], (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    assert torch.allclose(one(x), two(x), atol=1e-6) and "input 32" in two.describe()
+    config = load_dataclass(AttributeConfig, None, ["teacher=[a.pt, b.pt]", "distill_weight=0.5"])
+    assert config.teacher == ["a.pt", "b.pt"]
