@@ -21,6 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from singleshot.errors import SingleshotError
+
 #: Our runtimes as bench rows: (row name, Detector runtime, int8).
 RUNTIME_ROWS = {"torch": ("torch", False), "ort": ("ort", False), "ort-int8": ("ort", True), "opencv": ("opencv", False)}
 
@@ -174,7 +176,7 @@ def run_bench(
     report = BenchReport()
     unknown = [r for r in runtimes if r not in RUNTIME_ROWS]
     if unknown:
-        raise ValueError(f"unknown runtime(s) {unknown} (choose from {', '.join(RUNTIME_ROWS)})")
+        raise SingleshotError(f"unknown runtime(s) {unknown} (choose from {', '.join(RUNTIME_ROWS)})")
     dataset = None
     if data:
         from singleshot.data.formats import load_annotations
@@ -184,7 +186,7 @@ def run_bench(
         image = dataset.samples[0].image_path if dataset is not None else Path("assets/demo.jpg")
     decoded = decode_image(Path(image))
     if decoded is None:
-        raise ValueError(f"{image}: cannot read the benchmark photo")
+        raise SingleshotError(f"{image}: cannot read the benchmark photo")
     photo = decoded[0]
     weights_path = Path(weights) if weights else bundled_weights()
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="singleshot-bench-"))
@@ -203,7 +205,7 @@ def run_bench(
     given_onnx = weights_path.suffix.lower() == ".onnx"
     if given_onnx:
         if not weights_path.is_file():
-            raise FileNotFoundError(f"{weights_path}: ONNX file not found")
+            raise SingleshotError(f"{weights_path}: ONNX file not found")
         for row in [r for r in runtimes if r in ("torch", "ort-int8")]:
             report.skipped.append(f"{row}: needs a checkpoint, not an exported ONNX file")
         runtimes = [r for r in runtimes if r not in ("torch", "ort-int8")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -19,16 +20,18 @@ class UserError(SingleshotError):
     """A problem with the user's input: printed as one line, no traceback."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors (unknown flag, bad value) are one-line :class:`UserError` s like the rest."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from singleshot.models import list_models, model_info
 
     names = args.names or list_models()
-    infos = []
-    for name in names:
-        try:
-            infos.append(model_info(name))
-        except KeyError as err:
-            raise UserError(err.args[0]) from None
+    infos = [model_info(name) for name in names]
     if args.json:
         print(json.dumps([asdict(info) for info in infos], indent=2))
         return 0
@@ -68,14 +71,11 @@ def _parse_options(pairs: Sequence[str], reader, what: str) -> dict:
 
 
 def _load_data(spec: str, options: Sequence[str]):
-    from singleshot.data.formats import DataError, load_annotations, parse_spec
+    from singleshot.data.formats import load_annotations, parse_spec
     from singleshot.registry import DATASET_FORMATS
 
-    try:
-        name, _ = parse_spec(spec)
-        data = load_annotations(spec, **_parse_options(options, DATASET_FORMATS.get(name), f"{name} format"))
-    except DataError as err:
-        raise UserError(str(err)) from None
+    name, _ = parse_spec(spec)
+    data = load_annotations(spec, **_parse_options(options, DATASET_FORMATS.get(name), f"{name} format"))
     if data.report.messages:
         summary = data.report.summary() or f"{len(data.report.messages)} note(s)"
         print(f"note: {summary} (first: {data.report.messages[0]})", file=sys.stderr)
@@ -112,7 +112,6 @@ def _predict_dataset(data, args: argparse.Namespace) -> dict:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from singleshot.data.formats import DataError
     from singleshot.evaluation import DEFAULT_PROTOCOL, evaluate, list_protocols
     from singleshot.evaluation.predictions import read_predictions
     from singleshot.evaluation.report import format_table, plot_curves
@@ -130,23 +129,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if "present_only" not in _protocol_params(EVAL_PROTOCOLS.get(name)):
             raise UserError(f"--present-only is not supported by the {name} protocol")
         options["present_only"] = True
-    try:
-        if args.weights is not None:
-            predictions = _predict_dataset(data, args)
-        elif Path(args.predictions).is_dir():
-            from singleshot.evaluation.widerface import read_wider_submission
+    if args.weights is not None:
+        predictions = _predict_dataset(data, args)
+    elif Path(args.predictions).is_dir():
+        from singleshot.evaluation.widerface import read_wider_submission
 
-            predictions = read_wider_submission(Path(args.predictions))
-        else:
-            predictions = read_predictions(Path(args.predictions))
-        result = evaluate(data, predictions, protocol=name, **options)
-    except DataError as err:
-        raise UserError(str(err)) from None
+        predictions = read_wider_submission(Path(args.predictions))
+    else:
+        predictions = read_predictions(Path(args.predictions))
+    result = evaluate(data, predictions, protocol=name, **options)
     if args.plot:
-        try:
-            plot_curves(result, args.plot)
-        except RuntimeError as err:
-            raise UserError(str(err)) from None
+        plot_curves(result, args.plot)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -157,18 +150,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from singleshot.checkpoint import CheckpointError
-    from singleshot.config import ConfigError, load_config
-    from singleshot.data.formats import DataError
+    from singleshot.config import load_config
     from singleshot.engine.trainer import Trainer
 
-    try:
-        config = load_config(args.config, args.set)
-        if args.out_dir:
-            config.train.out_dir = args.out_dir
-        state = Trainer(config, progress=not args.no_progress).fit(resume=args.resume)
-    except (ConfigError, DataError, CheckpointError) as err:
-        raise UserError(str(err)) from None
+    config = load_config(args.config, args.set)
+    if args.out:
+        config.train.out_dir = args.out
+    state = Trainer(config, progress=not args.no_progress).fit(resume=args.resume)
     print(f"done: epoch {state.epoch}, iteration {state.iteration}, best val AP {state.best_ap:.4f} "
           f"(epoch {state.best_epoch}); checkpoints in {config.train.out_dir}")
     return 0
@@ -196,18 +184,9 @@ def _image_sources(sources: Sequence[str]) -> list[tuple[object, str]]:
 
 
 def _load_detector(weights, input_size: int, threads: int | None, runtime: str | None = None, box_vote: bool = True):
-    from singleshot.checkpoint import CheckpointError
-    from singleshot.deploy.runtimes import RuntimeUnavailableError
     from singleshot.predictor import Detector
 
-    try:
-        return Detector(weights, input_size=input_size, threads=threads, runtime=runtime, box_vote=box_vote)
-    except (CheckpointError, RuntimeUnavailableError, FileNotFoundError, ValueError) as err:
-        raise UserError(str(err)) from None
-
-
-#: File suffixes ``singleshot detect`` treats as videos.
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+    return Detector(weights, input_size=input_size, threads=threads, runtime=runtime, box_vote=box_vote)
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
@@ -216,15 +195,15 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
-    from singleshot.checkpoint import CheckpointError
     from singleshot.data.cache import decode_image
     from singleshot.evaluation.predictions import write_predictions
     from singleshot.predictor import draw_detections
+    from singleshot.video import detect_video, is_video_source
 
     if not args.sources and args.source is None:
         raise UserError("give image files, folders or videos, or --source CAMERA_INDEX|VIDEO")
     sources = list(args.sources) + ([args.source] if args.source is not None else [])
-    videos = [s for s in sources if s.isdigit() or Path(s).suffix.lower() in VIDEO_SUFFIXES]
+    videos = [s for s in sources if is_video_source(s)]
     stills = [s for s in sources if s not in videos]
     items = _image_sources(stills) if stills else []
     for v in videos:
@@ -239,10 +218,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     options = {"min_score": args.min_score, "max_overlap": args.max_overlap, "top_k": args.top_k,
                "attributes": attributes}
     for name in attributes:  # load (and check) every attribute before the first image
-        try:
-            detector.attribute(name)
-        except (KeyError, CheckpointError) as err:
-            raise UserError(err.args[0] if isinstance(err, KeyError) else str(err)) from None
+        detector.attribute(name)
     predictions, skipped, faces, seconds, done = {}, 0, 0, 0.0, 0
     attribute_values: dict[str, dict[str, list[float]]] = {}
     # many images run in batches (one network call per batch); a batch is padded to its largest image
@@ -279,10 +255,14 @@ def _cmd_detect(args: argparse.Namespace) -> int:
                 print(f"{key}: {len(det)} detection(s)")
     bar.close()
     for video in videos:
-        v_frames, v_faces, v_seconds = _detect_video(detector, video, out, args, options, predictions)
-        done += v_frames
-        faces += v_faces
-        seconds += v_seconds
+        report = detect_video(detector, video, out, predictions, max_frames=args.max_frames, show=args.show,
+                              **options)
+        print(f"{report.name}: {report.frames} frames, {report.detections} detection(s), "
+              f"{report.frames / report.seconds if report.seconds else 0:.1f} FPS"
+              + (f"; video in {report.video}" if report.video else ""))
+        done += report.frames
+        faces += report.detections
+        seconds += report.seconds
     write_predictions(out / "detections.json", predictions)
     if attributes:
         # one probability per detection, in the order of detections.json
@@ -294,135 +274,59 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return 0 if done else 2
 
 
-def _detect_video(detector, source: str, out: Path, args, options: dict, predictions: dict) -> tuple[int, int, float]:
-    """Run on every frame of a video file or camera; write ``OUT/NAME.mp4`` (or show the frames with --show)."""
-    import time
-
-    import cv2
-
-    from singleshot.predictor import draw_detections
-
-    camera = source.isdigit()
-    name = f"camera{source}" if camera else Path(source).stem
-    capture = cv2.VideoCapture(int(source) if camera else source)
-    if not capture.isOpened():
-        raise UserError(f"{'camera ' + source if camera else source}: cannot open the video source")
-    fps_in = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    writer, frames, faces, seconds = None, 0, 0, 0.0
-    target = out / f"{name}.mp4"
-    try:
-        while args.max_frames is None or frames < args.max_frames:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            start = time.perf_counter()
-            det = detector.detect(rgb, **options)
-            seconds += time.perf_counter() - start
-            frames += 1
-            faces += len(det)
-            predictions[f"{name}/{frames:06d}"] = det.to_rows()
-            annotated = draw_detections(rgb, det, detector.class_names)
-            if args.show:
-                try:
-                    cv2.imshow(f"singleshot: {name}", annotated)
-                except cv2.error:
-                    raise UserError("--show needs an OpenCV build with a GUI (opencv-python, not -headless)") from None
-                if cv2.waitKey(1) & 0xFF in (27, ord("q")):
-                    break
-                continue
-            if writer is None:
-                h, w = annotated.shape[:2]
-                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps_in, (w, h))
-                if not writer.isOpened():
-                    raise UserError(f"{target}: OpenCV cannot write an mp4 video here")
-            writer.write(annotated)
-            if frames % 30 == 0:
-                print(f"{name}: {frames} frames, {frames / seconds:.1f} FPS (decode excluded)", file=sys.stderr)
-    except KeyboardInterrupt:
-        print(f"{name}: stopped after {frames} frames", file=sys.stderr)
-    finally:
-        capture.release()
-        if writer is not None:
-            writer.release()
-    print(f"{name}: {frames} frames, {faces} detection(s), {frames / seconds if seconds else 0:.1f} FPS"
-          + ("" if args.show else f"; video in {target}"))
-    return frames, faces, seconds
+def _wxh(text: str) -> tuple[int, int]:
+    """argparse type of ``WxH`` -> ``(H, W)``."""
+    match = re.fullmatch(r"(\d+)x(\d+)", text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected WxH, e.g. 640x480, got {text!r}")
+    return int(match[2]), int(match[1])
 
 
-def _parse_wxh(text: str) -> tuple[int, int]:
-    """``WxH`` -> ``(H, W)``."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--input-size: expected WxH, e.g. 640x480, got {text!r}") from None
-    return h, w
+def _wxh_list(text: str) -> list[tuple[int, int]]:
+    """argparse type of ``WxH,WxH,...`` -> ``[(W, H), ...]`` (bench frames)."""
+    return [tuple(reversed(_wxh(f))) for f in text.split(",")]
 
 
-def _parse_box_vote(text: str | None) -> float | str | None:
-    """``--box-vote``: None (keep the checkpoint's), ``off``, or an IoU (its range: ``override_vote_iou``)."""
-    if text is None or text == "off":
+def _int_list(text: str) -> list[int]:
+    """argparse type of ``1,2`` -> ``[1, 2]``."""
+    if not re.fullmatch(r"\d+(,\d+)*", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    return [int(v) for v in text.split(",")]
+
+
+def _box_vote(text: str) -> float | str:
+    """argparse type of ``--box-vote``: ``off`` or an IoU (its range is checked by ``override_vote_iou``)."""
+    if text == "off":
         return text
-    try:
-        return float(text)
-    except ValueError:
-        raise UserError(f"--box-vote: expected an IoU such as 0.5, or off; got {text!r}") from None
+    if not re.fullmatch(r"\d*\.?\d+", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected an IoU such as 0.5, or off; got {text!r}")
+    return float(text)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from singleshot.checkpoint import CheckpointError, export_weights
+    from singleshot.deploy.export import export_model
 
-    target = Path(args.output)
-    if target.suffix == ".pt":
-        if args.int8 or args.dynamic:
-            raise UserError("--int8 and --dynamic apply to ONNX exports (-o FILE.onnx)")
-        try:
-            path = export_weights(args.weights, target, vote_iou=_parse_box_vote(args.box_vote))
-        except CheckpointError as err:
-            raise UserError(str(err)) from None
+    if not args.out:
+        raise UserError("give the output file: --out FILE.pt (weights only) or --out FILE.onnx")
+    frame = args.frame
+    if args.input_size_wxh is not None:
+        frame = args.input_size_wxh
+    report = export_model(args.weights, args.out, frame_hw=frame, dynamic=args.dynamic, opset=args.opset,
+                          box_vote=args.box_vote, int8=args.int8, calib=args.calib, calib_images=args.calib_images)
+    path = report.path
+    if report.fp32_path is None:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, weights only)")
         return 0
-    if target.suffix != ".onnx":
-        raise UserError(f"{target}: export writes .pt (weights only) or .onnx files")
-    if args.int8 and not args.calib:
-        raise UserError("--int8 needs --calib DIR (a folder of photos to calibrate the activation ranges)")
-    from singleshot.checkpoint import (
-        build_model_from_checkpoint,
-        checkpoint_vote_iou,
-        load_checkpoint,
-        override_vote_iou,
-    )
-    from singleshot.deploy.onnx_export import ExportError, compare_with_torch, export_onnx
-
-    size = tuple(v + (-v % 32) for v in _parse_wxh(args.input_size))  # as export_onnx rounds it
-    try:
-        checkpoint = load_checkpoint(args.weights)
-        model = build_model_from_checkpoint(checkpoint, str(args.weights)).eval()
-        mean, std = tuple(checkpoint["mean_rgb"]), tuple(checkpoint["std_rgb"])
-        fp32 = target if not args.int8 else target.with_name(target.stem + ".fp32.onnx")
-        export_onnx(model, fp32, list(checkpoint["class_names"]), mean, std, input_size=size, dynamic=args.dynamic,
-                    opset=args.opset, model_name=str(checkpoint.get("model_name", "")),
-                    vote_iou=override_vote_iou(checkpoint_vote_iou(checkpoint), _parse_box_vote(args.box_vote)))
-    except (CheckpointError, ExportError) as err:
-        raise UserError(str(err)) from None
-    # the check runs on a second input size when the graph allows it
-    check = (size[0] + 64, size[1] - 64) if args.dynamic and size[1] > 96 else size
-    box_diff, score_diff, same = compare_with_torch(model, fp32, mean, std, check)
-    print(f"wrote {fp32} ({fp32.stat().st_size / 1e6:.2f} MB; input "
-          f"{'dynamic, H and W multiples of 32' if args.dynamic else f'{size[1]}x{size[0]}'}; opset {args.opset})")
+    fp32, check = report.fp32_path, report.check_hw
+    shape = "dynamic, H and W multiples of 32" if report.input_hw is None else f"{report.input_hw[1]}x{report.input_hw[0]}"
+    print(f"wrote {fp32} ({fp32.stat().st_size / 1e6:.2f} MB; input {shape}; opset {args.opset})")
     print(f"check, ONNX Runtime vs PyTorch on a {check[1]}x{check[0]} input: largest box difference "
-          f"{box_diff:.2e} px, largest score difference {score_diff:.2e}, detections after NMS "
-          f"{'identical' if same else 'DIFFERENT'}")
+          f"{report.box_diff_px:.2e} px, largest score difference {report.score_diff:.2e}, detections after NMS "
+          f"{'identical' if report.same_detections else 'DIFFERENT'}")
     if args.int8:
-        from singleshot.deploy.quantize import QuantizeError, quantize_int8
-
-        try:
-            quantize_int8(fp32, target, args.calib, size_hw=size, mean_rgb=mean, limit=args.calib_images)
-        except QuantizeError as err:
-            raise UserError(str(err)) from None
-        print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB, int8 QDQ, calibrated on {args.calib}); "
-              f"measure its accuracy with: singleshot eval --weights {target} --data FORMAT:PATH")
-    return 0 if same and box_diff < 1e-3 else 1
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, int8 QDQ, calibrated on {args.calib}); "
+              f"measure its accuracy with: singleshot eval --weights {path} --data FORMAT:PATH")
+    return 0 if report.ok else 1
 
 
 def _protocol_params(fn) -> list[str]:
@@ -445,18 +349,13 @@ def _add_inference_options(parser: argparse.ArgumentParser, min_score: float, pr
 
 
 def _cmd_kindle(args: argparse.Namespace) -> int:
-    from singleshot.checkpoint import CheckpointError
-    from singleshot.kindle import KindleError, create_teacher, kindle
-    from singleshot.peers import PeerUnavailableError
+    from singleshot.kindle import create_teacher, kindle
 
-    try:
-        teacher = create_teacher(args.teacher, threads=args.threads, input_size=args.input_size)
-        report = kindle(
-            teacher, args.images, args.out, min_score=args.min_score, ignore_score=args.ignore_score,
-            fmt=args.format, force=args.force, progress=not args.no_progress,
-        )
-    except (KindleError, CheckpointError, PeerUnavailableError, KeyError) as err:
-        raise UserError(err.args[0] if isinstance(err, KeyError) else str(err)) from None
+    teacher = create_teacher(args.teacher, threads=args.threads, input_size=args.input_size)
+    report = kindle(
+        teacher, args.images, args.out, min_score=args.min_score, ignore_score=args.ignore_score,
+        fmt=args.format, force=args.force, progress=not args.no_progress,
+    )
     print(report.table())
     print(f"report: {Path(args.out) / 'kindle_report.json'}")
     return 0
@@ -464,71 +363,68 @@ def _cmd_kindle(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from singleshot.bench import RUNTIME_ROWS, run_bench
-    from singleshot.checkpoint import CheckpointError
-    from singleshot.data.formats.base import DataError
     from singleshot.peers import PEER_NAMES
 
-    frames = [tuple(reversed(_parse_wxh(f))) for f in args.frames.split(",")]
-    try:
-        threads = [int(t) for t in args.threads.split(",")]
-    except ValueError:
-        raise UserError(f"--threads: expected comma-separated integers, got {args.threads!r}") from None
+    frames, threads = args.frames, args.thread_counts
     runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
     bad = [r for r in runtimes if r not in RUNTIME_ROWS]
     if bad:
         raise UserError(f"--runtimes: unknown {bad} (choose from {', '.join(RUNTIME_ROWS)})")
     peers = list(PEER_NAMES) if args.peers == "all" else [p for p in (args.peers or "").split(",") if p]
-    try:
-        report = run_bench(
-            args.weights, runtimes, frames, threads, args.runs, args.min_score, args.image, peers, args.data,
-            args.min_size, args.calib, args.work_dir, progress=not args.no_progress,
-            log=lambda line: print(line, file=sys.stderr),
-        )
-    except (DataError, ValueError, FileNotFoundError, CheckpointError) as err:
-        raise UserError(str(err)) from None
-    print(report.markdown())
+    report = run_bench(
+        args.weights, runtimes, frames, threads, args.runs, args.min_score, args.image, peers, args.data,
+        args.min_size, args.calib, args.work_dir, progress=not args.no_progress,
+        log=lambda line: print(line, file=sys.stderr),
+    )
     if args.json:
-        Path(args.json).write_text(report.to_json())
-        print(f"\nJSON: {args.json}")
+        print(report.to_json())
+    else:
+        print(report.markdown())
+    if args.out:
+        Path(args.out).write_text(report.to_json())
+        print(f"\nJSON: {args.out}", file=sys.stderr)
     return 0
 
 
 def _cmd_attribute_train(args: argparse.Namespace) -> int:
-    from singleshot.attributes import AttributeConfig, AttributeError_, train_attribute
-    from singleshot.checkpoint import CheckpointError
-    from singleshot.config import ConfigError, load_dataclass
+    from singleshot.attributes import AttributeConfig, train_attribute
+    from singleshot.config import load_dataclass
 
-    try:
-        config = load_dataclass(AttributeConfig, args.config, args.set)
-        if args.out:
-            config.out = args.out
-        result = train_attribute(config, progress=not args.no_progress)
-    except (ConfigError, AttributeError_, CheckpointError) as err:
-        raise UserError(str(err)) from None
+    config = load_dataclass(AttributeConfig, args.config, args.set)
+    if args.out:
+        config.out = args.out
+    result = train_attribute(config, progress=not args.no_progress)
     if args.json:
         print(json.dumps(asdict(result), indent=1))
     return 0
 
 
 def _cmd_attribute_crops(args: argparse.Namespace) -> int:
-    from singleshot.attributes import AttributeError_, cut_face_crops
-    from singleshot.data.formats import DataError
+    from singleshot.attributes import cut_face_crops
 
-    try:
-        report = cut_face_crops(args.data, args.out, size=args.size, crop_scale=args.crop_scale,
-                                min_size=args.min_size, force=args.force, progress=not args.no_progress)
-    except (AttributeError_, DataError) as err:
-        raise UserError(str(err)) from None
+    report = cut_face_crops(args.data, args.out, size=args.size, crop_scale=args.crop_scale,
+                            min_size=args.min_size, force=args.force, progress=not args.no_progress)
     print(f"{report.crops} crops of {report.images} images written to {report.out}; skipped: {report.skipped_small} "
           f"faces under {args.min_size:g} px, {report.skipped_ignore} ignore regions, "
           f"{len(report.unreadable)} unreadable images")
     return 0
 
 
+def _deprecated(parser: argparse.ArgumentParser, old: str, dest: str, new: str, **kwargs) -> None:
+    """Accept the flag ``old`` (spelling of the previous release) into ``dest``, with a note to use ``new``."""
+
+    class Deprecated(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            print(f"note: {old} is deprecated and will be removed; use {new}", file=sys.stderr)
+            setattr(namespace, self.dest, values)
+
+    parser.add_argument(old, dest=dest, action=Deprecated, help=argparse.SUPPRESS, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
-    parser = argparse.ArgumentParser(prog="singleshot", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    parser = _Parser(prog="singleshot", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
 
     models = sub.add_parser("models", help="list registered models with input size, priors, parameters and GFLOPs")
     models.add_argument("names", nargs="*", help="models to describe (default: all)")
@@ -582,12 +478,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="write a deployable copy of a checkpoint (.pt weights, or .onnx)")
     export.add_argument("--weights", required=True, metavar="CKPT", help="training or weights checkpoint")
-    export.add_argument("-o", "--output", required=True, metavar="FILE",
+    export.add_argument("--out", "-o", metavar="FILE",
                         help="output file: .pt (weights only) or .onnx (decoding inside, NMS outside)")
-    export.add_argument("--input-size", default="640x480", metavar="WxH", help="fixed ONNX input size (640x480)")
+    _deprecated(export, "--output", "out", "--out")
+    export.add_argument("--frame", type=_wxh, default=(480, 640), metavar="WxH",
+                        help="input size of a fixed ONNX graph (640x480)")
+    _deprecated(export, "--input-size", "input_size_wxh", "--frame", type=_wxh)
     export.add_argument("--dynamic", action="store_true", help="ONNX with free batch, height and width")
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (17)")
-    export.add_argument("--box-vote", metavar="IOU|off", default=None,
+    export.add_argument("--box-vote", metavar="IOU|off", default=None, type=_box_vote,
                         help="box voting the exported model recommends after NMS: an IoU, or off (default: the "
                              "checkpoint's postprocess.vote_iou)")
     export.add_argument("--int8", action="store_true", help="static int8 quantisation (QDQ) with --calib")
@@ -615,8 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--weights", help="checkpoint (default: the bundled face model)")
     bench.add_argument("--runtimes", default="torch,ort,ort-int8,opencv",
                        help="rows of ours: torch, ort, ort-int8, opencv (comma-separated; all by default)")
-    bench.add_argument("--frames", default="320x240,640x480", metavar="WxH,...", help="frame sizes (320x240,640x480)")
-    bench.add_argument("--threads", default="1,2", help="thread counts (1,2)")
+    bench.add_argument("--frames", type=_wxh_list, default=[(320, 240), (640, 480)], metavar="WxH,...",
+                       help="frame sizes (320x240,640x480)")
+    bench.add_argument("--thread-counts", type=_int_list, default=[1, 2], metavar="N,...",
+                       help="threads of the runtime, one row each (1,2)")
+    _deprecated(bench, "--threads", "thread_counts", "--thread-counts", type=_int_list)
     bench.add_argument("--runs", type=int, default=50, help="timed calls per row, after 5 warm-up calls (50)")
     bench.add_argument("--min-score", type=float, default=0.5, help="score threshold of the timed calls (0.5)")
     bench.add_argument("--image", help="photo the frames are cut from (default: the first of --data, or the demo)")
@@ -626,7 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--min-size", type=float, default=16, help="with --data: faces under this many px ignored (16)")
     bench.add_argument("--calib", metavar="DIR", help="int8 calibration photos (default: the --data images)")
     bench.add_argument("--work-dir", metavar="DIR", help="keep the exported ONNX files here")
-    bench.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    bench.add_argument("--json", action="store_true", help="machine-readable output")
+    bench.add_argument("--out", metavar="FILE", help="also write the table as JSON to this file")
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
     bench.set_defaults(func=_cmd_bench)
 
@@ -658,22 +561,27 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a config value, e.g. --set train.lr=0.01 (repeatable, validated)")
     train.add_argument("--resume", metavar="CKPT", help="continue exactly from a training checkpoint (last.pt)")
-    train.add_argument("--out-dir", help="run folder (same as --set train.out_dir=...)")
+    train.add_argument("--out", metavar="DIR", help="run folder (same as --set train.out_dir=...)")
+    _deprecated(train, "--out-dir", "out", "--out")
     train.add_argument("--no-progress", action="store_true", help="no progress bars (logs still written)")
     train.set_defaults(func=_cmd_train)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``singleshot`` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``singleshot`` console script: exit 0 on success, 2 on an error the user can fix (one
+    line on stderr, no traceback), 130 on Ctrl-C."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = next((a for a in argv if not a.startswith("-")), "")
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
-    except UserError as err:
-        print(f"singleshot {args.verb}: error: {err}", file=sys.stderr)
+    except SingleshotError as err:  # every error a user can fix: one line, no traceback
+        print(f"singleshot {verb}: error: {err}".replace(f"singleshot {verb}: error: singleshot", "singleshot"),
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"singleshot {args.verb}: interrupted", file=sys.stderr)
+        print(f"singleshot {verb}: interrupted", file=sys.stderr)
         return 130
 
 

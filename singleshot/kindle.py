@@ -42,7 +42,7 @@ DATASET_FILES = {"csv": "boxes.csv", "coco": "annotations.json"}
 SCORE_BINS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
-class KindleError(SingleshotError):
+class KindleError(SingleshotError, ValueError):
     """A kindling run that cannot start or go on; the message says why and what to do."""
 
 
@@ -182,7 +182,7 @@ def split_by_score(
         ``boxes_xyxy`` ``(K, 4)``, ``scores`` ``(K,)``, ``ignore`` ``(K,)`` bool, sorted by descending score.
     """
     if not 0.0 <= ignore_score <= min_score <= 1.0:
-        raise ValueError(f"need 0 <= ignore_score <= min_score <= 1, got {ignore_score} and {min_score}")
+        raise KindleError(f"need 0 <= ignore_score <= min_score <= 1, got {ignore_score} and {min_score}")
     boxes_xyxy = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
     scores = np.asarray(scores, np.float32).reshape(-1)
     keep = (scores >= ignore_score) & (boxes_xyxy[:, 2] > boxes_xyxy[:, 0]) & (boxes_xyxy[:, 3] > boxes_xyxy[:, 1])

@@ -38,6 +38,14 @@ class ImageError(SingleshotError):
     """An image that cannot be read; the message names the file."""
 
 
+class DetectorError(SingleshotError, ValueError):
+    """A detector that cannot be built as asked (runtime, file); the message names the file and the problem."""
+
+
+class WeightsNotFoundError(SingleshotError, FileNotFoundError):
+    """The weights file does not exist."""
+
+
 #: Padding colour of ONNX inputs when the file does not say its mean (ImageNet's, every zoo model's).
 _MEAN_FOR_PADDING = (123.675, 116.28, 103.53)
 
@@ -97,16 +105,16 @@ class Detector:
         is_onnx = path.suffix.lower() == ".onnx"
         runtime = runtime or ("ort" if is_onnx else "torch")
         if runtime not in RUNTIMES:
-            raise ValueError(f"unknown runtime {runtime!r} (runtimes: {', '.join(RUNTIMES)})")
+            raise DetectorError(f"unknown runtime {runtime!r} (runtimes: {', '.join(RUNTIMES)})")
         self.runtime = runtime
         self.weights = path
         self._backend = None
         self._threads = threads
         if is_onnx:
             if runtime == "torch":
-                raise ValueError(f"{path}: an ONNX file runs with runtime 'ort' or 'opencv', not 'torch'")
+                raise DetectorError(f"{path}: an ONNX file runs with runtime 'ort' or 'opencv', not 'torch'")
             if not path.is_file():
-                raise FileNotFoundError(f"{path}: ONNX file not found")
+                raise WeightsNotFoundError(f"{path}: ONNX file not found")
             self._setup_onnx(path, input_size, threads)
             if not box_vote:
                 self.vote_iou = None
@@ -294,7 +302,7 @@ class Detector:
     def _as_array(image: ImageInput) -> np.ndarray:
         if isinstance(image, np.ndarray):
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+                raise DetectorError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
             return image
         decoded = decode_image(Path(image))
         if decoded is None:

@@ -10,8 +10,16 @@ import difflib
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from singleshot.errors import SingleshotError
+
 T = TypeVar("T", bound=Callable)
 
+
+class UnknownNameError(SingleshotError, KeyError):
+    """A name that is not registered; the message lists the closest and the known names."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; this one is a sentence
+        return str(self.args[0]) if self.args else ""
 
 class Registry(Generic[T]):
     """A name -> factory mapping with a decorator to fill it and near-miss suggestions on lookup."""
@@ -39,7 +47,7 @@ class Registry(Generic[T]):
         except KeyError:
             close = difflib.get_close_matches(name, self._entries, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise KeyError(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(self.names())})") from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(self.names())})") from None
 
     def names(self) -> list[str]:
         """Registered names, sorted."""

@@ -13,7 +13,7 @@ from torch import Tensor
 from singleshot.attributes.data import square_crops
 from singleshot.attributes.model import load_attribute_net, predict_crops
 from singleshot.checkpoint import bundled_weights
-from singleshot.registry import Registry
+from singleshot.registry import Registry, UnknownNameError
 
 #: name -> zero-argument function returning the path of that attribute's bundled weights.
 ATTRIBUTES: Registry = Registry("attribute")
@@ -42,7 +42,7 @@ class AttributeClassifier:
         if not path.suffix and str(weights) in ATTRIBUTES.names():
             path = ATTRIBUTES.get(str(weights))()
         elif not path.exists() and str(weights) not in ATTRIBUTES.names():
-            raise KeyError(f"unknown attribute {str(weights)!r}: not a file and not one of {ATTRIBUTES.names()}")
+            raise UnknownNameError(f"unknown attribute {str(weights)!r}: not a file and not one of {ATTRIBUTES.names()}")
         self.net, checkpoint = load_attribute_net(path)
         meta = checkpoint["backbone"]
         fuse_conv_bn(self.net)
