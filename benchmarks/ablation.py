@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser, variants: dict[str, Variant],
 
 def train_command(name: str, variant: Variant, args: argparse.Namespace) -> list[str]:
     out = Path(args.out) / name
-    cmd = [sys.executable, "-m", "singleshot", "train", variant.config, "--no-progress", "--out-dir", str(out),
+    cmd = [sys.executable, "-m", "singleshot", "train", variant.config, "--no-progress", "--out", str(out),
            "--set", f"train.epochs={args.epochs}", "--set", f"eval.every_epochs={args.epochs}",
            "--set", f"train.threads={args.threads}"]
     for override in variant.overrides:
