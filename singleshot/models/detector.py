@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from singleshot.boxes import DEFAULT_VARIANCES
 from singleshot.models.backbones.base import Backbone
-from singleshot.priors import PriorGrid, PriorSpec, generate_prior_grid, generate_priors
+from singleshot.priors import PriorGrid, PriorSpec, generate_prior_grid, generate_priors, scaled_prior_spec
 
 
 class SingleShotDetector(nn.Module):
@@ -88,21 +88,6 @@ class SingleShotDetector(nn.Module):
         size = tuple(image_size) if image_size is not None else self.input_size
         return generate_prior_grid(self.prior_spec, size, self.feature_sizes(size))
 
-
-
-def scaled_prior_spec(spec: PriorSpec, factor: float) -> PriorSpec:
-    """``spec`` with every prior size (and ``next_size``) multiplied by ``factor`` (PAL's first shot: 0.5)."""
-    from dataclasses import replace
-
-    levels = tuple(
-        replace(
-            level,
-            sizes=tuple(s * factor for s in level.sizes),
-            next_size=None if level.next_size is None else level.next_size * factor,
-        )
-        for level in spec.levels
-    )
-    return replace(spec, levels=levels)
 
 
 class DualShotDetector(SingleShotDetector):

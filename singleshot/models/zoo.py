@@ -14,7 +14,12 @@ from singleshot.models.detector import DualShotDetector, SingleShotDetector
 from singleshot.models.heads import SSDHead
 from singleshot.models.necks import SSD300_EXTRAS, ExtraBlock, FEMNeck, SSDExtras
 from singleshot.models.pretrained import pretrained_available
-from singleshot.priors import PriorLevel, PriorSpec, ssd300_prior_spec
+from singleshot.priors import (
+    dsfd_prior_spec,
+    face_prior_spec,
+    linear_scale_prior_spec,
+    ssd300_prior_spec,
+)
 from singleshot.registry import MODELS
 
 
@@ -43,11 +48,6 @@ def ssd_alexnet(num_classes: int = 2) -> SingleShotDetector:
     spec = ssd300_prior_spec()  # six maps with SSD300's scales and ratios (relative sizes fit any grid)
     head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes)
     return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(300, 300))
-
-
-#: Face priors in pixels per level (strides 8, 16, 32, 64): 10 to 384 px, square, as the fast face detectors
-#: (Ultra-Light's [10, 16, 24] [32, 48] [64, 96] [128, 192, 256], plus 384 for close-up selfies).
-FACE_PRIOR_SIZES: tuple[tuple[float, ...], ...] = ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256, 384))
 
 
 @MODELS.register("face_slim")
@@ -131,46 +131,6 @@ def model_info(name: str) -> ModelInfo:
 
 # ---------------------------------------------------------------------------------------------------------------
 # MobileNetV2 and EfficientNet recipes.
-
-
-def linear_scale_prior_spec(strides: Sequence[int], min_scale: float = 0.2, max_scale: float = 0.95) -> PriorSpec:
-    """SSD priors with scales spread linearly from ``min_scale`` to ``max_scale`` over the levels (SSD paper, eq. 4).
-
-    Each level has ratios 1, 2, 1/2, 3, 1/3 plus the extra ratio-1 prior of side ``sqrt(s_k s_k+1)`` (1 after the
-    last level): six priors per cell, as torchvision's SSDLite (``DefaultBoxGenerator([[2, 3]] * 6, 0.2, 0.95)``).
-    The TensorFlow SSDLite config's three-box first layer ("reduce_boxes_in_lowest_layer") is not reproduced.
-    """
-    m = len(strides)
-    scales = [min_scale + (max_scale - min_scale) * k / max(m - 1, 1) for k in range(m)]
-    ratios = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)
-    levels = tuple(
-        PriorLevel(sizes=(s,), aspect_ratios=ratios, next_size=scales[k + 1] if k + 1 < m else 1.0, stride=st)
-        for k, (s, st) in enumerate(zip(scales, strides))
-    )
-    return PriorSpec(levels=levels, unit="relative", clip=True)
-
-
-def face_prior_spec(strides: Sequence[int]) -> PriorSpec:
-    """The pixel face priors of :data:`FACE_PRIOR_SIZES` (10-384 px), spread over levels at ``strides``.
-
-    Each size goes to the finest level whose stride is at least a third of it (a prior at most 3 cells wide, so
-    each face overlaps several well-placed priors), and sizes too large for every level go to the deepest one. For
-    strides 8, 16, 32, 64 this gives exactly ``FACE_PRIOR_SIZES``; for the finer stages a backbone may be asked
-    for (the dual-shot face work's move to higher resolution), the small sizes move to the finer grid.
-    """
-    strides = tuple(int(s) for s in strides)
-    per_level: list[list[float]] = [[] for _ in strides]
-    for size in (float(s) for sizes in FACE_PRIOR_SIZES for s in sizes):
-        level = next((k for k, st in enumerate(strides) if size <= 3 * st), len(strides) - 1)
-        per_level[level].append(size)
-    empty = [st for st, sizes in zip(strides, per_level) if not sizes]
-    if empty:
-        raise ValueError(f"no face prior size fits the level(s) at stride {empty} (strides {strides})")
-    return PriorSpec(
-        levels=tuple(PriorLevel(sizes=tuple(sizes), stride=st) for sizes, st in zip(per_level, strides)),
-        unit="pixels",
-        clip=True,
-    )
 
 
 @MODELS.register("ssd_mobilenet_v2")
@@ -261,15 +221,6 @@ def ssd_efficientnet_b1(
 
 # ---------------------------------------------------------------------------------------------------------------
 # Dual-shot face detectors (DSFD, Li et al., CVPR 2019).
-
-
-def dsfd_prior_spec(strides: Sequence[int], aspect_h_over_w: float = 1.5) -> PriorSpec:
-    """DSFD's anchor design (section 3.4): one anchor per cell of side 4 x stride (16-512 px for strides 4-128),
-    "the equal-proportion interval principle", with aspect ratio 1.5:1 (height:width) from face statistics."""
-    levels = tuple(
-        PriorLevel(sizes=(4.0 * st,), aspect_ratios=(1.0 / aspect_h_over_w,), stride=st) for st in strides
-    )
-    return PriorSpec(levels=levels, unit="pixels", clip=True)
 
 
 def _dual_shot(

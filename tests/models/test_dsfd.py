@@ -12,9 +12,9 @@ from singleshot.config import config_from_dict
 from singleshot.data.transforms import SSDAugmentation, data_anchor_sample
 from singleshot.engine.trainer import Trainer
 from singleshot.models import create_model
-from singleshot.models.detector import DualShotDetector, scaled_prior_spec
+from singleshot.models.detector import DualShotDetector
 from singleshot.models.necks import FEMBranches, FEMNeck
-from singleshot.models.zoo import dsfd_prior_spec, face_prior_spec
+from singleshot.priors import dsfd_prior_spec, face_prior_spec, scaled_prior_spec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

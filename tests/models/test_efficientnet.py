@@ -11,7 +11,7 @@ from singleshot.models.backbones.efficientnet import (
     round_filters,
     round_repeats,
 )
-from singleshot.models.zoo import FACE_PRIOR_SIZES, face_prior_spec
+from singleshot.priors import FACE_PRIOR_SIZES, face_prior_spec
 from singleshot.registry import BACKBONES
 
 #: Parameters of the ImageNet classifiers in the paper's Table 2 (millions).

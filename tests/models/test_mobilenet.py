@@ -3,7 +3,7 @@ import torch
 
 from singleshot.models import create_model
 from singleshot.models.backbones.mobilenet import MobileNetV2Backbone, make_divisible
-from singleshot.models.zoo import FACE_PRIOR_SIZES, linear_scale_prior_spec
+from singleshot.priors import FACE_PRIOR_SIZES, linear_scale_prior_spec
 
 # Hand-written from torchvision's mobilenetv2.py (features.N layout) for width 1.0: (key, shape).
 TORCHVISION_KEYS = [
