@@ -1,11 +1,13 @@
 """End-to-end check of the engine: a small SSD built from parts memorises a handful of synthetic images."""
 
-import time
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from singleshot.boxes import pairwise_iou_xyxy
+from singleshot.evaluation import evaluate
 from singleshot.losses import MultiBoxLoss
 from singleshot.matching import match_priors, pad_targets
 from singleshot.models.backbones.base import Backbone
@@ -13,6 +15,7 @@ from singleshot.models.detector import SingleShotDetector
 from singleshot.models.heads import SSDHead
 from singleshot.postprocess import postprocess
 from singleshot.priors import PriorLevel, PriorSpec
+from singleshot.structures import AnnotationSet, Sample
 
 SIZE = 64
 
@@ -59,7 +62,13 @@ def synthetic_batch(generator, n_images=6):
 
 
 def test_small_ssd_overfits_synthetic_images():
-    start = time.perf_counter()
+    """Memorising 6 images: the loss falls by two orders of magnitude and every object comes back, tightly boxed,
+    with nothing else above the score threshold.
+
+    Measured (seeds 0-3, 80 steps): the loss falls 490-660x, every box is found with IoU >= 0.97, mAP at IoU 0.75
+    is 1.0, no extra detection scores 0.3. The untrained model: mAP 0.08 at IoU 0.5, 0.0002 at 0.7. No wall-time
+    bound: on shared CPUs it says more about the neighbours than about the code.
+    """
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     images, boxes_px, labels = synthetic_batch(g)
@@ -79,13 +88,13 @@ def test_small_ssd_overfits_synthetic_images():
     criterion = MultiBoxLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
-    for _ in range(300):
+    for _ in range(80):
         loss = criterion(*model(images), targets)
         optimizer.zero_grad()
         loss.total.backward()
         optimizer.step()
         losses.append(loss.total.item())
-    assert losses[-1] * 10 <= losses[0], f"loss fell only from {losses[0]:.3f} to {losses[-1]:.3f}"
+    assert losses[-1] * 100 <= losses[0], f"loss fell only from {losses[0]:.3f} to {losses[-1]:.3f}"
 
     model.eval()
     with torch.no_grad():
@@ -95,5 +104,16 @@ def test_small_ssd_overfits_synthetic_images():
             same_class = det.labels == cls
             iou = pairwise_iou_xyxy(box[None], det.boxes_xyxy[same_class])
             best = iou.max().item() if iou.numel() else 0.0
-            assert best >= 0.7, f"image {i}: box {box.tolist()} (class {int(cls)}) found with IoU {best:.2f} only"
-    assert time.perf_counter() - start < 60
+            assert best >= 0.9, f"image {i}: box {box.tolist()} (class {int(cls)}) found with IoU {best:.2f} only"
+        assert len(det) == len(b), f"image {i}: {len(det)} detections above 0.3 for {len(b)} objects"
+    # The same through the evaluation protocol: every object ranked above every false positive, at a strict IoU.
+    data = AnnotationSet(
+        Path("synthetic"),
+        [Sample(Path(f"{i}.png"), f"{i}.png", b.numpy(), lab.numpy(), np.zeros(len(b), bool))
+         for i, (b, lab) in enumerate(zip(boxes_px, labels))],
+        ["background", "red", "blue"],
+        "synthetic",
+    )
+    predictions = {f"{i}.png": det.to_rows() for i, det in enumerate(detections)}
+    result = evaluate(data, predictions, protocol="voc", iou_threshold=0.75, plus_one=False)
+    assert result.metrics["mAP"] >= 0.95, result.metrics

@@ -40,10 +40,9 @@ class Batch:
         ignore: ``B`` bool tensors ``(K_i,)``.
         keys: ``B`` sample keys; ``indices``: ``(B,)`` dataset indices.
         original_sizes: ``B`` ``(height, width)`` of the images as stored on disk.
-        geometries: per image, the transform's :class:`~singleshot.data.transforms.InputGeometry` (None after
-            training augmentation), relative to the decoded image of size ``decoded_sizes`` (smaller than the
-            original when the image cache shrank it): map boxes back with
-            :func:`~singleshot.data.transforms.boxes_to_original_xyxy`, then by ``original / decoded`` size.
+        geometries: per image, the ``geometry`` attribute of the transform's result when it has one (a custom
+            transform's record of where the decoded image lies in the network input), else None (always None
+            with :class:`~singleshot.data.transforms.SSDAugmentation`).
         decoded_sizes: ``B`` ``(height, width)`` of the images the transform received.
     """
 

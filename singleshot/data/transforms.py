@@ -1,4 +1,4 @@
-"""SSD data augmentation and evaluation preprocessing, box-aware and vectorised.
+"""SSD training augmentation, box-aware and vectorised.
 
 Every step takes and returns the same four arrays, in the pixels of the image it returns:
 
@@ -9,9 +9,11 @@ Every step takes and returns the same four arrays, in the pixels of the image it
 * ``ignore``     -- ``(K,)`` bool;
 
 and the random ones draw everything from an ``rng: np.random.Generator``, so a seed reproduces a sample exactly.
-K may be 0. :class:`SSDAugmentation` (training) and :class:`SSDEval` (evaluation / inference) chain the steps
-and end with :func:`to_network_input`, which returns an :class:`AugmentedSample`: a normalised ``(3, H, W)``
-float32 tensor and boxes normalised to ``[0, 1]`` of the network input.
+K may be 0. :class:`SSDAugmentation` chains the steps and ends with :func:`to_network_input`, which returns an
+:class:`AugmentedSample`: a normalised ``(3, H, W)`` float32 tensor and boxes normalised to ``[0, 1]`` of the
+network input. Evaluation and inference do not come through here: they resize keeping the aspect ratio and pad
+in :mod:`singleshot.inference` (:func:`~singleshot.inference.resize_keep_aspect`), which maps detections back to
+the original image itself.
 
 The training recipe is the SSD paper's (Liu et al. 2016, section 2.2 "Data augmentation" and section 3.6
 "Data augmentation for small object accuracy") with the parameters of the authors' Caffe code as carried over
@@ -64,26 +66,6 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class InputGeometry:
-    """Where an original image lies in the network input (deterministic preprocessing only).
-
-    ``input = original * scale_xy + pad_xy`` for x and y separately, in pixels.
-
-    Attributes:
-        original_size: ``(h, w)`` of the original image.
-        input_size: ``(H, W)`` of the network input.
-        scale_xy: ``(sx, sy)`` input pixels per original pixel. Equal up to rounding with ``keep_aspect``
-            (the exact per-axis ratios of the rounded resized size are kept, so the mapping is exact).
-        pad_xy: ``(left, top)`` padding in input pixels (0 unless ``keep_aspect``).
-    """
-
-    original_size: tuple[int, int]
-    input_size: tuple[int, int]
-    scale_xy: tuple[float, float]
-    pad_xy: tuple[int, int]
-
-
 @dataclass
 class AugmentedSample:
     """One image ready for the network.
@@ -95,15 +77,12 @@ class AugmentedSample:
             with positive area.
         labels: ``(K',)`` int64, aligned with ``boxes_xyxy``.
         ignore: ``(K',)`` bool, aligned with ``boxes_xyxy``.
-        geometry: how to map boxes back to the original image (:func:`boxes_to_original_xyxy`); ``None`` after
-            random augmentation, where there is no original to go back to.
     """
 
     image: Tensor
     boxes_xyxy: Tensor
     labels: Tensor
     ignore: Tensor
-    geometry: InputGeometry | None = None
 
     def __len__(self) -> int:
         return int(self.boxes_xyxy.shape[0])
@@ -193,7 +172,6 @@ def to_network_input(
     ignore: np.ndarray,
     mean_rgb: Sequence[float] = IMAGENET_MEAN_RGB,
     std_rgb: Sequence[float] = IMAGENET_STD_RGB,
-    geometry: InputGeometry | None = None,
     normalize: bool = True,
 ) -> AugmentedSample:
     """Normalise the image and turn pixel boxes into ``[0, 1]`` fractions of its width and height.
@@ -214,7 +192,6 @@ def to_network_input(
         boxes_xyxy=torch.from_numpy(np.ascontiguousarray(boxes, np.float32)),
         labels=torch.from_numpy(np.ascontiguousarray(labels, np.int64)),
         ignore=torch.from_numpy(np.ascontiguousarray(ignore, bool)),
-        geometry=geometry,
     )
 
 
@@ -576,83 +553,6 @@ def resize(
     return out, boxes_xyxy * scale, labels, ignore
 
 
-def letterbox(
-    image: np.ndarray,
-    boxes_xyxy: np.ndarray,
-    labels: np.ndarray,
-    ignore: np.ndarray,
-    size: tuple[int, int],
-    fill_rgb: Sequence[float] = IMAGENET_MEAN_RGB,
-    interpolation: int = cv2.INTER_LINEAR,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, InputGeometry]:
-    """Resize keeping the aspect ratio so the image just fits ``size = (H, W)``, and pad it, centred, with
-    ``fill_rgb``.
-
-    For a square ``size`` the long side becomes ``max(size)``. The resized side lengths are rounded to whole
-    pixels and the boxes scaled by the exact per-axis ratios of the rounded sizes, so the returned
-    :class:`InputGeometry` maps boxes back to the original image exactly.
-
-    Returns ``(image, boxes_xyxy, labels, ignore, geometry)`` in the pixels of the padded image.
-    """
-    h, w = image.shape[:2]
-    out_h, out_w = size
-    scale = min(out_h / h, out_w / w)
-    new_h = min(out_h, max(1, round(h * scale)))
-    new_w = min(out_w, max(1, round(w * scale)))
-    resized, boxes, labels, ignore = resize(image, boxes_xyxy, labels, ignore, (new_h, new_w), interpolation)
-    left, top = (out_w - new_w) // 2, (out_h - new_h) // 2
-    padded = cv2.copyMakeBorder(
-        resized,
-        top,
-        out_h - new_h - top,
-        left,
-        out_w - new_w - left,
-        cv2.BORDER_CONSTANT,
-        value=_fill_uint8(fill_rgb),
-    )
-    boxes = boxes + np.array([left, top, left, top], np.float32)
-    geometry = InputGeometry(
-        original_size=(h, w), input_size=(out_h, out_w), scale_xy=(new_w / w, new_h / h), pad_xy=(left, top)
-    )
-    return padded, boxes, labels, ignore, geometry
-
-
-def boxes_to_original_xyxy(
-    boxes_xyxy_normalized: Tensor | np.ndarray, geometry: InputGeometry, clip: bool = True
-) -> Tensor | np.ndarray:
-    """Map ``(..., 4)`` boxes normalised to the network input (detections, or :class:`AugmentedSample` boxes)
-    back to ``(..., 4)`` pixels of the original image, for both plain resize and ``keep_aspect``.
-
-    Args:
-        boxes_xyxy_normalized: corner boxes as fractions of the input width and height (tensor or array).
-        geometry: the :attr:`AugmentedSample.geometry` of the image.
-        clip: clip to the original image (detections may reach into the padding).
-
-    Returns:
-        The same type as the input, float, in original-image pixels.
-    """
-    in_h, in_w = geometry.input_size
-    sx, sy = geometry.scale_xy
-    px, py = geometry.pad_xy
-    # Per coordinate: original = (normalised * input_side - pad) / scale, computed in float64 then cast back.
-    mul = np.array([in_w / sx, in_h / sy, in_w / sx, in_h / sy])
-    add = np.array([-px / sx, -py / sy, -px / sx, -py / sy])
-    hi = np.array([geometry.original_size[1], geometry.original_size[0]] * 2, np.float64)
-    if isinstance(boxes_xyxy_normalized, Tensor):
-        b = boxes_xyxy_normalized
-        dtype = b.dtype if b.is_floating_point() else torch.float32
-        out = b.to(torch.float64) * torch.from_numpy(mul).to(b.device) + torch.from_numpy(add).to(b.device)
-        if clip:
-            out = torch.minimum(out.clamp(min=0), torch.from_numpy(hi).to(b.device))
-        return out.to(dtype)
-    b = np.asarray(boxes_xyxy_normalized)
-    dtype = b.dtype if np.issubdtype(b.dtype, np.floating) else np.float32
-    out = b.astype(np.float64) * mul + add
-    if clip:
-        out = np.clip(out, 0, hi)
-    return out.astype(dtype)
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Pipelines
 # ----------------------------------------------------------------------------------------------------------------
@@ -848,63 +748,3 @@ class SSDAugmentation:
         if flip:
             sample = horizontal_flip(*sample)
         return to_network_input(*sample, mean_rgb=self.mean_rgb, std_rgb=self.std_rgb, normalize=self.normalize)
-
-
-class SSDEval:
-    """Evaluation / inference preprocessing: resize (or letterbox) and normalise; no randomness.
-
-    Same call and output contract as :class:`SSDAugmentation` (``rng`` is accepted and ignored, and the box
-    arguments may be omitted for inference). The output's ``geometry`` maps normalised boxes back to
-    original-image pixels with :func:`boxes_to_original_xyxy`.
-
-    Args:
-        size: ``(H, W)`` of the network input.
-        mean_rgb, std_rgb: normalisation (and, with ``keep_aspect``, the padding colour).
-        keep_aspect: resize so the image just fits (long side = ``max(size)`` for a square size) and pad,
-            centred, with ``mean_rgb`` (:func:`letterbox`); otherwise stretch to ``size`` as in training.
-        interpolation: OpenCV interpolation of the resize.
-    """
-
-    def __init__(
-        self,
-        size: tuple[int, int] = (300, 300),
-        mean_rgb: tuple[float, float, float] = IMAGENET_MEAN_RGB,
-        std_rgb: tuple[float, float, float] = IMAGENET_STD_RGB,
-        *,
-        keep_aspect: bool = False,
-        interpolation: int = cv2.INTER_LINEAR,
-    ) -> None:
-        self.size = _check_size(size)
-        self.mean_rgb, self.std_rgb = _check_normalisation(mean_rgb, std_rgb)
-        self.keep_aspect = bool(keep_aspect)
-        self.interpolation = interpolation
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(size={self.size}, keep_aspect={self.keep_aspect})"
-
-    def __call__(
-        self,
-        image: np.ndarray,
-        boxes_xyxy: np.ndarray | None = None,
-        labels: np.ndarray | None = None,
-        ignore: np.ndarray | None = None,
-        rng: np.random.Generator | None = None,
-    ) -> AugmentedSample:
-        """Preprocess one image: inputs as in the module docstring, output an :class:`AugmentedSample`."""
-        image, boxes, labels_arr, ignore_arr = as_arrays(image, boxes_xyxy, labels, ignore)
-        h, w = image.shape[:2]
-        if self.keep_aspect:
-            image, boxes, labels_arr, ignore_arr, geometry = letterbox(
-                image, boxes, labels_arr, ignore_arr, self.size, self.mean_rgb, self.interpolation
-            )
-        else:
-            image, boxes, labels_arr, ignore_arr = resize(
-                image, boxes, labels_arr, ignore_arr, self.size, self.interpolation
-            )
-            geometry = InputGeometry(
-                original_size=(h, w),
-                input_size=self.size,
-                scale_xy=(self.size[1] / w, self.size[0] / h),
-                pad_xy=(0, 0),
-            )
-        return to_network_input(image, boxes, labels_arr, ignore_arr, self.mean_rgb, self.std_rgb, geometry)

@@ -15,11 +15,8 @@ from singleshot.data.transforms import (
     IMAGENET_STD_RGB,
     AugmentedSample,
     SSDAugmentation,
-    SSDEval,
     as_arrays,
-    boxes_to_original_xyxy,
     horizontal_flip,
-    letterbox,
     normalize_batch,
     photometric_distort,
     random_min_iou_crop,
@@ -29,7 +26,7 @@ from singleshot.data.transforms import (
 )
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-MEAN_FILL = np.array([124, 116, 104], np.uint8)  # IMAGENET_MEAN_RGB rounded: the zoom-out / letterbox fill
+MEAN_FILL = np.array([124, 116, 104], np.uint8)  # IMAGENET_MEAN_RGB rounded: the zoom-out / crop fill
 #: Box colours: far from each other, from the black background and from the mean fill.
 PALETTE = np.array(
     [
@@ -214,16 +211,6 @@ def test_photometric_ranges_are_respected():
     assert len(seen) > 10
 
 
-def test_letterbox_hand_made():
-    image = np.zeros((100, 200, 3), np.uint8)
-    boxes, labels, ignore = _targets([[0, 0, 200, 100], [50, 20, 100, 60]])
-    out, out_boxes, _, _, geometry = letterbox(image, boxes, labels, ignore, (100, 100))
-    assert out.shape == (100, 100, 3)
-    assert geometry.scale_xy == (0.5, 0.5) and geometry.pad_xy == (0, 25)
-    np.testing.assert_allclose(out_boxes, [[0, 25, 100, 75], [25, 35, 50, 55]])
-    assert (out[:25] == MEAN_FILL).all() and (out[75:] == MEAN_FILL).all() and (out[25:75] == 0).all()
-
-
 def test_as_arrays_clips_and_drops_and_validates():
     image = np.zeros((10, 20, 3), np.uint8)
     boxes, labels, ignore = _targets([[-5, 2, 8, 30], [25, 0, 30, 5], [3, 3, 3, 8]])
@@ -261,16 +248,14 @@ def test_no_boxes_everywhere():
         lambda: random_min_iou_crop(image, *empty, rng, min_iou_choices=(0.9,)),
         lambda: horizontal_flip(image, *empty),
         lambda: resize(image, *empty, (30, 30)),
-        lambda: letterbox(image, *empty, (30, 30))[:4],
     ):
         _, boxes, labels, ignore = step()
         assert boxes.shape == (0, 4) and labels.shape == (0,) and ignore.shape == (0,)
-    for transform in (SSDAugmentation((32, 32)), SSDEval((32, 32)), SSDEval((32, 32), keep_aspect=True)):
+    for transform in (SSDAugmentation((32, 32)), SSDAugmentation((32, 32), crop_mode="square")):
         for _ in range(10):
             out = transform(image, *empty, rng)
             assert out.image.shape == (3, 32, 32) and out.boxes_xyxy.shape == (0, 4) and len(out) == 0
             assert out.labels.dtype == torch.int64 and out.ignore.dtype == torch.bool
-    assert len(SSDEval((32, 32))(image)) == 0  # inference: no boxes at all
 
 
 def test_empty_crop_of_negative_image_still_zooms_in():
@@ -300,7 +285,8 @@ def test_same_seed_same_output_and_inputs_untouched():
 def test_output_contract_and_normalisation():
     image = np.zeros((30, 30, 3), np.uint8)
     image[:] = MEAN_FILL
-    out = SSDEval((20, 25))(image, *_targets([[3, 6, 15, 24]]))
+    resize_only = SSDAugmentation((20, 25), photometric_prob=0.0, zoom_out_prob=0.0, crop=False, flip_prob=0.0)
+    out = resize_only(image, *_targets([[3, 6, 15, 24]]), np.random.default_rng(0))
     assert out.image.shape == (3, 20, 25) and out.image.dtype == torch.float32
     expected = (torch.tensor(MEAN_FILL, dtype=torch.float32) - torch.tensor(IMAGENET_MEAN_RGB)) / torch.tensor(
         IMAGENET_STD_RGB
@@ -403,42 +389,6 @@ def test_property_boxes_stay_on_their_content(data, size):
             cx, cy = int((box[0] + box[2]) / 2), int((box[1] + box[3]) / 2)
             centre = pixels[cy, cx]
             assert np.abs(centre - PALETTE[label - 1].astype(int)).max() <= 8, (box, label, centre)
-
-
-@PROPERTY
-@given(_painted_images(), st.booleans(), st.sampled_from([(48, 48), (40, 64), (64, 40)]))
-def test_property_eval_round_trip_to_original_pixels(data, keep_aspect, size):
-    image, boxes, _ = data
-    labels = np.arange(1, len(boxes) + 1, dtype=np.int64)
-    ignore = np.zeros(len(boxes), bool)
-    out = SSDEval(size, keep_aspect=keep_aspect)(image, boxes, labels, ignore)
-    assert out.geometry is not None and out.geometry.original_size == image.shape[:2]
-    back = boxes_to_original_xyxy(out.boxes_xyxy, out.geometry)
-    assert isinstance(back, torch.Tensor) and back.dtype == torch.float32
-    np.testing.assert_allclose(back.numpy(), boxes, atol=1e-3)
-    back_np = boxes_to_original_xyxy(out.boxes_xyxy.numpy(), out.geometry)
-    assert isinstance(back_np, np.ndarray)
-    np.testing.assert_allclose(back_np, boxes, atol=1e-3)
-    if keep_aspect:
-        sx, sy = out.geometry.scale_xy
-        assert abs(sx - sy) <= 1.0 / min(image.shape[:2])  # aspect kept up to rounding of the resized size
-        new_w, new_h = round(image.shape[1] * sx), round(image.shape[0] * sy)  # the resized image just fits
-        assert new_w <= size[1] and new_h <= size[0] and (new_w == size[1] or new_h == size[0])
-        pixels = _to_uint8_image(out)
-        px, py = out.geometry.pad_xy
-        if py > 0:
-            assert (pixels[0] == MEAN_FILL).all()
-        if px > 0:
-            assert (pixels[:, 0] == MEAN_FILL).all()
-
-
-def test_boxes_to_original_clips_detections_in_padding():
-    image = np.zeros((100, 200, 3), np.uint8)
-    out = SSDEval((100, 100), keep_aspect=True)(image)
-    detections = torch.tensor([[0.0, 0.0, 1.0, 1.0]])  # the whole input, padding included
-    torch.testing.assert_close(boxes_to_original_xyxy(detections, out.geometry), torch.tensor([[0.0, 0.0, 200, 100]]))
-    unclipped = boxes_to_original_xyxy(detections, out.geometry, clip=False)
-    torch.testing.assert_close(unclipped, torch.tensor([[0.0, -50.0, 200.0, 150.0]]))
 
 
 def test_square_crop_is_square_keeps_centred_boxes_and_spans_the_scale_range():

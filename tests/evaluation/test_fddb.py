@@ -15,6 +15,7 @@ from singleshot.structures import AnnotationReport, AnnotationSet
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 REAL_FDDB = SHARED / "annotations_only" / "fddb"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fddb"
 
 
 def box_set(images: dict[str, list], ignore: dict[str, list] | None = None, size=None) -> AnnotationSet:
@@ -208,3 +209,19 @@ def test_real_fold_01_with_its_own_boxes():
     assert result.details["faces"] == 512 and result.details["false_positives_at_lowest_threshold"] == 0
     assert result.metrics["discrete_tpr@1000fp"] == 1.0
     assert 0.74 < result.metrics["continuous_tpr@1000fp"] < 0.82
+
+
+def test_fixture_fold_01_with_its_own_boxes():
+    """:func:`test_real_fold_01_with_its_own_boxes` on the fixture's fold 01 (2 images, 3 ellipses), so the same
+    path runs without ../shared. Each face's own bounding box overlaps its ellipse by the ellipse's share of the box:
+    pi/4 for the two axis-aligned ones, pi * 20 * 10 / 1000 for the one at pi/4 (radii 20 and 10, box side
+    2 sqrt(250)); measured on the pixel grid: 0.729 against 0.733."""
+    data = read_fddb(FIXTURE, folds=[1])
+    predictions = {
+        s.key: np.column_stack([s.boxes_xyxy, np.linspace(0.9, 0.1, len(s)), np.ones(len(s))]) for s in data.samples
+    }
+    result = evaluate_fddb(data, predictions)
+    assert result.details["faces"] == 3 and result.details["false_positives_at_lowest_threshold"] == 0
+    assert result.metrics["discrete_tpr@1000fp"] == 1.0
+    expected = (math.pi / 4 + math.pi / 4 + math.pi * 20 * 10 / 1000) / 3
+    assert result.metrics["continuous_tpr@1000fp"] == pytest.approx(expected, abs=0.01)

@@ -28,6 +28,25 @@ from singleshot.structures import AnnotationSet, Sample
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "annotations_only" / "widerface"
 SHARED_GT = SHARED / "eval_tools_ground_truth"
+#: Four small .mat files in the official structure (checked against the real ones when ../shared is present, see
+#: test_fixture_mat_structure_matches_real) for the images and faces of wider_face_split/wider_face_val_bbx_gt.txt
+#: beside them; written once with write_ground_truth and FIXTURE_EVENTS.
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "widerface"
+FIXTURE_GT = FIXTURE / "eval_tools_ground_truth"
+#: What FIXTURE_GT holds (write_ground_truth's argument): the boxes of wider_face_val_bbx_gt.txt as the official
+#: files give them (an all-zero box for an image without faces, the zero-width box kept); the tiny face is hard
+#: only and the invalid ones in no setting, as in the real files.
+FIXTURE_EVENTS = [
+    ("0--Parade", [
+        ("0_Parade_marchingband_1_465", [[345, 211, 4, 4], [331, 126, 3, 3]], {"hard": [1]}),
+        ("0_Parade_Parade_0_275", [[0, 0, 0, 0]], {}),
+    ]),
+    ("1--Handshaking", [
+        ("1_Handshaking_Handshaking_1_35", [[10, 20, 30, 40], [50, 60, 0, 10], [70, 80, 5, 6]],
+         {"easy": [1], "medium": [1], "hard": [1, 2]}),
+        ("1_Handshaking_Handshaking_1_94", [[0, 0, 0, 0]], {}),
+    ]),
+]
 EVENT = "0--Parade"
 
 
@@ -642,12 +661,13 @@ def test_against_plain_port(tmp_path, seed):
 needs_shared = pytest.mark.skipif(not SHARED_GT.is_dir(), reason="shared WIDER FACE ground truth not present")
 
 
-@needs_shared
-def test_fake_mat_structure_matches_real(tmp_path):
-    fake = write_ground_truth(tmp_path, [(EVENT, [("a", [FACE_A, FACE_B], {"hard": [1, 2]}), ("b", [FACE_C], {})])])
+def _assert_mat_structure(reference_dir: Path, mine_dir: Path) -> None:
+    """The .mat files of ``mine_dir`` have the variables, dtypes and cell nesting of those of ``reference_dir``
+    (``mine_dir``: the hand-made case below or the fixture; in both, the first event's second image has an empty
+    hard list)."""
     for name in ("wider_face_val.mat", "wider_hard_val.mat"):
-        real = sio.loadmat(str(SHARED_GT / name))
-        mine = sio.loadmat(str(fake / name))
+        real = sio.loadmat(str(reference_dir / name))
+        mine = sio.loadmat(str(mine_dir / name))
         for var in ("event_list", "file_list", "face_bbx_list", *(["gt_list"] if "hard" in name else [])):
             r, m = real[var], mine[var]
             assert (m.dtype, m.shape[1]) == (r.dtype, r.shape[1]), var
@@ -665,6 +685,27 @@ def test_fake_mat_structure_matches_real(tmp_path):
             empties = [c for e in real["gt_list"][:, 0] for c in e[:, 0] if c.size == 0]
             assert any(c.shape == (0, 0) and c.dtype == np.uint8 for c in empties)
             assert mine["gt_list"][0, 0][1, 0].shape == (0, 0) and mine["gt_list"][0, 0][1, 0].dtype == np.uint8
+
+
+def _fake_mat(folder: Path) -> Path:
+    return write_ground_truth(folder, [(EVENT, [("a", [FACE_A, FACE_B], {"hard": [1, 2]}), ("b", [FACE_C], {})])])
+
+
+@needs_shared
+def test_fake_mat_structure_matches_real(tmp_path):
+    _assert_mat_structure(SHARED_GT, _fake_mat(tmp_path))
+
+
+@needs_shared
+def test_fixture_mat_structure_matches_real():
+    """What keeps the fixture twins below honest: the committed .mat files have the official structure."""
+    _assert_mat_structure(SHARED_GT, FIXTURE_GT)
+
+
+def test_fake_mat_structure_matches_fixture(tmp_path):
+    """Twin of test_fake_mat_structure_matches_real without ../shared: the hand-made files against the committed
+    fixture, whose structure that test checks against the real files."""
+    _assert_mat_structure(FIXTURE_GT, _fake_mat(tmp_path))
 
 
 @pytest.fixture(scope="module")
@@ -740,3 +781,67 @@ def test_real_degraded_predictions_match_plain_port(real_images, tmp_path):
     plain = plain_official_eval(SHARED_GT, preds, only=only)
     _compare(result, plain)
     assert all(0.1 < ap < 0.9 for ap in result.metrics.values())  # measured: 0.20, 0.27, 0.40
+
+
+# ------------------------------------------------------------- twins of the real-file tests, on the committed fixture
+def test_fixture_ground_truth():
+    """Twin of test_real_ground_truth: the committed files read back as FIXTURE_EVENTS, found under the data root."""
+    images = load_ground_truth(FIXTURE_GT)
+    expected = [(event, name, boxes, keep) for event, items in FIXTURE_EVENTS for name, boxes, keep in items]
+    assert [(im.event, im.name) for im in images] == [(event, name) for event, name, _, _ in expected]
+    for im, (_, _, boxes, keep) in zip(images, expected):
+        np.testing.assert_array_equal(im.boxes_xywh, boxes)
+        assert {s: im.keep[s].tolist() for s in SETTINGS} == {s: keep.get(s, []) for s in SETTINGS}
+    assert sum(len(im.boxes_xywh) for im in images) == 7
+    assert [sum(len(im.keep[s]) for im in images) for s in SETTINGS] == [1, 1, 3]
+    assert find_ground_truth(FIXTURE) == FIXTURE_GT
+
+
+def test_fixture_exact_predictions():
+    """Twin of test_real_exact_predictions: every face of the fixture predicted exactly, random scores -> AP 1 in
+    every setting. The exact predictions of the faces in no setting (the invalid ones, the all-zero boxes of the
+    images without faces) match them and are dropped from the proposals, not counted as false positives."""
+    rng = np.random.default_rng(0)
+    preds = {}
+    for im in load_ground_truth(FIXTURE_GT):
+        b = im.boxes_xywh
+        preds[key(im.name, im.event)] = np.c_[b[:, :2], b[:, :2] + b[:, 2:], rng.random(len(b)), np.ones(len(b))]
+    result = evaluate_widerface(data_at(FIXTURE), preds)  # the ground truth found from data.root
+    assert result.details["images"] == 4 and result.details["images_without_predictions"] == 0
+    assert result.details["faces_hard"] == 3 and result.details["gt_dir"] == str(FIXTURE_GT)
+    assert result.metrics == {"easy": 1.0, "medium": 1.0, "hard": 1.0}
+    # the same predictions without the tiny hard face's: hard loses a third of its recall, easy and medium keep 1
+    k = key("0_Parade_marchingband_1_465", "0--Parade")
+    preds[k] = preds[k][1:]
+    result = evaluate_widerface(data_at(FIXTURE), preds)
+    assert result.metrics["easy"] == 1.0 and result.metrics["hard"] == pytest.approx(2 / 3, abs=1e-12)
+
+
+def test_fixture_degraded_predictions_match_plain_port(tmp_path):
+    """Twin of test_real_degraded_predictions_match_plain_port: jittered boxes and false positives on 3 of the 4
+    fixture images (present_only), one of them without predictions and one prediction for the absent image,
+    compared with the plain port over several seeds."""
+    images = load_ground_truth(FIXTURE_GT)
+    chosen = [0, 2, 3]  # not 0_Parade_Parade_0_275
+    for i in chosen:
+        path = tmp_path / "WIDER_val" / "images" / images[i].event / f"{images[i].name}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    only = {(images[i].event, images[i].name) for i in chosen}
+    aps = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        preds = {}
+        for i in chosen:
+            im = images[i]
+            b = im.boxes_xywh + rng.normal(0, 0.15, size=im.boxes_xywh.shape) * np.maximum(im.boxes_xywh[:, 2:3], 1)
+            b = np.vstack([b, np.c_[rng.uniform(0, 100, size=(2, 2)), rng.uniform(3, 30, size=(2, 2))]])
+            preds[key(im.name, im.event)] = np.c_[b[:, :2], b[:, :2] + b[:, 2:], rng.random(len(b)), np.ones(len(b))]
+        preds[key(images[1].name, images[1].event)] = np.array([[5.0, 5.0, 20.0, 20.0, 0.99, 1.0]])
+        del preds[key(images[3].name, images[3].event)]
+        result = evaluate_widerface(data_at(tmp_path), preds, present_only=True, gt_dir=FIXTURE_GT)
+        assert result.details["images"] == 3 and result.details["images_without_predictions"] == 1
+        assert result.details["predictions_for_absent_images"] == 1
+        _compare(result, plain_official_eval(FIXTURE_GT, preds, only=only))
+        aps += result.metrics.values()
+    assert min(aps) < 0.5 and max(aps) == 1.0  # measured: from 1/3 to 1

@@ -132,3 +132,18 @@ def test_real_fold_01():
     boxes = np.concatenate([s.boxes_xyxy for s in data.samples])
     tall = (boxes[:, 3] - boxes[:, 1]) > (boxes[:, 2] - boxes[:, 0])
     assert tall.sum() == 511  # faces are taller than wide: the angle is the major axis' angle from x
+
+
+def test_fixture_fold_01():
+    """:func:`test_real_fold_01` on the fixture's fold 01 (2 images, 3 ellipses), so the same path runs without
+    ../shared: the fold's images in list order, every line kept, boxes from :func:`ellipse_to_box`, and the angle
+    read as the major axis' angle from x (the pi/2 ellipse gives the one tall box)."""
+    data = read_fddb(FIXTURE, folds=[1])
+    assert len(data) == 2 and sum(len(s) for s in data.samples) == 3
+    assert data.report.dropped_boxes == 0 and data.report.skipped_images == 0 and data.report.messages == []
+    first = data.samples[0]
+    assert first.key == "2002/08/11/big/img_591.jpg" and len(first) == 1
+    np.testing.assert_allclose(first.boxes_xyxy[0], ellipse_to_box(40.0, 30.0, 0.0, 100.0, 80.0)[0], rtol=1e-6)
+    boxes = np.concatenate([s.boxes_xyxy for s in data.samples])
+    tall = (boxes[:, 3] - boxes[:, 1]) > (boxes[:, 2] - boxes[:, 0]) + 1e-3
+    assert tall.tolist() == [False, True, False]

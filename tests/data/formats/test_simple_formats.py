@@ -150,3 +150,20 @@ def test_real_sets():
     assert (len(mask), sum(len(s) for s in mask.samples)) == (749, 3528)
     tiny = load_annotations(f"dlib:{SHARED / 'faces' / 'dlib_tiny' / 'training.xml'}")
     assert len(tiny) == 4 and all(s.image_path.exists() for s in tiny.samples)
+
+
+def test_fixture_sets_read_as_the_real_ones():
+    """:func:`test_real_sets` on fixtures with the same layouts, so the same calls run without ../shared: a CSV
+    set (``boxes.csv`` + ``images/``, as face_counting), the face mask layout (``annotations/`` + ``images/``,
+    Spanish class names mapped to one class; tests/fixtures/face_mask holds one real CC0 image of that set and a
+    crop of it) and a dlib XML whose images exist."""
+    counting = load_annotations(f"csv:{FIXTURES / 'csv'}")
+    assert (len(counting), sum(len(s) for s in counting.samples)) == (3, 3)
+    mask = load_annotations(f"voc:{FIXTURES / 'face_mask'}", single_class="face")
+    assert (len(mask), sum(len(s) for s in mask.samples)) == (2, 8)
+    assert mask.class_names == ["background", "face"] and all((s.labels == 1).all() for s in mask.samples)
+    assert [s.key for s in mask.samples] == ["images/maksssksksss230.jpg", "images/maksssksksss230_crop.jpg"]
+    assert [(s.width, s.height) for s in mask.samples] == [(512, 367), (300, 367)]
+    assert all(s.image_path.exists() for s in mask.samples) and not mask.report.messages
+    tiny = load_annotations(f"dlib:{FIXTURES / 'dlib' / 'training.xml'}")
+    assert len(tiny) == 1 and all(s.image_path.exists() for s in tiny.samples)

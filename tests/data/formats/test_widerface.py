@@ -148,3 +148,22 @@ def test_real_val_file():
     assert data.samples[0].key == "WIDER_val/images/0--Parade/0_Parade_marchingband_1_465.jpg"
     assert len(data.samples[0]) == 126
     assert all((s.boxes_xyxy[:, 2:] > s.boxes_xyxy[:, :2]).all() for s in data.samples)
+
+
+def test_fixture_val_file():
+    """:func:`test_real_val_file` on the fixture (the same counts, worked out by hand), so the same path runs
+    without ../shared: 4 images, 6 face lines once the dummy line after a count of 0 is consumed (1 of them the
+    all-zero box of an image without faces), 2 invalid faces; the all-zero box and the zero-width box dropped."""
+    records = parse_bbx_gt(GT_FILE)
+    assert len(records) == 4
+    assert [len(rows) for _, _, rows in records] == [2, 0, 3, 1]
+    assert sum(int((rows[:, 7] == 1).sum()) for _, _, rows in records) == 2
+    assert [line for _, line, _ in records] == [1, 5, 8, 13]  # 1-based lines of the names
+    data = read_widerface(FIXTURE)
+    assert len(data) == 4
+    assert data.report.dropped_boxes == 2
+    assert sum(len(s) for s in data.samples) == 6 - 2
+    assert sum(int(s.ignore.sum()) for s in data.samples) == 2
+    assert data.samples[0].key == "WIDER_val/images/0--Parade/0_Parade_marchingband_1_465.jpg"
+    assert len(data.samples[0]) == 2
+    assert all((s.boxes_xyxy[:, 2:] > s.boxes_xyxy[:, :2]).all() for s in data.samples)
