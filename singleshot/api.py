@@ -29,7 +29,7 @@ def evaluate(data: str, *, weights: str | Path | None = None, predictions: str |
     """``singleshot eval --data FORMAT:PATH (--weights W | --predictions P)``: returns the ``EvalResult``.
 
     ``predictions`` may be a predictions JSON file, a WIDER FACE submission folder or a ``{key: (K, 6) rows}`` dict;
-    ``weights`` runs a checkpoint or ONNX file over every image first (through :func:`singleshot.inference.predict_dataset`).
+    ``weights`` runs a checkpoint or ONNX file over every image first (:func:`singleshot.inference.predict_dataset`).
     """
     from singleshot.data.formats import load_annotations
     from singleshot.errors import SingleshotError

@@ -318,7 +318,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, weights only)")
         return 0
     fp32, check = report.fp32_path, report.check_hw
-    shape = "dynamic, H and W multiples of 32" if report.input_hw is None else f"{report.input_hw[1]}x{report.input_hw[0]}"
+    hw = report.input_hw
+    shape = "dynamic, H and W multiples of 32" if hw is None else f"{hw[1]}x{hw[0]}"
     print(f"wrote {fp32} ({fp32.stat().st_size / 1e6:.2f} MB; input {shape}; opset {args.opset})")
     print(f"check, ONNX Runtime vs PyTorch on a {check[1]}x{check[0]} input: largest box difference "
           f"{report.box_diff_px:.2e} px, largest score difference {report.score_diff:.2e}, detections after NMS "
@@ -421,32 +422,53 @@ def _deprecated(parser: argparse.ArgumentParser, old: str, dest: str, new: str, 
     parser.add_argument(old, dest=dest, action=Deprecated, help=argparse.SUPPRESS, **kwargs)
 
 
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _no_progress_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _data_option_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE", help=help_text)
+
+
+def _verb(sub, name: str, help_text: str, func) -> argparse.ArgumentParser:
+    """The parser of verb ``name``, which runs ``func(args)``."""
+    parser = sub.add_parser(name, help=help_text)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _verb_group(sub, name: str, help_text: str):
+    """A verb with verbs of its own (``singleshot data stats``): returns its sub-parsers."""
+    group = sub.add_parser(name, help=help_text)
+    return group.add_subparsers(dest=f"{name}_verb", required=True, metavar=f"{name.upper()}_VERB",
+                                parser_class=_Parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     parser = _Parser(prog="singleshot", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
 
-    models = sub.add_parser("models", help="list registered models with input size, priors, parameters and GFLOPs")
+    models = _verb(sub, "models", "list registered models with input size, priors, parameters and GFLOPs", _cmd_models)
     models.add_argument("names", nargs="*", help="models to describe (default: all)")
-    models.add_argument("--json", action="store_true", help="machine-readable output")
-    models.set_defaults(func=_cmd_models)
+    _json_flag(models)
 
-    data = sub.add_parser("data", help="inspect datasets")
-    data_sub = data.add_subparsers(dest="data_verb", required=True, metavar="DATA_VERB")
-    stats = data_sub.add_parser("stats", help="image and box counts, and the histogram of box sizes")
+    data_sub = _verb_group(sub, "data", "inspect datasets")
+    stats = _verb(data_sub, "stats", "image and box counts, and the histogram of box sizes", _cmd_data_stats)
     stats.add_argument("data", metavar="FORMAT:PATH", help="dataset, e.g. csv:../shared/data/faces/face_counting/val")
-    stats.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
-                       help="option of the format's reader, e.g. single_class=face, split=val (repeatable)")
+    _data_option_flag(stats, "option of the format's reader, e.g. single_class=face, split=val (repeatable)")
     stats.add_argument("--long-side", type=int, default=640,
                        help="also give box sizes after resizing each image to this long side (0: off)")
     stats.add_argument("--check-images", action="store_true", help="decode every image, count unreadable ones")
-    stats.add_argument("--json", action="store_true", help="machine-readable output")
-    stats.set_defaults(func=_cmd_data_stats)
+    _json_flag(stats)
 
-    ev = sub.add_parser("eval", help="score predictions against ground truth with a standard protocol")
+    ev = _verb(sub, "eval", "score predictions against ground truth with a standard protocol", _cmd_eval)
     ev.add_argument("--data", required=True, metavar="FORMAT:PATH", help="ground truth")
-    ev.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
-                    help="option of the format's reader (repeatable)")
+    _data_option_flag(ev, "option of the format's reader (repeatable)")
     ev.add_argument("--predictions", metavar="PATH",
                     help="predictions JSON (docs/formats.md), or a WIDER FACE submission folder")
     ev.add_argument("--weights", metavar="CKPT", help="evaluate a checkpoint directly (runs it on every image)")
@@ -457,11 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="option of the protocol, e.g. min_size=16, use_07_metric=true (repeatable)")
     ev.add_argument("--present-only", action="store_true",
                     help="evaluate only the images present on disk (score a subset of WIDER FACE)")
-    ev.add_argument("--json", action="store_true", help="machine-readable output")
+    _json_flag(ev)
     ev.add_argument("--plot", metavar="PNG", help="write the precision-recall (or ROC) curves to this file")
-    ev.set_defaults(func=_cmd_eval)
 
-    detect = sub.add_parser("detect", help="find faces (or a checkpoint's classes) in images and folders")
+    detect = _verb(sub, "detect", "find faces (or a checkpoint's classes) in images and folders", _cmd_detect)
     detect.add_argument("sources", nargs="*", metavar="SOURCE",
                         help="image files, folders (searched recursively) and video files")
     detect.add_argument("--source", metavar="CAMERA|VIDEO", help="a camera index (e.g. 0) or a video file")
@@ -474,9 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "drawn on the images and written to attributes.json")
     detect.add_argument("--show", action="store_true", help="videos and cameras: show the frames instead of writing")
     detect.add_argument("--max-frames", type=int, default=None, help="videos and cameras: stop after this many frames")
-    detect.set_defaults(func=_cmd_detect)
 
-    export = sub.add_parser("export", help="write a deployable copy of a checkpoint (.pt weights, or .onnx)")
+    export = _verb(sub, "export", "write a deployable copy of a checkpoint (.pt weights, or .onnx)", _cmd_export)
     export.add_argument("--weights", required=True, metavar="CKPT", help="training or weights checkpoint")
     export.add_argument("--out", "-o", metavar="FILE",
                         help="output file: .pt (weights only) or .onnx (decoding inside, NMS outside)")
@@ -492,9 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--int8", action="store_true", help="static int8 quantisation (QDQ) with --calib")
     export.add_argument("--calib", metavar="DIR", help="folder of photos for int8 calibration")
     export.add_argument("--calib-images", type=int, default=64, help="calibration photos used (64)")
-    export.set_defaults(func=_cmd_export)
 
-    kin = sub.add_parser("kindle", help="label a folder of unlabelled photos with a teacher detector (a dataset)")
+    kin = _verb(sub, "kindle", "label a folder of unlabelled photos with a teacher detector (a dataset)", _cmd_kindle)
     kin.add_argument("--teacher", required=True,
                      help="retinaface, mtcnn, blazeface, haar (installed peers), 'bundled', or a checkpoint path")
     kin.add_argument("--images", required=True, metavar="DIR", help="folder of photos (searched recursively)")
@@ -507,10 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="long side the teacher runs at (default: checkpoints 640, peers the image as is)")
     kin.add_argument("--threads", type=int, default=2, help="teacher threads (2)")
     kin.add_argument("--force", action="store_true", help="replace a finished dataset in --out")
-    kin.add_argument("--no-progress", action="store_true", help="no progress bar")
-    kin.set_defaults(func=_cmd_kindle)
+    _no_progress_flag(kin)
 
-    bench = sub.add_parser("bench", help="end-to-end latency per runtime, frame size and threads (and peers, AP)")
+    bench = _verb(sub, "bench", "end-to-end latency per runtime, frame size and threads (and peers, AP)", _cmd_bench)
     bench.add_argument("--weights", help="checkpoint (default: the bundled face model)")
     bench.add_argument("--runtimes", default="torch,ort,ort-int8,opencv",
                        help="rows of ours: torch, ort, ort-int8, opencv (comma-separated; all by default)")
@@ -528,23 +546,21 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--min-size", type=float, default=16, help="with --data: faces under this many px ignored (16)")
     bench.add_argument("--calib", metavar="DIR", help="int8 calibration photos (default: the --data images)")
     bench.add_argument("--work-dir", metavar="DIR", help="keep the exported ONNX files here")
-    bench.add_argument("--json", action="store_true", help="machine-readable output")
+    _json_flag(bench)
     bench.add_argument("--out", metavar="FILE", help="also write the table as JSON to this file")
-    bench.add_argument("--no-progress", action="store_true", help="no progress bars")
-    bench.set_defaults(func=_cmd_bench)
+    _no_progress_flag(bench)
 
-    attr = sub.add_parser("attribute", help="face attributes (e.g. smile) by transfer learning")
-    attr_sub = attr.add_subparsers(dest="attribute_verb", required=True, metavar="ATTRIBUTE_VERB")
-    attr_train = attr_sub.add_parser("train", help="train an attribute head from a YAML config, report test accuracy")
+    attr_sub = _verb_group(sub, "attribute", "face attributes (e.g. smile) by transfer learning")
+    attr_train = _verb(attr_sub, "train", "train an attribute head from a YAML config, report test accuracy",
+                       _cmd_attribute_train)
     attr_train.add_argument("config", nargs="?", help="YAML config (e.g. configs/attributes/smile.yaml)")
     attr_train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                             help="override a config value, e.g. --set backbone_init=random (repeatable, validated)")
     attr_train.add_argument("--out", help="checkpoint to write (same as --set out=...)")
-    attr_train.add_argument("--json", action="store_true", help="print the result as JSON")
-    attr_train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    attr_train.set_defaults(func=_cmd_attribute_train)
-    attr_crops = attr_sub.add_parser("crops", help="cut the faces of a detection dataset into square crops "
-                                                   "(unlabelled crops for distillation, or to label by hand)")
+    _json_flag(attr_train)
+    _no_progress_flag(attr_train)
+    attr_crops = _verb(attr_sub, "crops", "cut the faces of a detection dataset into square crops (unlabelled crops "
+                       "for distillation, or to label by hand)", _cmd_attribute_crops)
     attr_crops.add_argument("--data", required=True, metavar="FORMAT:PATH", help="dataset, e.g. csv:DIR")
     attr_crops.add_argument("--out", required=True, help="folder for the crops")
     attr_crops.add_argument("--size", type=int, default=64, help="crop side in pixels (default 64)")
@@ -553,18 +569,16 @@ def build_parser() -> argparse.ArgumentParser:
     attr_crops.add_argument("--min-size", type=float, default=40.0,
                             help="skip faces whose long side is under this many pixels (default 40)")
     attr_crops.add_argument("--force", action="store_true", help="write into a folder that already holds crops")
-    attr_crops.add_argument("--no-progress", action="store_true", help="no progress bar")
-    attr_crops.set_defaults(func=_cmd_attribute_crops)
+    _no_progress_flag(attr_crops)
 
-    train = sub.add_parser("train", help="train a model from a YAML config")
+    train = _verb(sub, "train", "train a model from a YAML config", _cmd_train)
     train.add_argument("config", nargs="?", help="YAML config (e.g. configs/face_slim.yaml); defaults if omitted")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a config value, e.g. --set train.lr=0.01 (repeatable, validated)")
     train.add_argument("--resume", metavar="CKPT", help="continue exactly from a training checkpoint (last.pt)")
     train.add_argument("--out", metavar="DIR", help="run folder (same as --set train.out_dir=...)")
     _deprecated(train, "--out-dir", "out", "--out")
-    train.add_argument("--no-progress", action="store_true", help="no progress bars (logs still written)")
-    train.set_defaults(func=_cmd_train)
+    _no_progress_flag(train)
     return parser
 
 
