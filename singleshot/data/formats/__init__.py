@@ -12,7 +12,7 @@ from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationSet
 
 # Importing the modules registers their formats.
-from singleshot.data.formats import coco, dlib, fddb, folder, simple, voc, widerface, yolo  # noqa: F401  isort: skip
+from singleshot.data.formats import coco, dlib, fddb, folder, points, simple, voc, widerface, yolo  # noqa: F401  isort: skip
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:

@@ -1,0 +1,111 @@
+"""Faces labelled by points, not boxes: Caltech 10k WebFaces and MTFL.
+
+Both carry each face's landmarks as ``Sample.extra["landmarks"]``: ``(K, 5, 2)`` float32 pixels in RetinaFace's
+order (left eye, right eye, nose, left and right mouth corner; NaN where the set has no such point), so they filter
+with the boxes like every per-box column.
+
+``caltech:ROOT``: ``ROOT/WebFaces_GroundThruth.txt`` (one face per line: ``picNNNNN.jpg LEx LEy REx REy NOSEx
+NOSEy MOUTHx MOUTHy``, eye centres, nose tip and mouth centre) and the photos, in ``ROOT/Caltech_WebFaces/`` or
+``ROOT``. The mouth centre is not one of the five points: it is kept as ``extra["mouth_centre"]`` ``(K, 2)`` and the
+mouth corners are NaN. There are no boxes: each face's box is estimated from its four points
+(:func:`singleshot.landmarks.box_from_points`, the 112x112 alignment square times ``box_scale``) and
+``extra["box_from_points"]`` is True. Not every face in a photo is labelled: train on it only with kindled boxes
+beside (or ignore regions), never as complete labels.
+
+``mtfl:ROOT``: ``ROOT/new_training.txt`` (``split=train``, 10,000 crops) or ``ROOT/new_testing.txt`` (``split=test``,
+2,995 crops, the AFLW part, the usual landmark test): ``path x1 .. x5 y1 .. y5`` per line, paths relative to
+``ROOT``. Each 80x80 crop holds one face; its box is the whole crop (read from the image header). Its
+``lfw_5590`` crops come from LFW: keep them away from smile-attribute training and evaluation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from singleshot.data.formats.base import DataError, make_sample, relative_key, require_file
+from singleshot.landmarks import TEMPLATE_112, box_from_points
+from singleshot.registry import DATASET_FORMATS
+from singleshot.structures import AnnotationReport, AnnotationSet
+
+#: The Caltech points' place in the template: eyes and nose as they are, the mouth centre between the corners.
+_CALTECH_TEMPLATE = np.vstack((TEMPLATE_112[:3], TEMPLATE_112[3:].mean(0, keepdims=True)))
+
+
+def _numbers(values: list[str], count: int, where: str) -> np.ndarray:
+    if len(values) != count:
+        raise DataError(f"{where}: expected {count} numbers after the file name, got {len(values)}")
+    try:
+        return np.array([float(v) for v in values], np.float64)
+    except ValueError:
+        raise DataError(f"{where}: the coordinates must be numbers") from None
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        return path.read_text(encoding="latin-1").splitlines()
+
+
+@DATASET_FORMATS.register("caltech")
+def read_caltech(path: Path, box_scale: float = 1.0) -> AnnotationSet:
+    """Read Caltech 10k WebFaces (see the module docstring); ``box_scale`` grows the estimated boxes."""
+    root = Path(path)
+    truth = require_file(root / "WebFaces_GroundThruth.txt", "Caltech WebFaces ground truth")
+    images = root / "Caltech_WebFaces" if (root / "Caltech_WebFaces").is_dir() else root
+    faces: dict[str, list[np.ndarray]] = {}
+    for n, line in enumerate(_lines(truth), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        faces.setdefault(parts[0], []).append(_numbers(parts[1:], 8, f"{truth}:{n}").reshape(4, 2))
+    if not faces:
+        raise DataError(f"{truth}: no faces")
+    report = AnnotationReport()
+    samples = []
+    for name, points in faces.items():
+        four = np.stack(points)  # (K, 4, 2): left eye, right eye, nose, mouth centre
+        five = np.full((len(four), 5, 2), np.nan, np.float32)
+        five[:, :3] = four[:, :3]
+        boxes = box_from_points(four, _CALTECH_TEMPLATE, scale=box_scale)
+        extra = {"landmarks": five, "mouth_centre": four[:, 3].astype(np.float32),
+                 "box_from_points": np.ones(len(four), bool)}
+        image = images / name
+        samples.append(make_sample(image, relative_key(image, root), boxes, np.ones(len(four)), None, report,
+                                   f"{truth}: {name}", extra=extra))
+    return AnnotationSet(root=root, samples=samples, class_names=["background", "face"], format="caltech",
+                         report=report)
+
+
+@DATASET_FORMATS.register("mtfl")
+def read_mtfl(path: Path, split: str = "test") -> AnnotationSet:
+    """Read MTFL's five-landmark crops (see the module docstring); ``split``: ``train`` or ``test`` (AFLW)."""
+    from PIL import Image
+
+    root = Path(path)
+    files = {"train": "new_training.txt", "test": "new_testing.txt"}
+    if split not in files:
+        raise DataError(f"mtfl split must be 'train' or 'test', got {split!r}")
+    listing = require_file(root / files[split], f"MTFL {split} list")
+    report = AnnotationReport()
+    samples = []
+    for n, line in enumerate(_lines(listing), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        where = f"{listing}:{n}"
+        values = _numbers(parts[1:], 10, where)
+        points = np.stack((values[:5], values[5:]), axis=1)[None].astype(np.float32)  # (1, 5, 2)
+        image = root / parts[0]
+        try:
+            with Image.open(image) as im:
+                width, height = im.size
+        except OSError:
+            raise DataError(f"{where}: {image} is missing or not an image (MTFL boxes are the whole crop)") from None
+        samples.append(make_sample(image, relative_key(image, root), [[0, 0, width, height]], [1], None, report,
+                                   where, width=width, height=height, extra={"landmarks": points}))
+    if not samples:
+        raise DataError(f"{listing}: no crops listed")
+    return AnnotationSet(root=root, samples=samples, class_names=["background", "face"], format="mtfl", report=report)

@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from singleshot.data.formats import DataError, load_annotations
+from singleshot.landmarks import TEMPLATE_112, box_from_points
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+def test_caltech_points_become_landmarks_and_estimated_boxes():
+    data = load_annotations(f"caltech:{FIXTURES / 'caltech'}")
+    assert [s.key for s in data.samples] == ["pic00001.jpg", "pic00002.jpg"] and len(data.samples[0]) == 2
+    first = data.samples[0]
+    np.testing.assert_allclose(first.extra["landmarks"][0, :3], [[20, 30], [40, 30], [30, 40]])
+    assert np.isnan(first.extra["landmarks"][:, 3:]).all()  # mouth corners unknown
+    np.testing.assert_allclose(first.extra["mouth_centre"][0], [30, 50])
+    assert first.extra["box_from_points"].all()
+    # the box is the alignment square through the four points: centred between the eyes, about 3x their distance
+    x1, y1, x2, y2 = first.boxes_xyxy[0]
+    assert abs((x1 + x2) / 2 - 30) < 1.0 and 55 < x2 - x1 < 75 and y1 < 30 and y2 > 50  # eyes at 30, mouth at 50
+    bigger = load_annotations(f"caltech:{FIXTURES / 'caltech'}", box_scale=1.5).samples[0].boxes_xyxy[0]
+    assert bigger[2] - bigger[0] == pytest.approx(1.5 * (x2 - x1), rel=1e-4)
+
+
+def test_mtfl_crops_are_their_own_boxes_with_five_points():
+    data = load_annotations(f"mtfl:{FIXTURES / 'mtfl'}", split="test")
+    assert len(data) == 2 and data.samples[0].key == "AFLW/0001-image1.jpg"
+    np.testing.assert_allclose(data.samples[0].boxes_xyxy, [[0, 0, 80, 80]])
+    np.testing.assert_allclose(data.samples[0].extra["landmarks"][0],  # x1..x5 then y1..y5
+                               [[30, 23], [50, 25], [40, 37], [28, 45], [48, 47]])
+    with pytest.raises(DataError, match="train' or 'test"):
+        load_annotations(f"mtfl:{FIXTURES / 'mtfl'}", split="val")
+    with pytest.raises(DataError, match="new_training.txt"):
+        load_annotations(f"mtfl:{FIXTURES / 'mtfl'}", split="train")
+
+
+def test_point_formats_name_the_line_of_a_bad_row(tmp_path):
+    (tmp_path / "WebFaces_GroundThruth.txt").write_text("pic1.jpg 1 2 3\n")
+    with pytest.raises(DataError, match=r"GroundThruth.txt:1: expected 8 numbers"):
+        load_annotations(f"caltech:{tmp_path}")
+
+
+def test_estimated_box_follows_the_template():
+    four = np.vstack((TEMPLATE_112[:3], TEMPLATE_112[3:].mean(0, keepdims=True)))
+    from singleshot.data.formats.points import _CALTECH_TEMPLATE
+
+    np.testing.assert_allclose(box_from_points(four[None], _CALTECH_TEMPLATE), [[0, 0, 112, 112]], atol=1e-6)

@@ -1,0 +1,33 @@
+import math
+
+import numpy as np
+import pytest
+
+from singleshot.landmarks import TEMPLATE_112, box_from_points, similarity_transform
+
+
+def test_similarity_recovers_a_hand_made_transform():
+    # rotate by 90 degrees, scale 2, shift (10, -5): (1, 0) -> (10, -3), (0, 1) -> (8, -5)
+    src = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [2.0, 3.0]])
+    angle, scale = math.pi / 2, 2.0
+    rot = scale * np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    dst = src @ rot.T + [10.0, -5.0]
+    m = similarity_transform(src, dst)
+    np.testing.assert_allclose(m, [[0, -2, 10], [2, 0, -5]], atol=1e-9)
+    np.testing.assert_allclose(src[1] @ m[:, :2].T + m[:, 2], [10, -3], atol=1e-9)
+
+
+def test_similarity_skips_unknown_points_and_refuses_too_few():
+    src = np.array([[0.0, 0.0], [1.0, 0.0], [np.nan, np.nan]])
+    m = similarity_transform(src, src * 3)
+    np.testing.assert_allclose(m, [[3, 0, 0], [0, 3, 0]], atol=1e-9)
+    with pytest.raises(ValueError, match="two or more"):
+        similarity_transform(src[:1], src[:1])
+
+
+def test_box_from_points_of_the_template_is_its_square():
+    boxes = box_from_points(TEMPLATE_112[None])
+    np.testing.assert_allclose(boxes, [[0, 0, 112, 112]], atol=1e-6)
+    twice = box_from_points(TEMPLATE_112[None] * 2 + 7)  # scaled and shifted face: scaled and shifted box
+    np.testing.assert_allclose(twice, [[7, 7, 231, 231]], atol=1e-6)
+    assert np.isnan(box_from_points(np.full((1, 5, 2), np.nan))).all()
