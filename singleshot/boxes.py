@@ -129,6 +129,34 @@ def decode_offsets(
     return torch.cat((centre, size), dim=-1)
 
 
+def encode_landmarks(
+    landmarks: Tensor, priors_cxcywh: Tensor, variances: tuple[float, float] = DEFAULT_VARIANCES
+) -> Tensor:
+    """Encode points as offsets from their priors' centres (RetinaFace's ``encode_landm``, as SSD's centres).
+
+    ``g_x = (x - p_cx) / (p_w * v0)``, ``g_y = (y - p_cy) / (p_h * v0)`` for each point.
+
+    Args:
+        landmarks: ``(..., P, L, 2)`` normalised points, one set per prior (NaN stays NaN).
+        priors_cxcywh: ``(P, 4)`` priors.
+
+    Returns:
+        ``(..., P, 2L)`` offsets, ``x1, y1, x2, y2, ...``.
+    """
+    prior_c = priors_cxcywh[..., None, :2]  # (P, 1, 2)
+    prior_wh = priors_cxcywh[..., None, 2:].clamp(min=_EPS)
+    offsets = (landmarks - prior_c) / (prior_wh * variances[0])
+    return offsets.flatten(-2)
+
+
+def decode_landmarks(
+    offsets: Tensor, priors_cxcywh: Tensor, variances: tuple[float, float] = DEFAULT_VARIANCES
+) -> Tensor:
+    """Invert :func:`encode_landmarks`: ``(..., P, 2L)`` offsets and ``(P, 4)`` priors -> ``(..., P, L, 2)`` points."""
+    points = offsets.unflatten(-1, (-1, 2))  # (..., P, L, 2)
+    return priors_cxcywh[..., None, :2] + points * variances[0] * priors_cxcywh[..., None, 2:]
+
+
 def pairwise_iou_xyxy_numpy(boxes_xyxy: np.ndarray, other_xyxy: np.ndarray, plus_one: bool = False) -> np.ndarray:
     """``(N, M)`` IoU of ``(N, 4)`` and ``(M, 4)`` xyxy boxes in numpy (float64), for the numpy runtimes' box voting
     and the evaluators. ``plus_one``: the VOC devkit's pixel-inclusive sizes (``x2 - x1 + 1``)."""

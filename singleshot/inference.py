@@ -67,6 +67,8 @@ def to_original_pixels(detections: Sequence[Detections], scales: Sequence[float]
         det.boxes_xyxy = (det.boxes_xyxy / scale).clamp_(min=0)
         det.boxes_xyxy[:, 0::2].clamp_(max=w)
         det.boxes_xyxy[:, 1::2].clamp_(max=h)
+        if det.landmarks is not None:
+            det.landmarks = det.landmarks / scale
 
 
 class ModelPredictor:

@@ -159,3 +159,24 @@ def distillation_loss(
     kl = (log_teacher.exp() * (log_teacher - log_student)).sum(dim=-1)  # (B, P)
     kl = (kl if prior_mask is None else torch.where(prior_mask, kl, 0.0)).sum()
     return kl * temperature**2 / normaliser.clamp(min=1).to(kl.dtype)
+
+
+def landmark_loss(landm_pred: Tensor, landm_target: Tensor, labels: Tensor) -> Tensor:
+    """Smooth L1 on the landmark offsets of positive priors whose object has known landmarks (RetinaFace's
+    ``loss_landm``), divided by the number of such priors (at least 1).
+
+    Args:
+        landm_pred: ``(B, P, 2L)`` predicted offsets.
+        landm_target: ``(B, P, 2L)`` encoded targets (:func:`singleshot.boxes.encode_landmarks`); NaN where a
+            point is unknown (a face labelled by a box only, or by some points only).
+        labels: ``(B, P)`` matched labels (> 0 positive).
+
+    Returns:
+        A scalar. Unknown points and non-positive priors contribute nothing, and a batch with no known landmark
+        gives 0 with a zero gradient, never NaN.
+    """
+    known = ~torch.isnan(landm_target) & (labels > 0)[..., None]  # (B, P, 2L)
+    target = torch.where(known, landm_target, torch.zeros((), dtype=landm_target.dtype, device=landm_target.device))
+    loss = F.smooth_l1_loss(landm_pred, target, reduction="none") * known
+    priors_with_points = known.any(dim=-1).sum().clamp(min=1)
+    return loss.sum() / priors_with_points

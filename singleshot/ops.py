@@ -117,9 +117,16 @@ def vote_boxes_padded(boxes_xyxy: Tensor, scores: Tensor, valid: Tensor, vote_io
     Returns:
         ``(G, K, 4)`` voted boxes (a box with no valid voter, e.g. a degenerate one, is returned unchanged).
     """
+    return vote_padded(boxes_xyxy, scores, valid, vote_iou, boxes_xyxy)
+
+
+def vote_padded(boxes_xyxy: Tensor, scores: Tensor, valid: Tensor, vote_iou: float, values: Tensor) -> Tensor:
+    """The voting of :func:`vote_boxes_padded` applied to any per-box ``values`` ``(G, K, D)`` (e.g. boxes and
+    landmarks together): each row becomes the score-weighted mean of the rows of the valid boxes overlapping its box
+    by ``>= vote_iou``; ``(G, K, D)``."""
     iou = pairwise_iou_xyxy(boxes_xyxy, boxes_xyxy)  # (G, K, K)
     weights = (iou >= vote_iou) & valid[:, None, :]
-    weights = weights.to(boxes_xyxy.dtype) * scores[:, None, :]
+    weights = weights.to(values.dtype) * scores[:, None, :]
     total = weights.sum(dim=2, keepdim=True)  # (G, K, 1)
-    voted = torch.bmm(weights, boxes_xyxy) / total.clamp(min=1e-12)
-    return torch.where(total > 0, voted, boxes_xyxy)
+    voted = torch.bmm(weights, values) / total.clamp(min=1e-12)
+    return torch.where(total > 0, voted, values)

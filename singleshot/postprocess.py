@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from singleshot.boxes import DEFAULT_VARIANCES, clip_boxes_xyxy, cxcywh_to_xyxy, decode_offsets
-from singleshot.ops import nms_padded, vote_boxes_padded
+from singleshot.boxes import DEFAULT_VARIANCES, clip_boxes_xyxy, cxcywh_to_xyxy, decode_landmarks, decode_offsets
+from singleshot.ops import nms_padded, vote_padded
 from singleshot.structures import Detections
 
 
@@ -41,6 +41,7 @@ def postprocess(
     pre_nms_top_k: int = 400,
     variances: tuple[float, float] = DEFAULT_VARIANCES,
     vote_iou: float | None = None,
+    landm: Tensor | None = None,
 ) -> list[Detections]:
     """Turn raw detector outputs into detections, one :class:`Detections` per image of the batch.
 
@@ -55,9 +56,12 @@ def postprocess(
         pre_nms_top_k: candidates kept per image and class before NMS (bounds the NMS cost).
         vote_iou: box voting (:func:`~singleshot.ops.vote_boxes_padded`): each kept box becomes the score-weighted
             mean of the candidates of its class overlapping it by at least this IoU (None: off).
+        landm: ``(B, P, 2L)`` predicted landmark offsets (:func:`~singleshot.boxes.encode_landmarks`), or None;
+            decoded for the candidates, voted with their boxes, and returned as ``Detections.landmarks``.
 
     Returns:
-        ``B`` :class:`Detections`, boxes in ``xyxy`` pixels of the input, clipped to it.
+        ``B`` :class:`Detections`, boxes in ``xyxy`` pixels of the input, clipped to it (landmarks in the same
+        pixels, not clipped: a point may lie outside the input).
     """
     batch, num_priors, num_classes = conf.shape
     height, width = image_size
@@ -78,24 +82,34 @@ def postprocess(
     scale = torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
     cand_boxes = (boxes * scale).view(batch, num_classes - 1, k, 4)
 
+    values = cand_boxes  # what NMS keeps and voting averages: the boxes, then the landmarks if any
+    if landm is not None:
+        cand_landm = torch.gather(landm, 1, flat_index[..., None].expand(-1, -1, landm.shape[-1]))
+        points = decode_landmarks(cand_landm, cand_priors, variances) * scale[:2]  # (B, (C-1) * K, L, 2) pixels
+        values = torch.cat((cand_boxes, points.reshape(batch, num_classes - 1, k, -1)), dim=-1)
     keep = nms_padded(
         cand_boxes.reshape(-1, k, 4), cand_scores.reshape(-1, k), cand_valid.reshape(-1, k), max_overlap
     ).view(batch, num_classes - 1, k)
     if vote_iou is not None:
-        cand_boxes = vote_boxes_padded(
-            cand_boxes.reshape(-1, k, 4), cand_scores.reshape(-1, k), cand_valid.reshape(-1, k), vote_iou
-        ).view(batch, num_classes - 1, k, 4)
+        values = vote_padded(
+            cand_boxes.reshape(-1, k, 4), cand_scores.reshape(-1, k), cand_valid.reshape(-1, k), vote_iou,
+            values.reshape(batch * (num_classes - 1), k, -1),
+        ).view(batch, num_classes - 1, k, -1)
 
     # Best top_k survivors per image across classes.
     final_scores = cand_scores.masked_fill(~keep, float("-inf")).reshape(batch, -1)  # (B, (C-1) * K)
     n = min(top_k, final_scores.shape[1])
     best_scores, best = final_scores.topk(n, dim=1)  # (B, n)
-    best_boxes = torch.gather(cand_boxes.reshape(batch, -1, 4), 1, best[..., None].expand(-1, -1, 4))
+    width_values = values.shape[-1]
+    best_values = torch.gather(values.reshape(batch, -1, width_values), 1, best[..., None].expand(-1, -1, width_values))
+    best_boxes = best_values[..., :4]
+    best_points = best_values[..., 4:].unflatten(-1, (-1, 2)) if landm is not None else None  # (B, n, L, 2)
     best_labels = best // k + 1  # candidate index -> foreground class (1-based)
     found = torch.isfinite(best_scores)
 
     results = []
     for i in range(batch):  # slicing out each image's survivors; all computation above is batched
         m = found[i]
-        results.append(Detections(boxes_xyxy=best_boxes[i][m], scores=best_scores[i][m], labels=best_labels[i][m]))
+        results.append(Detections(boxes_xyxy=best_boxes[i][m], scores=best_scores[i][m], labels=best_labels[i][m],
+                                  landmarks=best_points[i][m] if best_points is not None else None))
     return results

@@ -19,12 +19,15 @@ class Detections:
         scores: ``(K,)`` float confidence of each box, decreasing.
         labels: ``(K,)`` long class index of each box (>= 1; 0 is background and never reported).
         attributes: attribute name -> ``(K,)`` float probability per box (e.g. ``smile``), when asked for.
+        landmarks: ``(K, L, 2)`` float points in the boxes' pixels (faces: L = 5, left eye, right eye, nose, left and
+            right mouth corner), or None for a model without a landmark head.
     """
 
     boxes_xyxy: Tensor
     scores: Tensor
     labels: Tensor
     attributes: dict[str, Tensor] = field(default_factory=dict)
+    landmarks: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])

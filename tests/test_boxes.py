@@ -90,3 +90,16 @@ def test_iou_symmetric_and_bounded(a, b):
     assert torch.isfinite(iou_ab).all()
     assert (iou_ab >= 0).all() and (iou_ab <= 1 + 1e-6).all()
     torch.testing.assert_close(iou_ab, iou_ba.T)
+
+
+def test_landmark_encoding_round_trip_and_hand_value():
+    from singleshot.boxes import decode_landmarks, encode_landmarks
+
+    priors = torch.tensor([[0.5, 0.5, 0.2, 0.4], [0.1, 0.2, 0.1, 0.1]])
+    points = torch.rand(3, 2, 5, 2)
+    offsets = encode_landmarks(points, priors)
+    assert offsets.shape == (3, 2, 10)
+    torch.testing.assert_close(decode_landmarks(offsets, priors), points)
+    # (0.6 - 0.5) / (0.2 * 0.1) = 5, (0.3 - 0.5) / (0.4 * 0.1) = -5
+    one = encode_landmarks(torch.tensor([[[0.6, 0.3]]]), priors[:1])
+    torch.testing.assert_close(one, torch.tensor([[5.0, -5.0]]))

@@ -131,3 +131,20 @@ def test_distillation_loss_counts_only_the_masked_priors():
     per_prior = [distillation_loss(student[:, i:i + 1], teacher[:, i:i + 1], n).item() for i in range(4)]
     assert distillation_loss(student, teacher, n, prior_mask=mask).item() == pytest.approx(per_prior[0] + per_prior[2],
                                                                                           rel=1e-5)
+
+
+def test_landmark_loss_counts_only_known_points_on_positives():
+    from singleshot.losses import landmark_loss
+
+    pred = torch.zeros(1, 3, 4, requires_grad=True)
+    target = torch.tensor([[[0.5, 0.5, 2.0, float("nan")],  # positive, one point known + half of another
+                            [1.0, 1.0, 1.0, 1.0],            # background: ignored
+                            [float("nan")] * 4]])            # positive without landmarks: ignored
+    labels = torch.tensor([[1, 0, 1]])
+    loss = landmark_loss(pred, target, labels)
+    # smooth L1 (beta 1): 0.125 + 0.125 + 1.5 over one prior with points
+    assert loss.item() == pytest.approx(1.75)
+    loss.backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad[0, 1:].abs().sum() == 0
+    none = landmark_loss(pred, torch.full((1, 3, 4), float("nan")), labels)
+    assert none.item() == 0.0

@@ -135,3 +135,32 @@ def test_torch_and_numpy_postprocessing_agree_with_voting():
         order_g = np.lexsort((b[:, 0], -s))
         np.testing.assert_allclose(r.boxes_xyxy.numpy()[order_r], b[order_g], atol=1e-3)
         np.testing.assert_array_equal(r.labels.numpy()[order_r], lab[order_g])
+
+
+def test_landmarks_follow_their_boxes_through_nms_and_voting():
+    from singleshot.boxes import encode_landmarks, encode_offsets, xyxy_to_cxcywh
+
+    priors = torch.tensor([[0.5, 0.5, 0.4, 0.4], [0.52, 0.5, 0.4, 0.4], [0.2, 0.2, 0.1, 0.1]])
+    boxes = torch.tensor([[0.3, 0.3, 0.7, 0.7], [0.32, 0.3, 0.72, 0.7], [0.15, 0.15, 0.25, 0.25]])
+    points = torch.stack([torch.full((5, 2), 0.4), torch.full((5, 2), 0.5), torch.full((5, 2), 0.2)])  # (3, 5, 2)
+    loc = encode_offsets(xyxy_to_cxcywh(boxes), priors)[None]
+    landm = encode_landmarks(points, priors)[None]
+    conf = torch.tensor([[[0.0, 3.0], [0.0, 1.0], [0.0, 2.0]]])  # scores: prior 0 > 2 > 1
+    det = postprocess(loc, conf, priors, (100, 200), min_score=0.1, landm=landm)[0]
+    assert det.landmarks.shape == (2, 5, 2)  # prior 1 suppressed by prior 0
+    torch.testing.assert_close(det.landmarks[0], torch.tensor([[80.0, 40.0]] * 5))  # (0.4 * 200, 0.4 * 100)
+    torch.testing.assert_close(det.landmarks[1], torch.tensor([[40.0, 20.0]] * 5))
+    voted = postprocess(loc, conf, priors, (100, 200), min_score=0.1, landm=landm, vote_iou=0.5)[0]
+    w = torch.sigmoid(torch.tensor([3.0, 1.0]))
+    x = float((w[0] * 80 + w[1] * 100) / w.sum())  # the two overlapping candidates' points, by score
+    torch.testing.assert_close(voted.landmarks[0, :, 0], torch.full((5,), x))
+    assert postprocess(loc, conf, priors, (100, 200), min_score=0.1)[0].landmarks is None
+
+
+def test_head_with_landmarks_returns_a_third_output():
+    from singleshot.models.heads import SSDHead
+
+    head = SSDHead((8, 16), (2, 3), num_classes=2, depthwise=True, num_landmarks=5)
+    loc, conf, landm = head([torch.zeros(1, 8, 4, 4), torch.zeros(1, 16, 2, 2)])
+    assert loc.shape == (1, 44, 4) and conf.shape == (1, 44, 2) and landm.shape == (1, 44, 10)
+    assert len(SSDHead((8,), (2,), num_classes=2)([torch.zeros(1, 8, 4, 4)])) == 2

@@ -24,8 +24,11 @@ class SSDHead(nn.Module):
         kernel_size: 3 as in SSD.
         depthwise: predict with a 3x3 depthwise conv + ReLU + 1x1 conv per output (the separable heads of fast
             face detectors) instead of a full 3x3 conv.
+        num_landmarks: points regressed per prior (5 for faces, as RetinaFace's landmark head; 0: none).
 
-    Shapes: ``[(N, C_k, H_k, W_k)] -> loc (N, P, 4), conf (N, P, num_classes)`` with ``P = sum H_k W_k A_k``.
+    Shapes: ``[(N, C_k, H_k, W_k)] -> loc (N, P, 4), conf (N, P, num_classes)`` with ``P = sum H_k W_k A_k``, and
+    ``landm (N, P, 2 * num_landmarks)`` third when ``num_landmarks`` > 0 (offsets as
+    :func:`singleshot.boxes.encode_landmarks`).
     """
 
     def __init__(
@@ -35,6 +38,7 @@ class SSDHead(nn.Module):
         num_classes: int,
         kernel_size: int = 3,
         depthwise: bool = False,
+        num_landmarks: int = 0,
     ) -> None:
         super().__init__()
         if len(in_channels) != len(priors_per_cell):
@@ -51,12 +55,21 @@ class SSDHead(nn.Module):
 
         self.loc = nn.ModuleList(predictor(c, a * 4) for c, a in zip(in_channels, priors_per_cell))
         self.conf = nn.ModuleList(predictor(c, a * num_classes) for c, a in zip(in_channels, priors_per_cell))
+        self.num_landmarks = int(num_landmarks)
+        self.landm = (
+            nn.ModuleList(predictor(c, a * 2 * num_landmarks) for c, a in zip(in_channels, priors_per_cell))
+            if num_landmarks else None
+        )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, features: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    def forward(self, features: Sequence[Tensor]) -> tuple[Tensor, ...]:
         loc = torch.cat([_flatten(layer(f), 4) for layer, f in zip(self.loc, features)], dim=1)
         conf = torch.cat([_flatten(layer(f), self.num_classes) for layer, f in zip(self.conf, features)], dim=1)
-        return loc, conf
+        if self.landm is None:
+            return loc, conf
+        width = 2 * self.num_landmarks
+        landm = torch.cat([_flatten(layer(f), width) for layer, f in zip(self.landm, features)], dim=1)
+        return loc, conf, landm
