@@ -95,14 +95,16 @@ def create_teacher(spec: str, threads: int | None = None, input_size: int | None
     (the packaged face model) or a checkpoint path.
 
     Raises:
-        KindleError: the checkpoint does not exist, or the name is neither a peer nor a file.
-        singleshot.peers.PeerUnavailableError: the peer's package is not installed (the message gives the pip
-            command).
+        KindleError: the checkpoint does not exist, the name is neither a peer nor a file, or the peer's package is
+            not installed (the message gives the pip command).
     """
-    from singleshot.peers import PEER_NAMES
+    from singleshot.peers import PEER_NAMES, PeerUnavailableError
 
     if spec.strip().lower() in PEER_NAMES:
-        return PeerTeacher(spec, threads=threads, long_side=input_size)
+        try:
+            return PeerTeacher(spec, threads=threads, long_side=input_size)
+        except PeerUnavailableError as err:  # the standalone peers module has no SingleshotError
+            raise KindleError(str(err)) from None
     if spec == "bundled":
         return CheckpointTeacher(None, input_size=input_size or 640, threads=threads)
     path = Path(spec)

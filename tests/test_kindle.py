@@ -127,3 +127,15 @@ def test_cli_kindle_with_haar_teacher(photos, tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     assert main(["kindle", "--teacher", "retinafcae", "--images", str(photos), "--out", str(out)]) == 2
     assert "retinaface" in capsys.readouterr().err  # the near-miss suggestion
+
+
+def test_a_missing_peer_teacher_is_a_one_line_error(tmp_path, capsys):
+    import importlib.util
+
+    from singleshot.cli import main
+
+    if importlib.util.find_spec("retinaface") is not None:
+        pytest.skip("the retinaface peer is installed here")
+    assert main(["kindle", "--teacher", "retinaface", "--images", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install" in err[0] and "Traceback" not in err[0]

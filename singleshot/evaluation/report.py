@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from singleshot.errors import SingleshotError
 from singleshot.evaluation.result import EvalResult
+
+
+class PlotError(SingleshotError, RuntimeError):
+    """A plot that cannot be drawn (matplotlib missing); the message says what to install."""
 
 
 def format_table(result: EvalResult) -> str:
@@ -26,7 +31,7 @@ def plot_curves(result: EvalResult, path: str | Path) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise RuntimeError("plotting needs matplotlib: pip install 'singleshot[plot]'") from None
+        raise PlotError("plotting needs matplotlib: pip install 'singleshot[plot]'") from None
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     for curve in result.curves:
         value = result.metrics.get(curve.name)
