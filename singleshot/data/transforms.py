@@ -4,7 +4,9 @@ Every step takes and returns the same four arrays, in the pixels of the image it
 
 * ``image``      -- ``(H, W, 3)`` uint8 **RGB**;
 * ``boxes_xyxy`` -- ``(K, 4)`` float32 ``(x1, y1, x2, y2)`` absolute pixels (continuous coordinates: the image
-  spans ``[0, W] x [0, H]``, so pixel ``i`` covers ``[i, i + 1)``);
+  spans ``[0, W] x [0, H]``, so pixel ``i`` covers ``[i, i + 1)``), or ``(K, 4 + 2L)`` with each box's L landmarks
+  after it as ``x, y`` pairs (NaN where unknown): every geometric step moves the points with the image, crops
+  clip the boxes but not the points, and the flip also swaps left and right points (:data:`FLIP_ORDER`);
 * ``labels``     -- ``(K,)`` int64;
 * ``ignore``     -- ``(K,)`` bool;
 
@@ -60,6 +62,37 @@ _MAX_CROP_ROUNDS = 100
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """``(image, boxes_xyxy, labels, ignore)`` as described in the module docstring."""
 
+#: Landmark order after a horizontal flip: the left eye becomes the right one, the left mouth corner the right one
+#: (five face points: left eye, right eye, nose, left mouth corner, right mouth corner).
+FLIP_ORDER = (1, 0, 2, 4, 3)
+
+
+def _pairs(values: tuple[float, float], columns: int) -> np.ndarray:
+    """``(x, y)`` repeated over ``columns`` box-and-point columns (all of them coordinate pairs)."""
+    return np.tile(np.asarray(values, np.float32), columns // 2)
+
+
+def _shift(boxes: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """Boxes (and their points) moved by ``(dx, dy)`` pixels."""
+    return boxes + _pairs((dx, dy), boxes.shape[1])
+
+
+def _scale(boxes: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """Boxes (and their points) scaled by ``(sx, sy)``."""
+    return boxes * _pairs((sx, sy), boxes.shape[1])
+
+
+def _clip_boxes(boxes: np.ndarray, x1: float, y1: float, x2: float, y2: float) -> np.ndarray:
+    """A copy with the box columns clipped to ``[x1, x2] x [y1, y2]``; points are left where they are."""
+    out = boxes.copy()
+    out[:, :4] = np.clip(out[:, :4], np.array([x1, y1, x1, y1], np.float32), np.array([x2, y2, x2, y2], np.float32))
+    return out
+
+
+def _centres(boxes: np.ndarray) -> np.ndarray:
+    """``(K, 2)`` box centres."""
+    return (boxes[:, :2] + boxes[:, 2:4]) / 2
+
 
 # ----------------------------------------------------------------------------------------------------------------
 # Output types
@@ -77,12 +110,15 @@ class AugmentedSample:
             with positive area.
         labels: ``(K',)`` int64, aligned with ``boxes_xyxy``.
         ignore: ``(K',)`` bool, aligned with ``boxes_xyxy``.
+        landmarks: ``(K', L, 2)`` float32 points normalised like the boxes (NaN where unknown), when the input
+            boxes carried points; else None.
     """
 
     image: Tensor
     boxes_xyxy: Tensor
     labels: Tensor
     ignore: Tensor
+    landmarks: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.boxes_xyxy.shape[0])
@@ -113,7 +149,9 @@ def as_arrays(
         raise ValueError(f"image must be an (H, W, 3) uint8 RGB array, got {got}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"image is empty: {image.shape}")
-    boxes = np.zeros((0, 4), np.float32) if boxes_xyxy is None else np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
+    boxes = np.zeros((0, 4), np.float32) if boxes_xyxy is None else np.asarray(boxes_xyxy, np.float32)
+    if boxes.ndim != 2 or boxes.shape[1] < 4 or boxes.shape[1] % 2:
+        boxes = boxes.reshape(-1, 4)
     k = len(boxes)
     labels_arr = np.ones(k, np.int64) if labels is None else np.asarray(labels, np.int64).reshape(-1)
     ignore_arr = np.zeros(k, bool) if ignore is None else np.asarray(ignore, bool).reshape(-1)
@@ -121,7 +159,7 @@ def as_arrays(
         raise ValueError(f"{k} boxes but {len(labels_arr)} labels and {len(ignore_arr)} ignore flags")
     if k:
         h, w = image.shape[:2]
-        boxes = np.clip(boxes, 0, np.array([w, h, w, h], np.float32))  # a new array: the caller's is untouched
+        boxes = _clip_boxes(boxes, 0, 0, w, h)  # a new array: the caller's is untouched
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # also False for NaN
         if not keep.all():
             boxes, labels_arr, ignore_arr = boxes[keep], labels_arr[keep], ignore_arr[keep]
@@ -181,17 +219,21 @@ def to_network_input(
     without area is dropped with its label and flag, so the output keeps the :class:`AugmentedSample` promise.
     """
     h, w = image.shape[:2]
-    boxes = boxes_xyxy.reshape(-1, 4) / np.array([w, h, w, h], np.float32)
-    np.clip(boxes, 0.0, 1.0, out=boxes)
+    columns = boxes_xyxy.shape[1] if boxes_xyxy.ndim == 2 else 4
+    scaled = _scale(boxes_xyxy.reshape(-1, columns), 1.0 / w, 1.0 / h)
+    boxes = np.clip(scaled[:, :4], 0.0, 1.0)
+    points = scaled[:, 4:].reshape(len(scaled), -1, 2) if columns > 4 else None
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     if not keep.all():
         boxes, labels, ignore = boxes[keep], labels[keep], ignore[keep]
+        points = points[keep] if points is not None else None
     return AugmentedSample(
         image=normalize_image(image, mean_rgb, std_rgb) if normalize
         else torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
         boxes_xyxy=torch.from_numpy(np.ascontiguousarray(boxes, np.float32)),
         labels=torch.from_numpy(np.ascontiguousarray(labels, np.int64)),
         ignore=torch.from_numpy(np.ascontiguousarray(ignore, bool)),
+        landmarks=torch.from_numpy(np.ascontiguousarray(points, np.float32)) if points is not None else None,
     )
 
 
@@ -316,8 +358,7 @@ def zoom_out(
     canvas = cv2.copyMakeBorder(
         image, top, new_h - h - top, left, new_w - w - left, cv2.BORDER_CONSTANT, value=_fill_uint8(fill_rgb)
     )
-    boxes = boxes_xyxy + np.array([left, top, left, top], np.float32)
-    return canvas, boxes, labels, ignore
+    return canvas, _shift(boxes_xyxy, left, top), labels, ignore
 
 
 def random_min_iou_crop(
@@ -356,8 +397,8 @@ def random_min_iou_crop(
     h, w = image.shape[:2]
     k = len(boxes_xyxy)
     if k:
-        boxes_t = torch.from_numpy(np.ascontiguousarray(boxes_xyxy, np.float32))
-        centres = (boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2  # (K, 2)
+        boxes_t = torch.from_numpy(np.ascontiguousarray(boxes_xyxy[:, :4], np.float32))
+        centres = _centres(boxes_xyxy)  # (K, 2)
     for _ in range(_MAX_CROP_ROUNDS):
         min_iou = min_iou_choices[int(rng.integers(len(min_iou_choices)))]
         if min_iou is None:
@@ -389,9 +430,8 @@ def random_min_iou_crop(
         if not k:
             return cropped, boxes_xyxy, labels, ignore
         keep = inside[t]
-        origin = np.array([x1, y1, x1, y1], np.float32)
         # A centre strictly inside the crop keeps the clipped box non-empty on both axes.
-        boxes = np.clip(boxes_xyxy[keep], origin, np.array([x2, y2, x2, y2], np.float32)) - origin
+        boxes = _shift(_clip_boxes(boxes_xyxy[keep], x1, y1, x2, y2), -x1, -y1)
         return cropped, boxes, labels[keep], ignore[keep]
     return image, boxes_xyxy, labels, ignore
 
@@ -424,7 +464,7 @@ def random_square_crop(
     top = np.where(side <= h, rng.integers(0, np.maximum(h - side, 0) + 1), -rng.integers(0, np.maximum(side - h, 0) + 1))
     t = 0
     if k:
-        centres = (boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2  # (K, 2)
+        centres = _centres(boxes_xyxy)  # (K, 2)
         inside = (  # (T, K)
             (centres[None, :, 0] > left[:, None])
             & (centres[None, :, 0] < (left + side)[:, None])
@@ -451,10 +491,7 @@ def random_square_crop(
         cropped[y1 - top_t : y2 - top_t, x1 - left_t : x2 - left_t] = image[y1:y2, x1:x2]
     if not k:
         return cropped, boxes_xyxy, labels, ignore
-    origin = np.array([left_t, top_t, left_t, top_t], np.float32)
-    lo = np.array([x1, y1, x1, y1], np.float32)
-    hi = np.array([x2, y2, x2, y2], np.float32)
-    boxes = np.clip(boxes_xyxy[keep], lo, hi) - origin
+    boxes = _shift(_clip_boxes(boxes_xyxy[keep], x1, y1, x2, y2), -left_t, -top_t)
     return cropped, boxes, labels[keep], ignore[keep]
 
 
@@ -489,7 +526,7 @@ def data_anchor_sample(
         return None
     anchors = np.sort(np.asarray(anchor_sizes, np.float64))
     j_face = int(candidates[rng.integers(candidates.size)])
-    x1, y1, x2, y2 = (float(v) for v in boxes_xyxy[j_face])
+    x1, y1, x2, y2 = (float(v) for v in boxes_xyxy[j_face, :4])
     size = math.sqrt(max(x2 - x1, 1e-3) * max(y2 - y1, 1e-3))
     nearest = int(np.argmin(np.abs(anchors - size)))
     target_index = int(rng.integers(0, min(nearest + 1, len(anchors) - 1) + 1))
@@ -508,13 +545,13 @@ def data_anchor_sample(
     interpolation = cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR
     out = cv2.warpAffine(image, matrix, (out_w, out_h), flags=interpolation, borderMode=cv2.BORDER_CONSTANT,
                          borderValue=_fill_uint8(fill_rgb))
-    centres = (boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2
+    centres = _centres(boxes_xyxy)
     keep = (
         (centres[:, 0] > left) & (centres[:, 0] < left + win_w) & (centres[:, 1] > top) & (centres[:, 1] < top + win_h)
     )
     keep[j_face] = True
-    boxes = (boxes_xyxy[keep] - np.array([left, top, left, top], np.float32)) * ratio
-    boxes = np.clip(boxes, 0, np.array([out_w, out_h, out_w, out_h], np.float32)).astype(np.float32)
+    boxes = _scale(_shift(boxes_xyxy[keep], -left, -top), ratio, ratio)
+    boxes = _clip_boxes(boxes, 0, 0, out_w, out_h).astype(np.float32)
     ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     kept_sources = np.flatnonzero(keep)[ok]  # original index of each output box
     where = np.flatnonzero(kept_sources == j_face)
@@ -533,6 +570,12 @@ def horizontal_flip(image: np.ndarray, boxes_xyxy: np.ndarray, labels: np.ndarra
     boxes = boxes_xyxy.copy()
     boxes[:, 0] = w - boxes_xyxy[:, 2]
     boxes[:, 2] = w - boxes_xyxy[:, 0]
+    if boxes.shape[1] > 4:  # points: mirrored, and left and right swapped (the left eye is now on the right)
+        points = boxes[:, 4:].reshape(len(boxes), -1, 2)
+        points[..., 0] = w - points[..., 0]
+        if points.shape[1] == len(FLIP_ORDER):
+            points = points[:, FLIP_ORDER]
+        boxes[:, 4:] = points.reshape(len(boxes), -1)
     return cv2.flip(image, 1), boxes, labels, ignore
 
 
@@ -549,8 +592,7 @@ def resize(
     h, w = image.shape[:2]
     out_h, out_w = size
     out = image if (h, w) == (out_h, out_w) else cv2.resize(image, (out_w, out_h), interpolation=interpolation)
-    scale = np.array([out_w / w, out_h / h, out_w / w, out_h / h], np.float32)
-    return out, boxes_xyxy * scale, labels, ignore
+    return out, _scale(boxes_xyxy, out_w / w, out_h / h), labels, ignore
 
 
 # ----------------------------------------------------------------------------------------------------------------

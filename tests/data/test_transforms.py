@@ -443,3 +443,51 @@ def test_uint8_output_normalised_later_is_bitwise_the_same():
         assert b.image.dtype == torch.uint8 and b.image.shape == a.image.shape
         assert torch.equal(normalize_batch(b.image[None])[0], a.image)
         assert torch.equal(a.boxes_xyxy, b.boxes_xyxy)
+
+
+# the five face points as fractions of their box: eyes, nose, mouth corners (left = smaller x)
+_FACE_POINTS = np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.55], [0.35, 0.75], [0.65, 0.75]], np.float32)
+
+
+def _boxes_with_points(boxes):
+    boxes = np.asarray(boxes, np.float32)
+    points = boxes[:, None, :2] + _FACE_POINTS[None] * (boxes[:, None, 2:] - boxes[:, None, :2])
+    return np.concatenate((boxes, points.reshape(len(boxes), -1)), axis=1)
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"crop_mode": "square"}, {"data_anchor_prob": 1.0, "anchor_sizes": (16, 32, 64)}, {"flip_prob": 1.0},
+])
+def test_landmarks_move_with_their_boxes_through_every_augmentation(options):
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (120, 160, 3), np.uint8)
+    boxes = _boxes_with_points([[40, 30, 80, 90], [100, 20, 140, 60], [10, 70, 30, 100]])
+    transform = SSDAugmentation((96, 96), **options)
+    checked = 0
+    for seed in range(25):
+        out = transform(image, boxes, np.ones(3, np.int64), np.zeros(3, bool), np.random.default_rng(seed))
+        assert out.landmarks is not None and out.landmarks.shape == (len(out), 5, 2)
+        b = out.boxes_xyxy.numpy()
+        whole = (b[:, 0] > 1e-4) & (b[:, 1] > 1e-4) & (b[:, 2] < 1 - 1e-4) & (b[:, 3] < 1 - 1e-4)  # not clipped
+        for box, points in zip(b[whole], out.landmarks.numpy()[whole]):
+            # where the points were on the face, mirrored faces included (left and right swapped by the flip)
+            expected = box[:2] + _FACE_POINTS * (box[2:] - box[:2])
+            np.testing.assert_allclose(points, expected, atol=1e-4)
+            checked += 1
+    assert checked > 10
+
+
+def test_flip_mirrors_points_and_swaps_left_and_right():
+    image = np.zeros((10, 20, 3), np.uint8)
+    boxes = _boxes_with_points([[2, 2, 8, 8]])
+    _, out, _, _ = horizontal_flip(image, boxes, np.ones(1, np.int64), np.zeros(1, bool))
+    points = out[0, 4:].reshape(5, 2)
+    np.testing.assert_allclose(out[0, :4], [12, 2, 18, 8])
+    np.testing.assert_allclose(points[0], [20 - (2 + 0.7 * 6), 2 + 0.4 * 6])  # the old right eye, mirrored
+    assert points[0, 0] < points[1, 0] and points[3, 0] < points[4, 0]  # left still the smaller x
+
+
+def test_boxes_without_points_give_no_landmarks():
+    out = SSDAugmentation((32, 32))(np.zeros((40, 40, 3), np.uint8), np.array([[5, 5, 30, 30]], np.float32),
+                                    np.ones(1, np.int64), np.zeros(1, bool), np.random.default_rng(0))
+    assert out.landmarks is None
