@@ -44,6 +44,8 @@ class Batch:
             transform's record of where the decoded image lies in the network input), else None (always None
             with :class:`~singleshot.data.transforms.SSDAugmentation`).
         decoded_sizes: ``B`` ``(height, width)`` of the images the transform received.
+        landmarks: ``B`` tensors ``(K_i, L, 2)`` of points normalised like the boxes (NaN where unknown), when the
+            dataset was asked for landmarks; else None.
     """
 
     images: Tensor
@@ -55,6 +57,7 @@ class Batch:
     original_sizes: list[tuple[int, int]]
     geometries: list[Any]
     decoded_sizes: list[tuple[int, int]]
+    landmarks: list[Tensor] | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -70,6 +73,9 @@ class DetectionDataset(Dataset):
             from disk at every access.
         seed: base seed of the per-sample random generators.
         report: where problems are counted (a missing or corrupt image is reported and skipped).
+        landmarks: points per box to carry (5 for faces; 0: none): each sample's ``extra["landmarks"]``
+            ``(K, L, 2)`` (NaN for a set without them) goes through the transform with its boxes and comes out as
+            the item's ``landmarks``.
 
     Items are dicts: ``image``, ``boxes_xyxy``, ``labels``, ``ignore`` (from the transform), ``key``, ``index``,
     ``original_size``, ``decoded_size`` and ``geometry`` (the transform's, when it records one).
@@ -82,8 +88,10 @@ class DetectionDataset(Dataset):
         cache: ImageCache | None = None,
         seed: int = 0,
         report: AnnotationReport | None = None,
+        landmarks: int = 0,
     ) -> None:
         self.samples = list(samples.samples if isinstance(samples, AnnotationSet) else samples)
+        self.landmarks = int(landmarks)
         self.transform = transform
         self.cache = cache
         self.seed = seed
@@ -111,12 +119,13 @@ class DetectionDataset(Dataset):
         max_side: int,
         seed: int = 0,
         progress: bool = True,
+        landmarks: int = 0,
     ) -> DetectionDataset:
         """A dataset over an image cache built (or reused) in ``cache_dir`` at long side ``max_side``."""
         sample_list = list(samples.samples if isinstance(samples, AnnotationSet) else samples)
         report = AnnotationReport()
         cache = ImageCache.build(sample_list, cache_dir, max_side, report=report, progress=progress)
-        return cls(sample_list, transform, cache=cache, seed=seed, report=report)
+        return cls(sample_list, transform, cache=cache, seed=seed, report=report, landmarks=landmarks)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose augmentation draws :meth:`__getitem__` reproduces."""
@@ -126,7 +135,8 @@ class DetectionDataset(Dataset):
         return len(self.valid)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
-        """``(image RGB uint8, boxes scaled to it (K, 4), original (h, w))`` of dataset item ``index``, or None."""
+        """``(image RGB uint8, boxes scaled to it (K, 4), original (h, w))`` of dataset item ``index``, or None
+        (``(K, 4 + 2L)`` with the landmarks after the boxes when the dataset carries them)."""
         i = self.valid[index]
         sample = self.samples[i]
         if self.cache is not None:
@@ -143,6 +153,12 @@ class DetectionDataset(Dataset):
         # Formats without image sizes (WIDER, FDDB) could not be clipped when read: clip to the decoded image.
         np.clip(boxes[:, 0::2], 0, image.shape[1], out=boxes[:, 0::2])
         np.clip(boxes[:, 1::2], 0, image.shape[0], out=boxes[:, 1::2])
+        if self.landmarks:  # the points ride along as extra columns (singleshot.data.transforms' convention)
+            points = sample.extra.get("landmarks")
+            if points is None or points.shape[1:] != (self.landmarks, 2):
+                points = np.full((len(boxes), self.landmarks, 2), np.nan, np.float32)
+            points = (np.asarray(points, np.float32) * scale[:2]).reshape(len(boxes), -1)
+            boxes = np.concatenate((boxes, points), axis=1)
         return image, boxes, original
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -164,7 +180,7 @@ class DetectionDataset(Dataset):
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         rng = np.random.default_rng([self.seed, self.epoch, index])
         result = self.transform(image, boxes[keep], sample.labels[keep], sample.ignore[keep], rng)
-        return {
+        item = {
             "image": result.image,
             "boxes_xyxy": result.boxes_xyxy,
             "labels": result.labels,
@@ -175,6 +191,9 @@ class DetectionDataset(Dataset):
             "decoded_size": image.shape[:2],
             "geometry": getattr(result, "geometry", None),
         }
+        if self.landmarks:
+            item["landmarks"] = result.landmarks
+        return item
 
 
 def collate_detections(items: Sequence[dict[str, Any]]) -> Batch:
@@ -189,6 +208,7 @@ def collate_detections(items: Sequence[dict[str, Any]]) -> Batch:
         original_sizes=[it["original_size"] for it in items],
         geometries=[it["geometry"] for it in items],
         decoded_sizes=[it["decoded_size"] for it in items],
+        landmarks=[it["landmarks"] for it in items] if "landmarks" in items[0] else None,
     )
 
 

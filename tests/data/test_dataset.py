@@ -113,3 +113,18 @@ def test_stats_on_fixture():
     assert stats["box_side_px_at_128"]["p50"] > stats["box_side_px"]["p50"]  # 64-wide images doubled
     text = format_stats(stats)
     assert "images: 2" in text and "histogram" in text
+
+
+def test_landmarks_ride_with_their_boxes_into_the_batch():
+    from singleshot.data.formats import load_annotations
+    from singleshot.data.transforms import SSDAugmentation
+
+    data = load_annotations(f"mtfl:{Path(__file__).resolve().parents[1] / 'fixtures' / 'mtfl'}", split="test")
+    plain = SSDAugmentation((64, 64), photometric_prob=0, zoom_out_prob=0, crop=False, flip_prob=0)
+    ds = DetectionDataset(data, plain, landmarks=5)
+    batch = collate_detections([ds[0], ds[1]])
+    assert batch.landmarks is not None and batch.landmarks[0].shape == (1, 5, 2)
+    expected = torch.from_numpy(data.samples[0].extra["landmarks"][0]) / 80  # the crop is 80 px: normalised
+    torch.testing.assert_close(batch.landmarks[0][0], expected)
+    without = DetectionDataset(data, plain)
+    assert collate_detections([without[0]]).landmarks is None
