@@ -119,6 +119,8 @@ class TrainConfig:
         ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999; None: off);
             validation, ``best.pt`` and exports then use the average (singleshot/engine/ema.py).
         pal_weight: weight of the first shot's loss for two-shot models (DSFD's PAL, section 3.3).
+        landmark_weight: weight of the landmark loss for models with a landmark head (RetinaFace: 1, beside a
+            box loss of weight 2); positives whose face has no known points add nothing.
         distill_from: a trained teacher's checkpoint (same classes, same priors at ``data.input_size``, e.g. a
             larger backbone with the same prior spec): its class scores on every prior of each training batch
             become an extra loss term (singleshot.losses.distillation_loss); distill_weight scales it and
@@ -156,6 +158,7 @@ class TrainConfig:
     boost_threshold: float = 0.9
     ema_decay: float | None = None
     pal_weight: float = 1.0  # DSFD's progressive anchor loss: loss = second shot + pal_weight * first shot
+    landmark_weight: float = 1.0
     distill_from: str | None = None
     distill_weight: float = 1.0
     distill_temperature: float = 1.0

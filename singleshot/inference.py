@@ -107,17 +107,18 @@ class ModelPredictor:
         return batch, [p[1] for p in pairs]
 
     @torch.no_grad()
-    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, 3, H, W)`` -> raw ``loc (B, P, 4)``, ``conf (B, P, C)``."""
+    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(B, 3, H, W)`` -> raw ``loc (B, P, 4)``, ``conf (B, P, C)`` (and ``landm (B, P, 2L)`` from a model with
+        a landmark head)."""
         return self.model(batch.contiguous(memory_format=torch.channels_last))
 
     def postprocess(
         self, loc: torch.Tensor, conf: torch.Tensor, size: tuple[int, int], min_score: float, max_overlap: float,
-        top_k: int,
+        top_k: int, landm: torch.Tensor | None = None,
     ) -> list[Detections]:
-        """Decode, filter and NMS at the padded input ``size`` ``(H, W)``: boxes in input pixels."""
+        """Decode, filter and NMS at the padded input ``size`` ``(H, W)``: boxes (and landmarks) in input pixels."""
         return postprocess(loc, conf, self.model.priors(size), size, min_score=min_score, max_overlap=max_overlap,
-                           top_k=top_k, vote_iou=self.vote_iou)
+                           top_k=top_k, vote_iou=self.vote_iou, landm=landm)
 
     def detect(
         self, images: Sequence[np.ndarray], min_score: float = 0.5, max_overlap: float = 0.45, top_k: int = 200,
@@ -125,8 +126,9 @@ class ModelPredictor:
     ) -> list[Detections]:
         """Detections for each image, boxes in its original pixels."""
         batch, scales = self.preprocess(images, long_side)
-        loc, conf = self.forward(batch)
-        results = self.postprocess(loc, conf, tuple(batch.shape[-2:]), min_score, max_overlap, top_k)
+        outputs = self.forward(batch)
+        results = self.postprocess(*outputs[:2], tuple(batch.shape[-2:]), min_score, max_overlap, top_k,
+                                   landm=outputs[2] if len(outputs) > 2 else None)
         to_original_pixels(results, scales, images)
         return results
 

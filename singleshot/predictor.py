@@ -260,10 +260,11 @@ class Detector:
                                                    top_k=top_k, vote_iou=self.vote_iou)
             ]
         else:
-            loc, conf = self._torch.forward(batch)
+            outputs = self._torch.forward(batch)
             t2 = time.perf_counter()
             self._torch.vote_iou = self.vote_iou
-            results = self._torch.postprocess(loc, conf, tuple(batch.shape[-2:]), min_score, max_overlap, top_k)
+            results = self._torch.postprocess(*outputs[:2], tuple(batch.shape[-2:]), min_score, max_overlap, top_k,
+                                              landm=outputs[2] if len(outputs) > 2 else None)
         to_original_pixels(results, scales, arrays)
         t3 = time.perf_counter()
         self.timing = Timing((t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000,

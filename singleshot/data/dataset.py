@@ -157,7 +157,7 @@ class DetectionDataset(Dataset):
             points = sample.extra.get("landmarks")
             if points is None or points.shape[1:] != (self.landmarks, 2):
                 points = np.full((len(boxes), self.landmarks, 2), np.nan, np.float32)
-            points = (np.asarray(points, np.float32) * scale[:2]).reshape(len(boxes), -1)
+            points = (np.asarray(points, np.float32) * scale[:2]).reshape(len(boxes), 2 * self.landmarks)
             boxes = np.concatenate((boxes, points), axis=1)
         return image, boxes, original
 

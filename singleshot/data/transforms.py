@@ -222,7 +222,7 @@ def to_network_input(
     columns = boxes_xyxy.shape[1] if boxes_xyxy.ndim == 2 else 4
     scaled = _scale(boxes_xyxy.reshape(-1, columns), 1.0 / w, 1.0 / h)
     boxes = np.clip(scaled[:, :4], 0.0, 1.0)
-    points = scaled[:, 4:].reshape(len(scaled), -1, 2) if columns > 4 else None
+    points = scaled[:, 4:].reshape(len(scaled), (columns - 4) // 2, 2) if columns > 4 else None
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     if not keep.all():
         boxes, labels, ignore = boxes[keep], labels[keep], ignore[keep]
@@ -571,11 +571,11 @@ def horizontal_flip(image: np.ndarray, boxes_xyxy: np.ndarray, labels: np.ndarra
     boxes[:, 0] = w - boxes_xyxy[:, 2]
     boxes[:, 2] = w - boxes_xyxy[:, 0]
     if boxes.shape[1] > 4:  # points: mirrored, and left and right swapped (the left eye is now on the right)
-        points = boxes[:, 4:].reshape(len(boxes), -1, 2)
+        points = boxes[:, 4:].reshape(len(boxes), (boxes.shape[1] - 4) // 2, 2)
         points[..., 0] = w - points[..., 0]
         if points.shape[1] == len(FLIP_ORDER):
             points = points[:, FLIP_ORDER]
-        boxes[:, 4:] = points.reshape(len(boxes), -1)
+        boxes[:, 4:] = points.reshape(len(boxes), boxes.shape[1] - 4)
     return cv2.flip(image, 1), boxes, labels, ignore
 
 

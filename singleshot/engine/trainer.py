@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from singleshot.boxes import encode_landmarks
 from singleshot.checkpoint import (
     CheckpointError,
     build_model_from_checkpoint,
@@ -47,7 +48,7 @@ from singleshot.engine.optim import build_optimizer, build_scheduler
 from singleshot.engine.state import TrainState, rng_states, set_rng_states
 from singleshot.evaluation import evaluate
 from singleshot.inference import ModelPredictor, predict_dataset
-from singleshot.losses import LossOutput, MultiBoxLoss, distillation_loss
+from singleshot.losses import LossOutput, MultiBoxLoss, distillation_loss, landmark_loss
 from singleshot.matching import match_priors, pad_targets
 from singleshot.models import SingleShotDetector, create_model
 from singleshot.structures import AnnotationSet
@@ -185,9 +186,10 @@ class Trainer:
         teacher = self._build_teacher(model, size)  # before the image cache: a wrong teacher fails in seconds
         cache_dir = Path(cfg.data.cache_dir)
         transform = self._transform(model.prior_spec)
+        num_landmarks = getattr(model.head, "num_landmarks", 0)  # a landmark head: its points ride with the boxes
         datasets = [
             DetectionDataset.with_cache(s, transform, cache_dir, cfg.data.cache_max_side, seed=cfg.train.seed,
-                                        progress=self.progress)
+                                        progress=self.progress, landmarks=num_landmarks)
             for s in train_sets
         ]
         for d, s in zip(datasets, cfg.data.train):
@@ -302,8 +304,14 @@ class Trainer:
                     outputs = model.forward_shots(images) if dual else [model(images)]
                     matches = [match_priors(grid, boxes, labels, valid, ignore, iou_threshold=cfg.train.match_iou)
                                for grid in prior_grids]
-                    shot_losses = [criterion(loc, conf, m) for (loc, conf), m in zip(outputs, matches)]
+                    shot_losses = [criterion(out[0], out[1], m) for out, m in zip(outputs, matches)]
                     loss = shot_losses[-1]
+                    if num_landmarks:  # the last shot's landmark head on the positives whose points are known
+                        landm_target = landmark_targets(batch.landmarks, matches[-1], prior_grids[-1].cxcywh,
+                                                        device)
+                        landm = landmark_loss(outputs[-1][2], landm_target, matches[-1].labels)
+                        loss = LossOutput(loss.total + cfg.train.landmark_weight * landm, loss.loc, loss.conf,
+                                          loss.num_positives)
                     if dual:  # PAL: second shot + lambda * first shot (DSFD, section 3.3)
                         loss = LossOutput(loss.total + cfg.train.pal_weight * shot_losses[0].total, loss.loc,
                                           loss.conf, loss.num_positives)
@@ -404,6 +412,25 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise ConfigError(f"train.device={name}: only {torch.cuda.device_count()} CUDA device(s) here")
     return device
+
+
+def landmark_targets(landmarks: list[torch.Tensor], match, priors_cxcywh: torch.Tensor,
+                     device: torch.device) -> torch.Tensor:
+    """``(B, P, 2L)`` encoded landmark targets: each prior's matched object's points (NaN for background priors and
+    for objects without points), as offsets from the prior (:func:`singleshot.boxes.encode_landmarks`).
+
+    Args:
+        landmarks: ``B`` tensors ``(K_i, L, 2)`` normalised points, in the order of the batch's boxes.
+        match: the :class:`~singleshot.matching.MatchResult` of the batch (its ``matched_index`` picks the object).
+    """
+    num_points = landmarks[0].shape[1]
+    width = max(1, max(len(p) for p in landmarks))
+    padded = torch.full((len(landmarks), width + 1, num_points, 2), float("nan"), device=device)
+    for i, points in enumerate(landmarks):
+        padded[i, : len(points)] = points.to(device)
+    index = match.matched_index.clamp(min=-1) % (width + 1)  # -1 (background) -> the last, all-NaN row
+    picked = torch.gather(padded, 1, index[..., None, None].expand(-1, -1, num_points, 2))  # (B, P, L, 2)
+    return encode_landmarks(picked, priors_cxcywh)
 
 
 def _grid_to(grid, device: torch.device):

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -197,3 +198,32 @@ def test_training_crops_of_a_size_no_stride_divides(tmp_path):
     assert state.iteration == 3
     rows = (tmp_path / "odd" / "train_log.csv").read_text().splitlines()[1:]
     assert len(rows) == 3 and all(float(r.split(",")[3]) < 1e3 for r in rows)  # finite losses
+
+
+def test_a_landmark_model_trains_on_points_and_predicts_them(tmp_path):
+    # five-point crops (MTFL layout) and box-only photos in one run: the landmark loss sees only the points known
+    config = tiny_config(tmp_path, "landm", max_iters=4)
+    config.model.options = {"width": 0.25, "landmarks": True}
+    config.data.train = config.data.train + [type(config.data.train[0])(spec=f"mtfl:{FIXTURES / 'mtfl'}",
+                                                                         options={"split": "test"})]
+    state = Trainer(config, progress=False).fit()
+    assert state.iteration == 4
+    from singleshot.predictor import Detector
+
+    detector = Detector(tmp_path / "landm" / "last.pt", input_size=96)
+    det = detector.detect(np.zeros((80, 80, 3), np.uint8), min_score=0.0, top_k=3)
+    assert det.landmarks is not None and det.landmarks.shape == (3, 5, 2)
+
+
+def test_landmark_targets_pick_the_matched_objects_points():
+    from singleshot.engine.trainer import landmark_targets
+    from singleshot.matching import MatchResult
+
+    priors = torch.tensor([[0.5, 0.5, 0.2, 0.2], [0.2, 0.2, 0.1, 0.1], [0.8, 0.8, 0.1, 0.1]])
+    points = [torch.stack([torch.full((5, 2), 0.5), torch.full((5, 2), float("nan"))])]  # object 1: no points
+    match = MatchResult(labels=torch.tensor([[1, 0, 1]]), offsets=torch.zeros(1, 3, 4),
+                        matched_index=torch.tensor([[0, -1, 1]]), matched_iou=torch.zeros(1, 3))
+    target = landmark_targets(points, match, priors, torch.device("cpu"))
+    assert target.shape == (1, 3, 10)
+    torch.testing.assert_close(target[0, 0], torch.zeros(10))  # the points sit on the prior's centre
+    assert torch.isnan(target[0, 1]).all() and torch.isnan(target[0, 2]).all()
