@@ -255,7 +255,8 @@ class Detector:
             boxes, scores = self._backend.run(batch)
             t2 = time.perf_counter()
             results = [
-                Detections(torch.from_numpy(b), torch.from_numpy(s), torch.from_numpy(lab))
+                Detections(torch.from_numpy(b[:, :4]), torch.from_numpy(s), torch.from_numpy(lab),
+                           landmarks=torch.from_numpy(b[:, 4:]).reshape(len(b), -1, 2) if b.shape[1] > 4 else None)
                 for b, s, lab in postprocess_numpy(boxes, scores, min_score=min_score, max_overlap=max_overlap,
                                                    top_k=top_k, vote_iou=self.vote_iou)
             ]

@@ -44,7 +44,7 @@ def vote_boxes_numpy(
     kept indices -> ``(K, 4)`` kept boxes moved to the score-weighted mean of the candidates overlapping them by
     ``>= vote_iou``."""
     k = boxes_xyxy[kept]
-    iou = pairwise_iou_xyxy_numpy(k, boxes_xyxy)  # (K, N); decoded boxes are clipped, never inverted
+    iou = pairwise_iou_xyxy_numpy(k[:, :4], boxes_xyxy[:, :4])  # (K, N); decoded boxes are clipped, never inverted
     weights = np.where(iou >= vote_iou, scores[None, :], 0.0)
     total = weights.sum(axis=1, keepdims=True)
     voted = weights @ boxes_xyxy / np.maximum(total, 1e-12)
@@ -63,7 +63,9 @@ def postprocess_numpy(
     """Detections from decoded outputs.
 
     Args:
-        boxes_xyxy: ``(N, P, 4)`` decoded boxes (the exported graph's ``boxes``).
+        boxes_xyxy: ``(N, P, 4)`` decoded boxes (the exported graph's ``boxes``), or ``(N, P, 4 + 2L)`` with each
+            box's points after it (a landmark graph, as the runtimes return it): NMS reads the boxes, voting
+            averages the points with them, and the kept rows keep their points.
         scores: ``(N, P, C - 1)`` foreground probabilities (the graph's ``scores``).
         vote_iou: box voting threshold (None: off), as :func:`singleshot.postprocess.postprocess`.
 
@@ -80,7 +82,7 @@ def postprocess_numpy(
                 idx = idx[np.argpartition(-s[idx], pre_nms_top_k - 1)[:pre_nms_top_k]]
             if not idx.size:
                 continue
-            kept = nms_numpy(boxes_i[idx], s[idx], max_overlap)
+            kept = nms_numpy(boxes_i[idx, :4], s[idx], max_overlap)
             keep = idx[kept]
             if vote_iou is not None:
                 kept_boxes.append(vote_boxes_numpy(boxes_i[idx], s[idx], kept, vote_iou))
@@ -89,7 +91,8 @@ def postprocess_numpy(
             kept_scores.append(s[keep])
             kept_labels.append(np.full(keep.size, c + 1, np.int64))
         if not kept_scores:
-            results.append((np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)))
+            results.append((np.zeros((0, boxes_i.shape[-1]), np.float32), np.zeros(0, np.float32),
+                            np.zeros(0, np.int64)))
             continue
         b, s, lab = np.concatenate(kept_boxes), np.concatenate(kept_scores), np.concatenate(kept_labels)
         best = np.argsort(-s, kind="stable")[:top_k]

@@ -4,7 +4,9 @@ The exported graph takes ``image``: ``(N, 3, H, W)`` float32 RGB in 0-255 (resiz
 mean colour) and returns
 
 - ``boxes``: ``(N, P, 4)`` decoded ``xyxy`` boxes in input pixels, clipped to the input;
-- ``scores``: ``(N, P, C - 1)`` class probabilities of the foreground classes (softmax over all classes).
+- ``scores``: ``(N, P, C - 1)`` class probabilities of the foreground classes (softmax over all classes);
+- ``landmarks``: ``(N, P, 2L)`` decoded points ``x1, y1, ..., xL, yL`` in input pixels, for a model with a landmark
+  head (decoded in the graph as the boxes are).
 
 NMS stays outside (:func:`singleshot.deploy.numpy_ops.postprocess_numpy`), where it is cheap and its settings can
 change without re-exporting. With ``dynamic=True`` the priors are computed in the graph from the feature-map
@@ -104,7 +106,8 @@ class DecodedDetector(nn.Module):
         if self.scale_input:  # else folded into the first convolution at export (fold_input_scale)
             x = x * self.inv_std
         maps = self.model.features(x)
-        loc, conf = self.model.head(maps)
+        outputs = self.model.head(maps)
+        loc, conf = outputs[0], outputs[1]
         if self.fixed_size is not None:
             priors, scale = self.fixed_priors, self.fixed_scale
         else:
@@ -117,7 +120,11 @@ class DecodedDetector(nn.Module):
         corners = torch.cat((centre - size / 2, centre + size / 2), dim=-1)
         corners = torch.minimum(torch.maximum(corners, self.zero), self.one)
         boxes = corners * scale
-        return boxes, foreground_scores(conf)
+        if len(outputs) < 3:
+            return boxes, foreground_scores(conf)
+        points = outputs[2].unflatten(-1, (-1, 2))  # (N, P, L, 2) offsets
+        points = priors[..., None, :2] + points * self.variances[0] * priors[..., None, 2:]
+        return boxes, foreground_scores(conf), (points * scale[..., None, :2]).flatten(-2)
 
 
 def fold_input_scale(
@@ -218,12 +225,13 @@ def export_onnx(
         model, std_rgb = folded, (1.0, 1.0, 1.0)
     wrapper = DecodedDetector(model, mean_rgb, std_rgb, fixed_size=None if dynamic else (h, w)).eval()
     example = torch.zeros(1, 3, h, w)
-    axes = {"image": {0: "batch", 2: "height", 3: "width"}, "boxes": {0: "batch", 1: "priors"},
-            "scores": {0: "batch", 1: "priors"}} if dynamic else None
+    names = ["boxes", "scores"] + (["landmarks"] if getattr(model.head, "num_landmarks", 0) else [])
+    axes = {"image": {0: "batch", 2: "height", 3: "width"}, **{n: {0: "batch", 1: "priors"} for n in names}} \
+        if dynamic else None
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic, expected with dynamic sizes
         torch.onnx.export(
-            wrapper, (example,), str(path), input_names=["image"], output_names=["boxes", "scores"],
+            wrapper, (example,), str(path), input_names=["image"], output_names=names,
             dynamic_axes=axes, opset_version=opset, dynamo=False, do_constant_folding=True,
         )
     proto = onnx.load(str(path))
@@ -279,9 +287,12 @@ def compare_with_torch(
     image = torch.nn.functional.interpolate(torch.from_numpy(small).float(), size=input_size, mode="bilinear")
     wrapper = DecodedDetector(model, mean_rgb, std_rgb).eval()
     with torch.no_grad():
-        boxes_t, scores_t = (t.numpy() for t in wrapper(image))
+        outputs_t = [t.numpy() for t in wrapper(image)]
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    boxes_o, scores_o = session.run(None, {"image": image.numpy()})
+    outputs_o = session.run(None, {"image": image.numpy()})
+    # points ride with their boxes (as the runtimes return them), so the box comparison covers them too
+    boxes_t, scores_t = np.concatenate([outputs_t[0], *outputs_t[2:]], -1), outputs_t[1]
+    boxes_o, scores_o = np.concatenate([outputs_o[0], *outputs_o[2:]], -1), outputs_o[1]
     box_diff = float(np.abs(boxes_t - boxes_o).max())
     score_diff = float(np.abs(scores_t - scores_o).max())
     # no top_k or pre-NMS cut: near-equal scores at a cut would make the comparison about ties, not the runtimes

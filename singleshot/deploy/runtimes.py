@@ -1,4 +1,7 @@
-"""Runtimes for exported graphs: ONNX Runtime and OpenCV DNN behind one ``run(blob) -> (boxes, scores)``."""
+"""Runtimes for exported graphs: ONNX Runtime and OpenCV DNN behind one ``run(blob) -> (boxes, scores)``.
+
+A graph with a ``landmarks`` output has its points appended to the boxes: ``boxes (N, P, 4 + 2L)``, the layout
+:func:`singleshot.deploy.numpy_ops.postprocess_numpy` keeps through NMS and voting."""
 
 from __future__ import annotations
 
@@ -29,13 +32,14 @@ class OrtBackend:
             options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.outputs = [o.name for o in self.session.get_outputs() if o.name in ("boxes", "scores", "landmarks")]
         shape = self.session.get_inputs()[0].shape  # [N, 3, H, W], symbolic names for dynamic axes
         self.fixed_size = (shape[2], shape[3]) if isinstance(shape[2], int) and isinstance(shape[3], int) else None
 
     def run(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(N, 3, H, W)`` float32 0-255 -> ``boxes (N, P, 4)`` input pixels, ``scores (N, P, C - 1)``."""
-        boxes, scores = self.session.run(["boxes", "scores"], {"image": blob})
-        return boxes, scores
+        """``(N, 3, H, W)`` float32 0-255 -> ``boxes (N, P, 4 [+ 2L])`` input pixels, ``scores (N, P, C - 1)``."""
+        found = dict(zip(self.outputs, self.session.run(self.outputs, {"image": blob})))
+        return _with_points(found), found["scores"]
 
 
 class OpenCVBackend:
@@ -59,8 +63,16 @@ class OpenCVBackend:
 
     def run(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.net.setInput(blob, "image")
-        boxes, scores = self.net.forward(["boxes", "scores"])
-        return boxes, scores
+        names = [n for n in ("boxes", "scores", "landmarks") if n in self.net.getUnconnectedOutLayersNames()]
+        found = dict(zip(names, self.net.forward(names)))
+        return _with_points(found), found["scores"]
+
+
+def _with_points(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The graph's boxes, with its landmarks appended as extra columns when it has them."""
+    if "landmarks" not in outputs:
+        return outputs["boxes"]
+    return np.concatenate((outputs["boxes"], outputs["landmarks"]), axis=-1)
 
 
 def make_backend(runtime: str, path: Path, threads: int | None = None) -> OrtBackend | OpenCVBackend:

@@ -251,3 +251,46 @@ def test_same_detections_pairs_boxes_that_sort_differently():
     assert same_detections((boxes, scores, labels), (other, scores, labels), tol_px=1e-3)
     other[2, 3] = 6.01
     assert not same_detections((boxes, scores, labels), (other, scores, labels), tol_px=1e-3)
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_landmark_model_exports_its_points_decoded(tmp_path, dynamic):
+    torch.manual_seed(0)
+    m = create_model("face_slim", width=0.25, landmarks=True).eval()
+    with torch.no_grad():
+        for p in m.head.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    path = export_onnx(m, tmp_path / "lm.onnx", ["background", "face"], MEAN, STD, input_size=(96, 128),
+                       dynamic=dynamic)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["boxes", "scores", "landmarks"]
+    box_diff, score_diff, same = compare_with_torch(m, path, MEAN, STD, (128, 96) if dynamic else (96, 128))
+    assert box_diff < 1e-3 and score_diff < 1e-5 and same  # boxes and points together
+    # the graph's points are postprocess's points before NMS
+    image = torch.rand(1, 3, 96, 128) * 255
+    boxes, scores, points = DecodedDetector(m, MEAN, STD)(image)
+    x = (image - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    loc, conf, landm = m(x)
+    ref = postprocess(loc, conf, m.priors((96, 128)), (96, 128), min_score=0.0, max_overlap=1.0, top_k=5,
+                      pre_nms_top_k=100_000, landm=landm)[0]
+    best = scores[0, :, 0].topk(5).indices
+    torch.testing.assert_close(points[0, best].view(5, 5, 2), ref.landmarks, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("runtime", ["ort", "opencv"])
+def test_landmarks_agree_across_runtimes(tmp_path, photo, runtime):
+    from singleshot.checkpoint import model_metadata, save_checkpoint
+
+    torch.manual_seed(1)
+    m = create_model("face_slim", width=0.25, landmarks=True)
+    with torch.no_grad():
+        for p in m.head.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    ckpt = tmp_path / "lm.pt"
+    save_checkpoint(ckpt, {**model_metadata(m, "face_slim", {"width": 0.25, "landmarks": True},
+                                            ["background", "face"], MEAN, STD), "model": m.state_dict()})
+    ref = Detector(ckpt, input_size=160).detect(photo, min_score=0.3, top_k=10)
+    other = Detector(ckpt, input_size=160, runtime=runtime).detect(photo, min_score=0.3, top_k=10)
+    assert len(ref) > 0 and ref.landmarks.shape == (len(ref), 5, 2)
+    order_r, order_o = ref.scores.argsort(descending=True), other.scores.argsort(descending=True)
+    torch.testing.assert_close(other.landmarks[order_o], ref.landmarks[order_r], atol=1e-2, rtol=0)  # pixels
