@@ -268,7 +268,7 @@ def test_landmark_model_exports_its_points_decoded(tmp_path, dynamic):
     assert box_diff < 1e-3 and score_diff < 1e-5 and same  # boxes and points together
     # the graph's points are postprocess's points before NMS
     image = torch.rand(1, 3, 96, 128) * 255
-    boxes, scores, points = DecodedDetector(m, MEAN, STD)(image)
+    _, scores, points = DecodedDetector(m, MEAN, STD)(image)
     x = (image - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
     loc, conf, landm = m(x)
     ref = postprocess(loc, conf, m.priors((96, 128)), (96, 128), min_score=0.0, max_overlap=1.0, top_k=5,
