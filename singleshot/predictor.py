@@ -8,6 +8,7 @@ original image.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,6 +313,10 @@ class Detector:
         return decoded[0]
 
 
+#: Colours (BGR) of the five points when drawn: eyes, nose, mouth corners.
+_POINT_COLOURS = ((255, 128, 0), (255, 128, 0), (0, 200, 0), (0, 0, 255), (0, 0, 255))
+
+
 def draw_detections(image_rgb: np.ndarray, detections: Detections, class_names: Sequence[str]) -> np.ndarray:
     """A BGR copy of ``image_rgb`` with each detection's box and score drawn (ready for ``cv2.imwrite``)."""
     canvas = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
@@ -323,6 +328,10 @@ def draw_detections(image_rgb: np.ndarray, detections: Detections, class_names: 
     ):
         x1, y1, x2, y2 = (round(v) for v in box)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 220, 0), thickness)
+        if detections.landmarks is not None:  # BGR: eyes blue, nose green, mouth corners red (left, right alike)
+            for (px, py), colour in zip(detections.landmarks[i].tolist(), _POINT_COLOURS):
+                if math.isfinite(px) and math.isfinite(py):
+                    cv2.circle(canvas, (round(px), round(py)), thickness + 1, colour, -1, cv2.LINE_AA)
         text = f"{class_names[label]} {score:.2f}" if show_names and label < len(class_names) else f"{score:.2f}"
         for name, values in attributes.items():
             text += f" {name} {values[i]:.2f}"

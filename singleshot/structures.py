@@ -33,10 +33,12 @@ class Detections:
         return int(self.scores.shape[0])
 
     def to_rows(self) -> np.ndarray:
-        """``(K, 6)`` float64 ``[x1, y1, x2, y2, score, label]``: the rows of the predictions JSON."""
-        return torch.cat((self.boxes_xyxy, self.scores[:, None], self.labels[:, None].to(self.scores.dtype)), 1).to(
-            torch.float64
-        ).numpy()
+        """``(K, 6)`` float64 ``[x1, y1, x2, y2, score, label]``: the rows of the predictions JSON; ``(K, 6 + 2L)``
+        with ``lx1, ly1, ..., lxL, lyL`` after them when the detections have landmarks."""
+        columns = [self.boxes_xyxy, self.scores[:, None], self.labels[:, None].to(self.scores.dtype)]
+        if self.landmarks is not None:
+            columns.append(self.landmarks.reshape(len(self.scores), -1).to(self.scores.dtype))
+        return torch.cat(columns, 1).to(torch.float64).numpy()
 
     @classmethod
     def empty(cls, device: torch.device | str = "cpu") -> Detections:

@@ -24,7 +24,9 @@ def evaluate(
 ) -> EvalResult:
     """Score ``predictions`` against ``data`` with ``protocol`` (default: the format's own, else ``voc``)."""
     name = protocol or DEFAULT_PROTOCOL.get(data.format, "voc")
-    return EVAL_PROTOCOLS.get(name)(data, predictions, **options)
+    # the protocols score boxes: landmark columns (after the sixth) are not theirs to read
+    boxes_only = {k: v[:, :6] if getattr(v, "ndim", 0) == 2 and v.shape[1] > 6 else v for k, v in predictions.items()}
+    return EVAL_PROTOCOLS.get(name)(data, boxes_only, **options)
 
 
 def list_protocols() -> list[str]:

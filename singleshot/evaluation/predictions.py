@@ -1,7 +1,9 @@
 """The predictions JSON format shared by ``singleshot detect`` and ``singleshot eval``.
 
 ``{"<image path relative to the data root>": [[x1, y1, x2, y2, score, label?], ...], ...}``: boxes in absolute
-pixels of the original image, ``label`` optional (default 1, the first foreground class). See docs/formats.md.
+pixels of the original image, ``label`` optional (default 1, the first foreground class); a model with landmarks
+writes ``[x1, y1, x2, y2, score, label, lx1, ly1, ..., lx5, ly5]`` (points in the same pixels; left eye, right eye,
+nose, left and right mouth corner). See docs/formats.md.
 """
 
 from __future__ import annotations
@@ -15,18 +17,23 @@ from singleshot.data.formats.base import DataError
 
 
 def parse_predictions(data: object, source: str) -> dict[str, np.ndarray]:
-    """Validate decoded JSON into ``{key: (K, 6) float64 [x1, y1, x2, y2, score, label]}``."""
+    """Validate decoded JSON into ``{key: (K, 6) float64 [x1, y1, x2, y2, score, label]}`` (``(K, 6 + 2L)`` when the
+    rows carry landmarks; every row of a file the same length)."""
     if not isinstance(data, dict):
         raise DataError(f"{source}: expected a JSON object mapping image paths to lists of boxes")
     out: dict[str, np.ndarray] = {}
     for key, rows in data.items():
         if not isinstance(rows, list):
             raise DataError(f"{source}: entry {key!r}: expected a list of [x1, y1, x2, y2, score, label?] rows")
-        table = np.zeros((len(rows), 6), dtype=np.float64)
+        width = max([6] + [len(r) for r in rows if isinstance(r, (list, tuple))])
+        table = np.zeros((len(rows), width), dtype=np.float64)
         table[:, 5] = 1
         for i, row in enumerate(rows):
-            if not isinstance(row, (list, tuple)) or len(row) not in (5, 6):
-                raise DataError(f"{source}: entry {key!r}, row {i}: expected 5 or 6 numbers, got {row!r}")
+            if not isinstance(row, (list, tuple)) or not (len(row) in (5, 6) or (len(row) - 6) % 2 == 0 < len(row) - 6):
+                raise DataError(f"{source}: entry {key!r}, row {i}: expected 5 or 6 numbers (and landmark x, y pairs), "
+                                f"got {row!r}")
+            if len(row) > 6 and len(row) != width:
+                raise DataError(f"{source}: entry {key!r}, row {i}: {len(row)} numbers where other rows have {width}")
             try:
                 table[i, : len(row)] = [float(v) for v in row]
             except (TypeError, ValueError):

@@ -294,3 +294,19 @@ def test_landmarks_agree_across_runtimes(tmp_path, photo, runtime):
     assert len(ref) > 0 and ref.landmarks.shape == (len(ref), 5, 2)
     order_r, order_o = ref.scores.argsort(descending=True), other.scores.argsort(descending=True)
     torch.testing.assert_close(other.landmarks[order_o], ref.landmarks[order_r], atol=1e-2, rtol=0)  # pixels
+
+
+def test_detect_writes_landmarks_into_detections_json(tmp_path, photo):
+    from singleshot.checkpoint import model_metadata, save_checkpoint
+
+    torch.manual_seed(2)
+    m = create_model("face_slim", width=0.25, landmarks=True)
+    ckpt = tmp_path / "lm.pt"
+    save_checkpoint(ckpt, {**model_metadata(m, "face_slim", {"width": 0.25, "landmarks": True},
+                                            ["background", "face"], MEAN, STD), "model": m.state_dict()})
+    cv2.imwrite(str(tmp_path / "p.jpg"), np.ascontiguousarray(photo[:, :, ::-1]))
+    assert main(["detect", str(tmp_path / "p.jpg"), "--weights", str(ckpt), "--min-score", "0",
+                 "--top-k", "3", "--input-size", "160", "--out", str(tmp_path / "out")]) == 0
+    rows = json.loads((tmp_path / "out" / "detections.json").read_text())["p.jpg"]
+    assert len(rows) == 3 and all(len(r) == 16 for r in rows)  # box, score, label, five (x, y) points
+    assert (tmp_path / "out" / "p.jpg").is_file()
