@@ -198,6 +198,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
     from singleshot.data.cache import decode_image
     from singleshot.evaluation.predictions import write_predictions
+    from singleshot.landmarks import align_faces, blur_faces
     from singleshot.predictor import draw_detections
     from singleshot.video import detect_video, is_video_source
 
@@ -220,6 +221,11 @@ def _cmd_detect(args: argparse.Namespace) -> int:
                "attributes": attributes}
     for name in attributes:  # load (and check) every attribute before the first image
         detector.attribute(name)
+    crops_dir = Path(args.crops) if args.crops else None
+    if crops_dir is not None:
+        if not detector.has_landmarks:
+            raise UserError(f"--crops aligns faces by their five landmarks: {detector.weights} has no landmark head")
+        crops_dir.mkdir(parents=True, exist_ok=True)
     predictions, skipped, faces, seconds, done = {}, 0, 0, 0.0, 0
     attribute_values: dict[str, dict[str, list[float]]] = {}
     # many images run in batches (one network call per batch); a batch is padded to its largest image
@@ -251,7 +257,15 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.suffix.lower() not in (".jpg", ".jpeg", ".png"):
                 target = target.with_suffix(".jpg")
-            cv2.imwrite(str(target), draw_detections(image, det, detector.class_names))
+            if args.blur:  # anonymised copies instead of annotated ones
+                picture = cv2.cvtColor(blur_faces(image, det.boxes_xyxy.numpy(), mode=args.blur), cv2.COLOR_RGB2BGR)
+            else:
+                picture = draw_detections(image, det, detector.class_names)
+            cv2.imwrite(str(target), picture)
+            if args.crops:
+                crops_dir.joinpath(key).parent.mkdir(parents=True, exist_ok=True)
+                for n, crop in enumerate(align_faces(image, det.landmarks.numpy())):
+                    cv2.imwrite(str(crops_dir / f"{Path(key).with_suffix('')}_{n}.jpg"), crop[:, :, ::-1])
             if len(items) < 2:
                 print(f"{key}: {len(det)} detection(s)")
     bar.close()
@@ -342,7 +356,8 @@ def _add_inference_options(parser: argparse.ArgumentParser, min_score: float, pr
     parser.add_argument("--min-score", type=float, default=min_score, help=f"{prefix}lowest score kept ({min_score})")
     parser.add_argument("--max-overlap", type=float, default=0.45, help=f"{prefix}NMS IoU threshold (0.45)")
     parser.add_argument("--top-k", type=int, default=200, help=f"{prefix}most detections per image (200)")
-    parser.add_argument("--input-size", type=int, default=640, help=f"{prefix}long side of inference, aspect kept (640)")
+    parser.add_argument("--input-size", type=int, default=640,
+                        help=f"{prefix}long side of inference, aspect kept (640)")
     parser.add_argument("--threads", type=int, default=None, help=f"{prefix}threads of the runtime")
     parser.add_argument("--runtime", choices=("torch", "ort", "opencv"), default=None,
                         help=f"{prefix}PyTorch, ONNX Runtime or OpenCV DNN (default: torch for .pt, ort for .onnx)")
@@ -495,6 +510,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also score attributes of each detection (e.g. smile, or an attribute checkpoint); "
                              "drawn on the images and written to attributes.json")
     detect.add_argument("--show", action="store_true", help="videos and cameras: show the frames instead of writing")
+    detect.add_argument("--crops", metavar="DIR",
+                        help="also write each face aligned by its five landmarks (112x112, the face-recognition "
+                             "template) to DIR as NAME_N.jpg")
+    detect.add_argument("--blur", nargs="?", const="blur", choices=("blur", "pixelate"),
+                        help="write anonymised copies (faces blurred, or pixelated) instead of annotated ones")
     detect.add_argument("--max-frames", type=int, default=None, help="videos and cameras: stop after this many frames")
 
     export = _verb(sub, "export", "write a deployable copy of a checkpoint (.pt weights, or .onnx)", _cmd_export)

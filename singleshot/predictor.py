@@ -273,6 +273,16 @@ class Detector:
                              self._score_attributes(results, arrays, attributes))
         return results[0] if single else results
 
+    @property
+    def has_landmarks(self) -> bool:
+        """Whether the model predicts five face points (a landmark head; an ONNX graph with a landmarks output)."""
+        if self._backend is not None:
+            outputs = getattr(self._backend, "outputs", None)
+            if outputs is None:  # OpenCV DNN: the graph's output names
+                outputs = list(self._backend.net.getUnconnectedOutLayersNames())
+            return "landmarks" in outputs
+        return bool(getattr(self.model.head, "num_landmarks", 0))
+
     def attribute(self, name: str):
         """The :class:`singleshot.attributes.AttributeClassifier` for ``name`` (a registered name or a checkpoint),
         loaded once and kept."""

@@ -31,3 +31,32 @@ def test_box_from_points_of_the_template_is_its_square():
     twice = box_from_points(TEMPLATE_112[None] * 2 + 7)  # scaled and shifted face: scaled and shifted box
     np.testing.assert_allclose(twice, [[7, 7, 231, 231]], atol=1e-6)
     assert np.isnan(box_from_points(np.full((1, 5, 2), np.nan))).all()
+
+
+def test_align_faces_puts_the_points_on_the_template():
+    from singleshot.landmarks import align_faces
+
+    image = np.zeros((260, 300, 3), np.uint8)
+    # a face twice the template's size, moved to (50, 20): its points drawn as bright dots
+    points = TEMPLATE_112 * 2 + [50, 20]
+    for x, y in points:
+        image[int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2] = 255
+    crop = align_faces(image, points[None])[0]
+    assert crop.shape == (112, 112, 3)
+    for x, y in TEMPLATE_112:  # each dot lands on its template point (bilinear: within a pixel)
+        assert crop[int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2].max() > 100
+    assert crop[5:25, 5:25].max() == 0  # and nothing lands where no dot was
+
+
+def test_blur_faces_hides_the_box_and_leaves_the_rest():
+    from singleshot.landmarks import blur_faces
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (100, 100, 3), np.uint8)
+    for mode in ("blur", "pixelate"):
+        out = blur_faces(image, [[20, 20, 60, 60]], mode=mode, grow=0.0)
+        assert np.array_equal(out[70:, 70:], image[70:, 70:])
+        inside = out[25:55, 25:55].astype(float)
+        assert inside.std() < image[25:55, 25:55].astype(float).std() / 2  # the detail is gone
+    with pytest.raises(ValueError, match="mode"):
+        blur_faces(image, [[0, 0, 5, 5]], mode="smudge")

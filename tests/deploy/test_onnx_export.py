@@ -310,3 +310,23 @@ def test_detect_writes_landmarks_into_detections_json(tmp_path, photo):
     rows = json.loads((tmp_path / "out" / "detections.json").read_text())["p.jpg"]
     assert len(rows) == 3 and all(len(r) == 16 for r in rows)  # box, score, label, five (x, y) points
     assert (tmp_path / "out" / "p.jpg").is_file()
+
+
+def test_detect_writes_aligned_crops_and_anonymised_copies(tmp_path, photo, checkpoint):
+    from singleshot.checkpoint import model_metadata, save_checkpoint
+
+    torch.manual_seed(3)
+    m = create_model("face_slim", width=0.25, landmarks=True)
+    ckpt = tmp_path / "lm.pt"
+    save_checkpoint(ckpt, {**model_metadata(m, "face_slim", {"width": 0.25, "landmarks": True},
+                                            ["background", "face"], MEAN, STD), "model": m.state_dict()})
+    cv2.imwrite(str(tmp_path / "p.jpg"), np.ascontiguousarray(photo[:, :, ::-1]))
+    assert main(["detect", str(tmp_path / "p.jpg"), "--weights", str(ckpt), "--min-score", "0", "--top-k", "2",
+                 "--input-size", "160", "--out", str(tmp_path / "out"), "--crops", str(tmp_path / "crops"),
+                 "--blur", "pixelate"]) == 0
+    crops = sorted((tmp_path / "crops").glob("p_*.jpg"))
+    assert len(crops) == 2 and cv2.imread(str(crops[0])).shape == (112, 112, 3)
+    assert (tmp_path / "out" / "p.jpg").is_file()
+    # a model without landmarks cannot align: a one-line error before any image is read
+    assert main(["detect", str(tmp_path / "p.jpg"), "--weights", str(checkpoint), "--crops", str(tmp_path / "c2"),
+                 "--out", str(tmp_path / "o2")]) == 2
