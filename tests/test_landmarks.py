@@ -39,12 +39,12 @@ def test_align_faces_puts_the_points_on_the_template():
     image = np.zeros((260, 300, 3), np.uint8)
     # a face twice the template's size, moved to (50, 20): its points drawn as bright dots
     points = TEMPLATE_112 * 2 + [50, 20]
-    for x, y in points:
-        image[int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2] = 255
+    for x, y in np.rint(points).astype(int):
+        image[y - 1 : y + 2, x - 1 : x + 2] = 255
     crop = align_faces(image, points[None])[0]
     assert crop.shape == (112, 112, 3)
-    for x, y in TEMPLATE_112:  # each dot lands on its template point (bilinear: within a pixel)
-        assert crop[int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2].max() > 100
+    for x, y in np.rint(TEMPLATE_112).astype(int):  # each dot lands on its template point (bilinear: within a pixel)
+        assert crop[y - 1 : y + 2, x - 1 : x + 2].max() > 100
     assert crop[5:25, 5:25].max() == 0  # and nothing lands where no dot was
 
 
