@@ -10,7 +10,8 @@ NOSEy MOUTHx MOUTHy``, eye centres, nose tip and mouth centre) and the photos, i
 mouth corners are NaN. There are no boxes: each face's box is estimated from its four points
 (:func:`singleshot.landmarks.box_from_points`, the 112x112 alignment square times ``box_scale``) and
 ``extra["box_from_points"]`` is True. Not every face in a photo is labelled: train on it only with kindled boxes
-beside (or ignore regions), never as complete labels.
+beside (or ignore regions), never as complete labels. ``split``: ``all``, or ``train`` / ``val`` by a hash of the
+photo's name (:func:`caltech_split`: a fixed 10% for validation, the same on every machine).
 
 ``mtfl:ROOT``: ``ROOT/new_training.txt`` (``split=train``, 10,000 crops) or ``ROOT/new_testing.txt`` (``split=test``,
 2,995 crops, the AFLW part, the usual landmark test): ``path x1 .. x5 y1 .. y5`` per line, paths relative to
@@ -49,9 +50,18 @@ def _lines(path: Path) -> list[str]:
         return path.read_text(encoding="latin-1").splitlines()
 
 
+def caltech_split(name: str) -> str:
+    """``"val"`` for a tenth of the photos (by the MD5 of the file name), else ``"train"``."""
+    import hashlib
+
+    return "val" if int(hashlib.md5(name.encode()).hexdigest(), 16) % 10 == 0 else "train"
+
+
 @DATASET_FORMATS.register("caltech")
-def read_caltech(path: Path, box_scale: float = 1.0) -> AnnotationSet:
+def read_caltech(path: Path, box_scale: float = 1.0, split: str = "all") -> AnnotationSet:
     """Read Caltech 10k WebFaces (see the module docstring); ``box_scale`` grows the estimated boxes."""
+    if split not in ("all", "train", "val"):
+        raise DataError(f"caltech split must be 'all', 'train' or 'val', got {split!r}")
     root = Path(path)
     truth = require_file(root / "WebFaces_GroundThruth.txt", "Caltech WebFaces ground truth")
     images = root / "Caltech_WebFaces" if (root / "Caltech_WebFaces").is_dir() else root
@@ -66,6 +76,8 @@ def read_caltech(path: Path, box_scale: float = 1.0) -> AnnotationSet:
     report = AnnotationReport()
     samples = []
     for name, points in faces.items():
+        if split != "all" and caltech_split(name) != split:
+            continue
         four = np.stack(points)  # (K, 4, 2): left eye, right eye, nose, mouth centre
         five = np.full((len(four), 5, 2), np.nan, np.float32)
         five[:, :3] = four[:, :3]

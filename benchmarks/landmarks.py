@@ -1,0 +1,70 @@
+"""Off-domain and landmark figures of a face detector: Caltech WebFaces validation photos and MTFL's AFLW crops.
+
+    python benchmarks/landmarks.py --caltech .data/caltech --mtfl .data/mtfl [--weights W] [--runtime ort]
+
+- Caltech (``caltech:ROOT``, ``split=val``: a fixed 10% of the photos by name hash, never trained on): the share of
+  labelled faces a detection at score >= 0.5 covers (its box holds the eyes, nose and mouth centre), and for those
+  the eye error of the detection's landmarks over the face size (:func:`singleshot.evaluation.landmarks.
+  point_labelled_recall`).
+- MTFL's AFLW part (``mtfl:ROOT``, ``split=test``, 2,995 80x80 crops in varied pose): each crop run at
+  ``--crop-side`` px, the best detection's five points against the labels, normalised mean error by the
+  inter-ocular distance and the failure rate at 0.1.
+
+A model without a landmark head gets the share of faces found and NaN for the point errors. Prints one line per
+figure and, last, the JSON of every figure. The data are outside the repository (docs/model_card.md says where).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from common import emit, set_threads
+
+
+def main() -> None:
+    import numpy as np
+
+    from singleshot.checkpoint import bundled_weights
+    from singleshot.data.formats import load_annotations
+    from singleshot.evaluation.landmarks import best_points_per_crop, normalised_mean_error, point_labelled_recall
+    from singleshot.inference import predict_dataset
+    from singleshot.predictor import Detector
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--caltech", help="Caltech WebFaces root (WebFaces_GroundThruth.txt and the photos)")
+    parser.add_argument("--mtfl", help="MTFL root (new_testing.txt and the AFLW crops)")
+    parser.add_argument("--weights", default=None, help="checkpoint or ONNX file (default: the bundled model)")
+    parser.add_argument("--runtime", default=None, choices=("torch", "ort", "opencv"))
+    parser.add_argument("--long-side", type=int, default=640, help="inference long side for the Caltech photos")
+    parser.add_argument("--crop-side", type=int, default=160, help="inference side for the 80x80 MTFL crops")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    set_threads(args.threads)
+    figures: dict[str, float] = {}
+    if args.caltech:
+        data = load_annotations(f"caltech:{args.caltech}", split="val")
+        detector = Detector(args.weights or bundled_weights(), input_size=args.long_side, threads=args.threads,
+                            runtime=args.runtime)
+        predictions, _ = predict_dataset(lambda images: detector.detect(images, min_score=0.3), data, batch_size=1,
+                                         desc="caltech val")
+        result = point_labelled_recall(data, predictions, min_score=0.5)
+        figures.update({f"caltech_{k}": v for k, v in result.figures.items()})
+        print(f"caltech val: {result.details['found_faces']} of {result.details['faces']} faces found "
+              f"({result.figures['found']:.3f}); eye error / face size {result.figures['eye_error']:.4f}", flush=True)
+    if args.mtfl:
+        data = load_annotations(f"mtfl:{args.mtfl}", split="test")
+        detector = Detector(args.weights or bundled_weights(), input_size=args.crop_side, threads=args.threads,
+                            runtime=args.runtime)
+        predictions, _ = predict_dataset(lambda images: detector.detect(images, min_score=0.05), data,
+                                         batch_size=16, desc="mtfl aflw")
+        keys = [s.key for s in data.samples]
+        truth = np.stack([s.extra["landmarks"][0] for s in data.samples])
+        result = normalised_mean_error(best_points_per_crop(predictions, keys), truth)
+        figures.update({f"aflw_{k}": v for k, v in result.figures.items()})
+        print(f"mtfl aflw: NME {result.figures['nme']:.4f}, failure rate {result.figures['failure_rate']:.3f} "
+              f"({result.details['missing']} of {result.details['faces']} crops without points)", flush=True)
+    emit({k: None if v != v else v for k, v in figures.items()})  # NaN (no landmark head) as JSON null
+
+
+if __name__ == "__main__":
+    main()
