@@ -52,7 +52,8 @@ class Teacher(Protocol):
     name: str
 
     def detect(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``image_rgb`` ``(H, W, 3)`` uint8 -> ``boxes_xyxy`` ``(N, 4)`` float pixels and ``scores`` ``(N,)``."""
+        """``image_rgb`` ``(H, W, 3)`` uint8 -> ``boxes_xyxy`` ``(N, 4)`` float pixels and ``scores`` ``(N,)``;
+        ``(N, 14)`` with each box's five landmarks after it when the teacher gives them (RetinaFace does)."""
         ...
 
 
@@ -68,7 +69,10 @@ class CheckpointTeacher:
     def detect(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # a very low threshold: the kindling rule decides, not the teacher's default
         det = self.detector.detect(image_rgb, min_score=0.05)
-        return det.boxes_xyxy.numpy().astype(np.float32), det.scores.numpy().astype(np.float32)
+        boxes = det.boxes_xyxy.numpy().astype(np.float32)
+        if det.landmarks is not None:  # a landmark model teaches its points too
+            boxes = np.concatenate((boxes, det.landmarks.numpy().reshape(len(boxes), -1).astype(np.float32)), 1)
+        return boxes, det.scores.numpy().astype(np.float32)
 
 
 class PeerTeacher:
@@ -78,6 +82,8 @@ class PeerTeacher:
         from singleshot.peers import create_peer
 
         self.peer = create_peer(name, **options)
+        if hasattr(self.peer, "with_landmarks"):  # RetinaFace: its five points come with its boxes
+            self.peer.with_landmarks = True
         if threads:
             self.peer.set_threads(threads)
         self.long_side = long_side
@@ -87,7 +93,8 @@ class PeerTeacher:
         from singleshot.peers import detect_resized
 
         boxes, scores = detect_resized(self.peer, image_rgb, self.long_side)
-        return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32).reshape(-1)
+        boxes = np.asarray(boxes, np.float32)
+        return boxes if boxes.ndim == 2 else boxes.reshape(-1, 4), np.asarray(scores, np.float32).reshape(-1)
 
 
 def create_teacher(spec: str, threads: int | None = None, input_size: int | None = None) -> Teacher:
@@ -125,6 +132,7 @@ class KindleRecord:
     boxes_xyxy: list[list[float]]
     scores: list[float]
     ignore: list[bool]
+    landmarks: list[list[float]] | None = None  # per box lx1, ly1, ..., lx5, ly5, when the teacher gives them
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))
@@ -177,15 +185,16 @@ def split_by_score(
     """Apply the kindling rule: keep boxes with ``score >= ignore_score``; those under ``min_score`` are ignore.
 
     Args:
-        boxes_xyxy: ``(N, 4)`` teacher boxes.
+        boxes_xyxy: ``(N, 4)`` teacher boxes (``(N, 4 + 2L)`` with landmark columns, kept with their boxes).
         scores: ``(N,)`` teacher scores.
 
     Returns:
-        ``boxes_xyxy`` ``(K, 4)``, ``scores`` ``(K,)``, ``ignore`` ``(K,)`` bool, sorted by descending score.
+        ``boxes_xyxy`` ``(K, 4 [+ 2L])``, ``scores`` ``(K,)``, ``ignore`` ``(K,)`` bool, sorted by descending score.
     """
     if not 0.0 <= ignore_score <= min_score <= 1.0:
         raise KindleError(f"need 0 <= ignore_score <= min_score <= 1, got {ignore_score} and {min_score}")
-    boxes_xyxy = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
+    boxes_xyxy = np.asarray(boxes_xyxy, np.float32)
+    boxes_xyxy = boxes_xyxy if boxes_xyxy.ndim == 2 else boxes_xyxy.reshape(-1, 4)
     scores = np.asarray(scores, np.float32).reshape(-1)
     keep = (scores >= ignore_score) & (boxes_xyxy[:, 2] > boxes_xyxy[:, 0]) & (boxes_xyxy[:, 3] > boxes_xyxy[:, 1])
     order = np.argsort(-scores[keep], kind="stable")
@@ -212,14 +221,21 @@ def _read_state(path: Path) -> dict[str, KindleRecord]:
 
 
 def _write_csv(path: Path, records: Iterable[KindleRecord]) -> None:
+    from singleshot.data.formats.simple import LANDMARK_HEADER
+
+    records = list(records)
+    with_points = any(r.landmarks for r in records)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["image", "width", "height", "x1", "y1", "x2", "y2", "label", "ignore"])
+        writer.writerow(["image", "width", "height", "x1", "y1", "x2", "y2", "label", "ignore"]
+                        + (LANDMARK_HEADER if with_points else []))
         for r in records:
             if not r.boxes_xyxy:
                 writer.writerow([r.key, r.width, r.height, "", "", "", "", "", ""])
-            for box, ign in zip(r.boxes_xyxy, r.ignore):
-                writer.writerow([r.key, r.width, r.height, *(f"{v:.1f}" for v in box), "face", int(ign)])
+            for i, (box, ign) in enumerate(zip(r.boxes_xyxy, r.ignore)):
+                points = [f"{v:.1f}" for v in r.landmarks[i]] if r.landmarks else [""] * len(LANDMARK_HEADER)
+                writer.writerow([r.key, r.width, r.height, *(f"{v:.1f}" for v in box), "face", int(ign)]
+                                + (points if with_points else []))
 
 
 def _write_coco(path: Path, records: Iterable[KindleRecord]) -> None:
@@ -325,8 +341,9 @@ def kindle(
                 continue
             image, (height, width) = decoded
             boxes, scores, ignore = split_by_score(*teacher.detect(image), min_score, ignore_score)
-            record = KindleRecord(key, width, height, [[round(float(v), 2) for v in b] for b in boxes],
-                                  [round(float(s), 4) for s in scores], [bool(i) for i in ignore])
+            points = [[round(float(v), 2) for v in b[4:]] for b in boxes] if boxes.shape[1] > 4 else None
+            record = KindleRecord(key, width, height, [[round(float(v), 2) for v in b[:4]] for b in boxes],
+                                  [round(float(s), 4) for s in scores], [bool(i) for i in ignore], points)
             state.write(record.to_json() + "\n")
             state.flush()
             done[key] = record

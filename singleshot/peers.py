@@ -70,11 +70,13 @@ def _empty() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _finish(boxes: np.ndarray, scores: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Clip to the image, drop empty boxes, sort by score (descending)."""
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4).copy()
+    """Clip to the image, drop empty boxes, sort by score (descending). Columns after the fourth (landmark x, y
+    pairs) ride along unclipped."""
+    boxes = np.asarray(boxes, np.float32)
+    boxes = (boxes if boxes.ndim == 2 else boxes.reshape(-1, 4)).copy()
     scores = np.asarray(scores, np.float32).reshape(-1)
-    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
-    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+    boxes[:, 0:4:2] = boxes[:, 0:4:2].clip(0, width)
+    boxes[:, 1:4:2] = boxes[:, 1:4:2].clip(0, height)
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     boxes, scores = boxes[keep], scores[keep]
     order = np.argsort(-scores, kind="stable")
@@ -158,6 +160,8 @@ class RetinaFacePeer(PeerDetector):
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.top_scores = int(top_scores)
+        # detect() returns (N, 14) rows with the five points (left eye, right eye, nose, mouth corners) after each box
+        self.with_landmarks = False
         self._session = None
         if threads:
             self.set_threads(threads)
@@ -189,12 +193,15 @@ class RetinaFacePeer(PeerDetector):
             anchors = self._post.generate_anchors(stride, sizes, width, height, 1)
             end = start + anchors.shape[1]
             boxes[:, start:end, :] = self._post.rebuild_boxes(boxes[:, start:end, :], anchors)  # -> x, y, w, h
+            if self.with_landmarks:
+                pts[:, start:end, :] = self._post.rebuild_pts(pts[:, start:end, :], anchors)
             start = end
         boxes = boxes[0] * np.array([width, height, width, height], np.float32)
-        boxes, scores, _ = self._post.filter_results(
+        pts = pts[0] * np.array([width, height] * 5, np.float32)
+        boxes, scores, pts = self._post.filter_results(
             boxes,
             scores[0],
-            pts[0],
+            pts,
             score_threshold=self.score_threshold,
             top_scores=self.top_scores,
             nms_threshold=self.nms_threshold,
@@ -202,6 +209,8 @@ class RetinaFacePeer(PeerDetector):
         if len(scores) == 0:
             return _empty()
         xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+        if self.with_landmarks:  # the five points (decoded as the package's own postprocess does) after the box
+            xyxy = np.concatenate([xyxy, pts.reshape(len(pts), 10)], axis=1)
         return _finish(xyxy, scores, width, height)
 
     def settings(self) -> dict[str, Any]:
@@ -559,7 +568,7 @@ def detect_resized(peer: PeerDetector, image_rgb: np.ndarray, long_side: int | N
     resized, scale = resize_long_side(image_rgb, long_side)
     boxes, scores = peer.detect(resized)
     h, w = image_rgb.shape[:2]
-    boxes = boxes / scale
-    boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
-    boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+    boxes = boxes / scale  # landmark columns too, when the peer returns them
+    boxes[:, 0:4:2] = boxes[:, 0:4:2].clip(0, w)
+    boxes[:, 1:4:2] = boxes[:, 1:4:2].clip(0, h)
     return boxes, scores

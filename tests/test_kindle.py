@@ -139,3 +139,30 @@ def test_a_missing_peer_teacher_is_a_one_line_error(tmp_path, capsys):
     assert main(["kindle", "--teacher", "retinaface", "--images", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install" in err[0] and "Traceback" not in err[0]
+
+
+class PointTeacher(FakeTeacher):
+    """FakeTeacher with five points after each box (as RetinaFace gives them)."""
+
+    def detect(self, image_rgb):
+        boxes, scores = super().detect(image_rgb)
+        points = boxes[:, None, :2] + np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.55], [0.35, 0.75], [0.65, 0.75]],
+                                               np.float32) * (boxes[:, None, 2:] - boxes[:, None, :2])
+        return np.concatenate((boxes, points.reshape(3, 10)), 1), scores
+
+
+def test_kindle_writes_the_teachers_landmarks_and_they_read_back(photos, tmp_path):
+    out = tmp_path / "kindled"
+    kindle(PointTeacher(), photos, out, min_score=0.6, ignore_score=0.3, progress=False)
+    header = (out / "boxes.csv").read_text().splitlines()[0].split(",")
+    assert header[9:] == ["lx1", "ly1", "lx2", "ly2", "lx3", "ly3", "lx4", "ly4", "lx5", "ly5"]
+    data = load_annotations(f"csv:{out}")
+    sample = data.samples[0]
+    points = sample.extra["landmarks"]
+    assert points.shape == (2, 5, 2)
+    box = sample.boxes_xyxy[0]
+    np.testing.assert_allclose(points[0, 0], [box[0] + 0.3 * (box[2] - box[0]), box[1] + 0.4 * (box[3] - box[1])],
+                               atol=0.1)  # written to 0.1 px
+    # a teacher without points writes no landmark columns
+    kindle(FakeTeacher(), photos, tmp_path / "plain", progress=False)
+    assert "landmarks" not in load_annotations(f"csv:{tmp_path / 'plain'}").samples[0].extra

@@ -4,7 +4,9 @@
 CSV, then next to the CSV itself. A row whose box fields are empty lists an image without objects. ``label``
 is a class name (default ``face``); classes are numbered from 1 in order of first appearance. ``ignore`` (``0``
 or ``1``, default 0) marks a region that is neither a positive nor a negative in training and is not counted as a
-miss in evaluation (kindled datasets use it for boxes the teacher was unsure of).
+miss in evaluation (kindled datasets use it for boxes the teacher was unsure of). Ten more columns
+``lx1,ly1,...,lx5,ly5`` after ``ignore`` (the header names them) give each face's five landmarks in pixels (left
+eye, right eye, nose, left and right mouth corner; empty cells: unknown), read into ``extra["landmarks"]``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import csv
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
+
 from singleshot.data.formats.base import DataError, make_sample, relative_key, require_file
 from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet
 
 _HEADER = ["image", "width", "height", "x1", "y1", "x2", "y2"]
+#: The optional landmark columns, after ``label`` and ``ignore``.
+LANDMARK_HEADER = [f"l{axis}{i}" for i in range(1, 6) for axis in "xy"]
 
 
 def _image_path(folder: Path, name: str) -> Path:
@@ -41,6 +47,7 @@ def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
             raise DataError(f"{csv_path}: empty file (expected a header {','.join(_HEADER)}[,label])")
         if [h.strip().lower() for h in header[:7]] != _HEADER:
             raise DataError(f"{csv_path}:1: expected header {','.join(_HEADER)}[,label], got {','.join(header)}")
+        with_points = [h.strip().lower() for h in header[9:19]] == LANDMARK_HEADER
         for line_no, row in enumerate(reader, start=2):
             if not row or all(not c.strip() for c in row):
                 continue
@@ -54,7 +61,8 @@ def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
                 raise DataError(f"{where}: width and height must be numbers, got {row[1]!r}, {row[2]!r}") from None
             entry = rows.setdefault(
                 name,
-                {"width": width, "height": height, "boxes": [], "labels": [], "ignore": [], "line": f"{where} ({name})"},
+                {"width": width, "height": height, "boxes": [], "labels": [], "ignore": [], "points": [],
+                 "line": f"{where} ({name})"},
             )
             if all(not c.strip() for c in row[3:7]):
                 continue  # an image listed without objects
@@ -71,6 +79,12 @@ def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
             entry["boxes"].append(box)
             entry["labels"].append(class_names.index(label))
             entry["ignore"].append(flag == "1")
+            if with_points:
+                cells = [c.strip() for c in (row[9:19] + [""] * 10)[:10]]
+                try:
+                    entry["points"].append([float(c) if c else float("nan") for c in cells])
+                except ValueError:
+                    raise DataError(f"{where}: landmark coordinates must be numbers or empty, got {cells}") from None
     if not rows:
         raise DataError(f"{csv_path}: no rows after the header")
     samples = []
@@ -80,6 +94,7 @@ def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
             make_sample(
                 image_path, relative_key(image_path, root), entry["boxes"], entry["labels"], entry["ignore"], report,
                 entry["line"], width=entry["width"], height=entry["height"],
+                extra={"landmarks": np.asarray(entry["points"], np.float32).reshape(-1, 5, 2)} if with_points else None,
             )
         )
     return AnnotationSet(root=root, samples=samples, class_names=class_names, format="csv", report=report)
