@@ -63,7 +63,7 @@ def main() -> None:
         figures.update({f"aflw_{k}": v for k, v in result.figures.items()})
         print(f"mtfl aflw: NME {result.figures['nme']:.4f}, failure rate {result.figures['failure_rate']:.3f} "
               f"({result.details['missing']} of {result.details['faces']} crops without points)", flush=True)
-    emit({k: None if v != v else v for k, v in figures.items()})  # NaN (no landmark head) as JSON null
+    emit({k: v if np.isfinite(v) else None for k, v in figures.items()})  # NaN (no landmark head) as JSON null
 
 
 if __name__ == "__main__":
