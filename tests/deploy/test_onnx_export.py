@@ -279,16 +279,7 @@ def test_landmark_model_exports_its_points_decoded(tmp_path, dynamic):
 
 @pytest.mark.parametrize("runtime", ["ort", "opencv"])
 def test_landmarks_agree_across_runtimes(tmp_path, photo, runtime):
-    from singleshot.checkpoint import model_metadata, save_checkpoint
-
-    torch.manual_seed(1)
-    m = create_model("face_slim", width=0.25, landmarks=True)
-    with torch.no_grad():
-        for p in m.head.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    ckpt = tmp_path / "lm.pt"
-    save_checkpoint(ckpt, {**model_metadata(m, "face_slim", {"width": 0.25, "landmarks": True},
-                                            ["background", "face"], MEAN, STD), "model": m.state_dict()})
+    ckpt = _landmark_checkpoint(tmp_path, 1, perturb=True)
     ref = Detector(ckpt, input_size=160).detect(photo, min_score=0.3, top_k=10)
     other = Detector(ckpt, input_size=160, runtime=runtime).detect(photo, min_score=0.3, top_k=10)
     assert len(ref) > 0 and ref.landmarks.shape == (len(ref), 5, 2)
@@ -297,13 +288,7 @@ def test_landmarks_agree_across_runtimes(tmp_path, photo, runtime):
 
 
 def test_detect_writes_landmarks_into_detections_json(tmp_path, photo):
-    from singleshot.checkpoint import model_metadata, save_checkpoint
-
-    torch.manual_seed(2)
-    m = create_model("face_slim", width=0.25, landmarks=True)
-    ckpt = tmp_path / "lm.pt"
-    save_checkpoint(ckpt, {**model_metadata(m, "face_slim", {"width": 0.25, "landmarks": True},
-                                            ["background", "face"], MEAN, STD), "model": m.state_dict()})
+    ckpt = _landmark_checkpoint(tmp_path, 2)
     cv2.imwrite(str(tmp_path / "p.jpg"), np.ascontiguousarray(photo[:, :, ::-1]))
     assert main(["detect", str(tmp_path / "p.jpg"), "--weights", str(ckpt), "--min-score", "0",
                  "--top-k", "3", "--input-size", "160", "--out", str(tmp_path / "out")]) == 0
@@ -313,13 +298,7 @@ def test_detect_writes_landmarks_into_detections_json(tmp_path, photo):
 
 
 def test_detect_writes_aligned_crops_and_anonymised_copies(tmp_path, photo, checkpoint):
-    from singleshot.checkpoint import model_metadata, save_checkpoint
-
-    torch.manual_seed(3)
-    m = create_model("face_slim", width=0.25, landmarks=True)
-    ckpt = tmp_path / "lm.pt"
-    save_checkpoint(ckpt, {**model_metadata(m, "face_slim", {"width": 0.25, "landmarks": True},
-                                            ["background", "face"], MEAN, STD), "model": m.state_dict()})
+    ckpt = _landmark_checkpoint(tmp_path, 3)
     cv2.imwrite(str(tmp_path / "p.jpg"), np.ascontiguousarray(photo[:, :, ::-1]))
     assert main(["detect", str(tmp_path / "p.jpg"), "--weights", str(ckpt), "--min-score", "0", "--top-k", "2",
                  "--input-size", "160", "--out", str(tmp_path / "out"), "--crops", str(tmp_path / "crops"),
@@ -330,3 +309,19 @@ def test_detect_writes_aligned_crops_and_anonymised_copies(tmp_path, photo, chec
     # a model without landmarks cannot align: a one-line error before any image is read
     assert main(["detect", str(tmp_path / "p.jpg"), "--weights", str(checkpoint), "--crops", str(tmp_path / "c2"),
                  "--out", str(tmp_path / "o2")]) == 2
+
+
+def _landmark_checkpoint(tmp_path, seed: int, perturb: bool = False):
+    """A small face_slim with the five-point head saved as a checkpoint (heads perturbed: spread-out boxes)."""
+    from singleshot.checkpoint import model_metadata, save_checkpoint
+
+    torch.manual_seed(seed)
+    m = create_model("face_slim", width=0.25, landmarks=True)
+    if perturb:
+        with torch.no_grad():
+            for p in m.head.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+    path = tmp_path / "lm.pt"
+    save_checkpoint(path, {**model_metadata(m, "face_slim", {"width": 0.25, "landmarks": True},
+                                            ["background", "face"], MEAN, STD), "model": m.state_dict()})
+    return path
