@@ -11,7 +11,7 @@
   inter-ocular distance and the failure rate at 0.1.
 
 A model without a landmark head gets the share of faces found and NaN for the point errors. Prints one line per
-figure and, last, the JSON of every figure. The data are outside the repository (docs/model_card.md says where).
+figure and, last, the JSON of every figure. The data are outside the repository (docs/benchmarks.md says where).
 """
 
 from __future__ import annotations
