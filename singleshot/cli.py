@@ -91,6 +91,17 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_points(args: argparse.Namespace) -> int:
+    from singleshot.data.formats.simple import write_csv
+    from singleshot.kindle import attach_points
+
+    boxes = _load_data(args.boxes, args.data_option)
+    merged, report = attach_points(boxes, _load_data(args.points, []), min_iou=args.min_iou)
+    path = write_csv(merged, Path(args.out))
+    print(f"{report.line()}; dataset: csv:{path}")
+    return 0
+
+
 def _predict_dataset(data, args: argparse.Namespace) -> dict:
     """Run the checkpoint of ``args.weights`` over every image of ``data`` (predictions in original pixels)."""
     from singleshot.evaluation.predictions import write_predictions
@@ -481,6 +492,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also give box sizes after resizing each image to this long side (0: off)")
     stats.add_argument("--check-images", action="store_true", help="decode every image, count unreadable ones")
     _json_flag(stats)
+
+    points = _verb(data_sub, "points", "give a dataset's boxes the landmarks of a teacher's kindled set "
+                   "(IoU match): a csv dataset with both", _cmd_data_points)
+    points.add_argument("--boxes", required=True, metavar="FORMAT:PATH", help="the dataset whose boxes are kept")
+    _data_option_flag(points, "option of the --boxes format's reader (repeatable)")
+    points.add_argument("--points", required=True, metavar="FORMAT:PATH",
+                        help="a set with landmarks, e.g. csv:runs/kindled/NAME from singleshot kindle --teacher "
+                             "retinaface")
+    points.add_argument("--min-iou", type=float, default=0.5, help="overlap a teacher box needs to give its points")
+    points.add_argument("--out", required=True, metavar="DIR", help="folder of the merged csv dataset")
 
     ev = _verb(sub, "eval", "score predictions against ground truth with a standard protocol", _cmd_eval)
     ev.add_argument("--data", required=True, metavar="FORMAT:PATH", help="ground truth")

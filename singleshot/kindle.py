@@ -379,3 +379,58 @@ def _fill_report(report: KindleReport, records: list[KindleRecord]) -> None:
         buckets[key] += 1
     report.faces_per_image = buckets
 
+
+
+@dataclass
+class PointsReport:
+    """What :func:`attach_points` did: faces given points, by source."""
+
+    faces: int = 0
+    with_points: int = 0
+    already_had_points: int = 0
+    images_without_teacher: int = 0
+
+    def line(self) -> str:
+        return (f"{self.with_points} of {self.faces} faces got the teacher's points (IoU match), "
+                f"{self.already_had_points} kept their own; {self.images_without_teacher} image(s) had no teacher record")
+
+
+def attach_points(boxes_set, points_set, min_iou: float = 0.5) -> tuple[Any, PointsReport]:
+    """Human boxes with a teacher's landmarks: each box of ``boxes_set`` takes the points of the ``points_set`` box
+    (same image, matched by file name; not an ignore region; with known points) that overlaps it most, if by at least
+    ``min_iou``. Boxes that already carry points keep them (human points win over a teacher's).
+
+    Args:
+        boxes_set, points_set: :class:`~singleshot.structures.AnnotationSet` s; ``points_set`` from a teacher with
+            landmarks (``singleshot kindle --teacher retinaface``).
+
+    Returns:
+        ``boxes_set`` with ``extra["landmarks"]`` ``(K, 5, 2)`` on every sample (NaN where no point matched), and the
+        counts.
+    """
+    import dataclasses
+
+    from singleshot.boxes import pairwise_iou_xyxy_numpy
+
+    by_name = {Path(s.image_path).name: s for s in points_set.samples}
+    report = PointsReport()
+    samples = []
+    for sample in boxes_set.samples:
+        k = len(sample)
+        points = np.asarray(sample.extra.get("landmarks", np.full((k, 5, 2), np.nan)), np.float32).copy()
+        known = ~np.isnan(points).all(axis=(1, 2))
+        report.faces += k
+        report.already_had_points += int(known.sum())
+        teacher = by_name.get(Path(sample.image_path).name)
+        if teacher is None:
+            report.images_without_teacher += 1
+        elif k and len(teacher) and "landmarks" in teacher.extra:
+            usable = ~teacher.ignore & ~np.isnan(teacher.extra["landmarks"]).any(axis=(1, 2))
+            if usable.any():
+                iou = pairwise_iou_xyxy_numpy(sample.boxes_xyxy, teacher.boxes_xyxy[usable])  # (K, T)
+                best = iou.argmax(axis=1)
+                take = (iou.max(axis=1) >= min_iou) & ~known
+                points[take] = teacher.extra["landmarks"][usable][best[take]]
+                report.with_points += int(take.sum())
+        samples.append(dataclasses.replace(sample, extra={**sample.extra, "landmarks": points}))
+    return dataclasses.replace(boxes_set, samples=samples), report

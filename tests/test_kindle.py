@@ -166,3 +166,27 @@ def test_kindle_writes_the_teachers_landmarks_and_they_read_back(photos, tmp_pat
     # a teacher without points writes no landmark columns
     kindle(FakeTeacher(), photos, tmp_path / "plain", progress=False)
     assert "landmarks" not in load_annotations(f"csv:{tmp_path / 'plain'}").samples[0].extra
+
+
+def test_data_points_gives_human_boxes_the_teachers_points(tmp_path, capsys):
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "csv"
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    # the teacher found a.jpg's first face (IoU 0.9 with it) with points, and one more face with points
+    (teacher / "boxes.csv").write_text(
+        "image,width,height,x1,y1,x2,y2,label,ignore,lx1,ly1,lx2,ly2,lx3,ly3,lx4,ly4,lx5,ly5\n"
+        "a.jpg,64,48,10,8,31,20,face,0,14,11,25,11,20,14,15,17,25,17\n"
+        "a.jpg,64,48,0,30,8,40,face,0,1,31,6,31,4,34,2,37,6,37\n"
+        "b.jpg,64,48,30,30,40,40,face,1,31,31,39,31,35,35,32,38,38,38\n"
+    )
+    assert main(["data", "points", "--boxes", f"csv:{fixtures}", "--points", f"csv:{teacher}",
+                 "--out", str(tmp_path / "merged")]) == 0
+    assert "1 of 3 faces got the teacher's points" in capsys.readouterr().out
+    merged = load_annotations(f"csv:{tmp_path / 'merged'}")
+    a = next(s for s in merged.samples if s.key.endswith("a.jpg"))
+    np.testing.assert_allclose(a.boxes_xyxy, [[10, 8, 30, 20], [40, 10, 64, 30]])  # the human boxes (clipped)
+    np.testing.assert_allclose(a.extra["landmarks"][0], [[14, 11], [25, 11], [20, 14], [15, 17], [25, 17]])
+    assert np.isnan(a.extra["landmarks"][1]).all()  # no teacher box over it
+    assert all(s.image_path.is_file() for s in merged.samples)  # the images reached through the link

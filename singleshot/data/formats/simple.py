@@ -98,3 +98,36 @@ def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
             )
         )
     return AnnotationSet(root=root, samples=samples, class_names=class_names, format="csv", report=report)
+
+
+def write_csv(data: AnnotationSet, path: Path) -> Path:
+    """Write ``data`` as ``PATH/boxes.csv`` (the format :func:`read_csv` reads): label and ignore columns, and the
+    landmark columns when the samples carry ``extra["landmarks"]``. Image names are the samples' keys relative to
+    the set's root; ``PATH/images`` links to that root's images when it is not ``PATH`` itself."""
+    import os
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with_points = any("landmarks" in s.extra for s in data.samples)
+    root = Path(data.root)
+    images = root / "images" if (root / "images").is_dir() else root
+    link = path / "images"
+    if images.resolve() != link.resolve() and not link.exists():
+        link.symlink_to(os.path.relpath(images.resolve(), path.resolve()), target_is_directory=True)
+    with (path / "boxes.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(_HEADER + ["label", "ignore"] + (LANDMARK_HEADER if with_points else []))
+        for s in data.samples:
+            name = os.path.relpath(Path(s.image_path).resolve(), images.resolve())
+            size = [s.width or "", s.height or ""]
+            if not len(s):
+                writer.writerow([name, *size, "", "", "", "", "", ""])
+            points = s.extra.get("landmarks")
+            for i in range(len(s)):
+                row = [name, *size, *(f"{v:.1f}" for v in s.boxes_xyxy[i]), data.class_names[s.labels[i]],
+                       int(s.ignore[i])]
+                if with_points:
+                    values = points[i].reshape(-1) if points is not None else np.full(10, np.nan)
+                    row += ["" if np.isnan(v) else f"{v:.1f}" for v in values]
+                writer.writerow(row)
+    return path
