@@ -1,6 +1,7 @@
 """Off-domain and landmark figures of a face detector: Caltech WebFaces validation photos and MTFL's AFLW crops.
 
     python benchmarks/landmarks.py --caltech .data/caltech --mtfl .data/mtfl [--weights W] [--runtime ort]
+    python benchmarks/landmarks.py --caltech .data/caltech --mtfl .data/mtfl --peer retinaface   # a peer instead
 
 - Caltech (``caltech:ROOT``, ``split=val``: a fixed 10% of the photos by name hash, never trained on): the share of
   labelled faces a detection at score >= 0.5 covers (its box holds the eyes, nose and mouth centre), and for those
@@ -37,26 +38,50 @@ def main() -> None:
     parser.add_argument("--runtime", default=None, choices=("torch", "ort", "opencv"))
     parser.add_argument("--long-side", type=int, default=640, help="inference long side for the Caltech photos")
     parser.add_argument("--crop-side", type=int, default=160, help="inference side for the 80x80 MTFL crops")
+    parser.add_argument("--peer", default=None, help="score an installed peer detector instead (retinaface)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     set_threads(args.threads)
     figures: dict[str, float] = {}
+    def make_detect(side: int, min_score: float):
+        """A ``detect(list of images) -> list of Detections`` for our detector or the peer, at long side ``side``."""
+        if args.peer:
+            import torch
+
+            from singleshot.peers import create_peer, detect_resized
+            from singleshot.structures import Detections
+
+            peer = create_peer(args.peer)
+            peer.set_threads(args.threads)
+            if hasattr(peer, "with_landmarks"):
+                peer.with_landmarks = True
+
+            def run_peer(images):
+                out = []
+                for image in images:
+                    rows, scores = detect_resized(peer, image, side)
+                    keep = scores >= min_score
+                    rows, scores = torch.as_tensor(rows[keep]), torch.as_tensor(scores[keep])
+                    out.append(Detections(rows[:, :4], scores, torch.ones(len(scores), dtype=torch.long),
+                                          landmarks=rows[:, 4:].reshape(len(rows), (rows.shape[1] - 4) // 2, 2)
+                                          if rows.shape[1] > 4
+                                          else None))
+                return out
+            return run_peer
+        detector = Detector(args.weights or bundled_weights(), input_size=side, threads=args.threads,
+                            runtime=args.runtime)
+        return lambda images: detector.detect(images, min_score=min_score)
+
     if args.caltech:
         data = load_annotations(f"caltech:{args.caltech}", split="val")
-        detector = Detector(args.weights or bundled_weights(), input_size=args.long_side, threads=args.threads,
-                            runtime=args.runtime)
-        predictions, _ = predict_dataset(lambda images: detector.detect(images, min_score=0.3), data, batch_size=1,
-                                         desc="caltech val")
+        predictions, _ = predict_dataset(make_detect(args.long_side, 0.3), data, batch_size=1, desc="caltech val")
         result = point_labelled_recall(data, predictions, min_score=0.5)
         figures.update({f"caltech_{k}": v for k, v in result.figures.items()})
         print(f"caltech val: {result.details['found_faces']} of {result.details['faces']} faces found "
               f"({result.figures['found']:.3f}); eye error / face size {result.figures['eye_error']:.4f}", flush=True)
     if args.mtfl:
         data = load_annotations(f"mtfl:{args.mtfl}", split="test")
-        detector = Detector(args.weights or bundled_weights(), input_size=args.crop_side, threads=args.threads,
-                            runtime=args.runtime)
-        predictions, _ = predict_dataset(lambda images: detector.detect(images, min_score=0.05), data,
-                                         batch_size=16, desc="mtfl aflw")
+        predictions, _ = predict_dataset(make_detect(args.crop_side, 0.05), data, batch_size=16, desc="mtfl aflw")
         keys = [s.key for s in data.samples]
         truth = np.stack([s.extra["landmarks"][0] for s in data.samples])
         result = normalised_mean_error(best_points_per_crop(predictions, keys), truth)

@@ -71,7 +71,8 @@ class CheckpointTeacher:
         det = self.detector.detect(image_rgb, min_score=0.05)
         boxes = det.boxes_xyxy.numpy().astype(np.float32)
         if det.landmarks is not None:  # a landmark model teaches its points too
-            boxes = np.concatenate((boxes, det.landmarks.numpy().reshape(len(boxes), -1).astype(np.float32)), 1)
+            points = det.landmarks.numpy().reshape(len(boxes), 2 * det.landmarks.shape[1])
+            boxes = np.concatenate((boxes, points.astype(np.float32)), 1)
         return boxes, det.scores.numpy().astype(np.float32)
 
 
@@ -392,7 +393,8 @@ class PointsReport:
 
     def line(self) -> str:
         return (f"{self.with_points} of {self.faces} faces got the teacher's points (IoU match), "
-                f"{self.already_had_points} kept their own; {self.images_without_teacher} image(s) had no teacher record")
+                f"{self.already_had_points} kept their own; {self.images_without_teacher} image(s) had no teacher "
+                "record")
 
 
 def attach_points(boxes_set, points_set, min_iou: float = 0.5) -> tuple[Any, PointsReport]:

@@ -257,7 +257,8 @@ class Detector:
             t2 = time.perf_counter()
             results = [
                 Detections(torch.from_numpy(b[:, :4]), torch.from_numpy(s), torch.from_numpy(lab),
-                           landmarks=torch.from_numpy(b[:, 4:]).reshape(len(b), -1, 2) if b.shape[1] > 4 else None)
+                           landmarks=torch.from_numpy(b[:, 4:]).reshape(len(b), (b.shape[1] - 4) // 2, 2)
+                           if b.shape[1] > 4 else None)
                 for b, s, lab in postprocess_numpy(boxes, scores, min_score=min_score, max_overlap=max_overlap,
                                                    top_k=top_k, vote_iou=self.vote_iou)
             ]

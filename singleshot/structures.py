@@ -37,7 +37,7 @@ class Detections:
         with ``lx1, ly1, ..., lxL, lyL`` after them when the detections have landmarks."""
         columns = [self.boxes_xyxy, self.scores[:, None], self.labels[:, None].to(self.scores.dtype)]
         if self.landmarks is not None:
-            columns.append(self.landmarks.reshape(len(self.scores), -1).to(self.scores.dtype))
+            columns.append(self.landmarks.reshape(len(self.scores), 2 * self.landmarks.shape[1]).to(self.scores.dtype))
         return torch.cat(columns, 1).to(torch.float64).numpy()
 
     @classmethod

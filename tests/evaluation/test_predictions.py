@@ -36,3 +36,9 @@ def test_rows_of_odd_lengths_are_refused():
     with pytest.raises(DataError, match="other rows"):
         parse_predictions({"a.jpg": [[1, 2, 3, 4, 0.5, 1, 7, 8], [1, 2, 3, 4, 0.5, 1, 7, 8, 9, 10]]}, "p.json")
     assert parse_predictions(json.loads('{"a.jpg": [[1, 2, 3, 4, 0.5]]}'), "p.json")["a.jpg"].shape == (1, 6)
+
+
+def test_no_detections_with_landmarks_give_empty_rows():
+    det = Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long),
+                     landmarks=torch.zeros(0, 5, 2))
+    assert det.to_rows().shape == (0, 16)
