@@ -1,4 +1,4 @@
-"""Pretrained-versus-scratch ablation (issue 9): face_mobilenet_v2 from ImageNet weights vs from scratch.
+"""Pretrained-versus-scratch ablation: face_mobilenet_v2 from ImageNet weights vs from scratch.
 
 Both arms use configs/face_mobilenet_v2.yaml (same data, 320 px crops, recipe and epochs); the scratch arm sets
 ``model.pretrained=false``. Scored on face_counting/val and timed as benchmarks/ablation.py describes. Needs the
