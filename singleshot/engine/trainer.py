@@ -245,7 +245,8 @@ class Trainer:
         dual = getattr(model, "num_shots", 1) == 2
         if teacher is not None:
             teacher = teacher.to(device=device, memory_format=memory_format)
-        logger = TrainLogger(self.out_dir, resume is not None, shots=2 if dual else 1, distill=teacher is not None)
+        logger = TrainLogger(self.out_dir, resume is not None, shots=2 if dual else 1, distill=teacher is not None,
+                             landmarks=bool(num_landmarks))
         prior_grids = [_grid_to(g, device) for g in (model.shot_prior_grids(size) if dual else [model.prior_grid(size)])]
         val_cache = (
             ImageCache.build(val_set.samples, cache_dir, cfg.data.cache_max_side, progress=self.progress)
@@ -306,6 +307,7 @@ class Trainer:
                                for grid in prior_grids]
                     shot_losses = [criterion(out[0], out[1], m) for out, m in zip(outputs, matches)]
                     loss = shot_losses[-1]
+                    landm = None
                     if num_landmarks:  # the last shot's landmark head on the positives whose points are known
                         landm_target = landmark_targets(batch.landmarks, matches[-1], prior_grids[-1].cxcywh,
                                                         device)
@@ -339,7 +341,7 @@ class Trainer:
                     state.iteration += 1
                     state.epoch_iteration += 1
                     window_images += len(batch)
-                    logger.add(loss, shot_losses if dual else None, distill)
+                    logger.add(loss, shot_losses if dual else None, distill, landm)
                     if state.iteration % cfg.train.log_every == 0 or state.epoch_iteration == iters_per_epoch:
                         elapsed = time.perf_counter() - window_start
                         speed = window_images / max(elapsed, 1e-9)

@@ -208,6 +208,10 @@ def test_a_landmark_model_trains_on_points_and_predicts_them(tmp_path):
                                                                          options={"split": "test"})]
     state = Trainer(config, progress=False).fit()
     assert state.iteration == 4
+    log = (tmp_path / "landm" / "train_log.csv").read_text().splitlines()
+    column = log[0].split(",").index("landm")
+    values = [float(row.split(",")[column]) for row in log[1:]]
+    assert min(values) >= 0 and max(values) > 0  # the landmark term on its own (0 for a batch without points)
     from singleshot.predictor import Detector
 
     detector = Detector(tmp_path / "landm" / "last.pt", input_size=96)
