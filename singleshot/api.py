@@ -48,15 +48,9 @@ def evaluate(data: str, *, weights: str | Path | None = None, predictions: str |
             annotations, batch_size=1, progress=progress,
         )
     elif not isinstance(predictions, dict):
-        path = Path(predictions)
-        if path.is_dir():
-            from singleshot.evaluation.widerface import read_wider_submission
+        from singleshot.evaluation.predictions import load_predictions
 
-            predictions = read_wider_submission(path)
-        else:
-            from singleshot.evaluation.predictions import read_predictions
-
-            predictions = read_predictions(path)
+        predictions = load_predictions(predictions)
     return score(annotations, predictions, protocol=protocol, **protocol_options)
 
 

@@ -121,10 +121,9 @@ def _predict_dataset(data, args: argparse.Namespace) -> dict:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from singleshot.evaluation import DEFAULT_PROTOCOL, evaluate, list_protocols
-    from singleshot.evaluation.predictions import read_predictions
+    from singleshot.evaluation.predictions import load_predictions
     from singleshot.evaluation.report import format_table, plot_curves
     from singleshot.registry import EVAL_PROTOCOLS
 
@@ -142,12 +141,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         options["present_only"] = True
     if args.weights is not None:
         predictions = _predict_dataset(data, args)
-    elif Path(args.predictions).is_dir():
-        from singleshot.evaluation.widerface import read_wider_submission
-
-        predictions = read_wider_submission(Path(args.predictions))
     else:
-        predictions = read_predictions(Path(args.predictions))
+        predictions = load_predictions(args.predictions)
     result = evaluate(data, predictions, protocol=name, **options)
     if args.plot:
         plot_curves(result, args.plot)

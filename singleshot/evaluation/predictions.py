@@ -58,3 +58,13 @@ def write_predictions(path: str | Path, predictions: dict[str, np.ndarray]) -> N
     """Write ``{key: (K, 5 or 6) array}`` as a predictions JSON file (rounded to 1/1000 pixel)."""
     data = {key: [[round(float(v), 3) for v in row] for row in np.asarray(rows)] for key, rows in predictions.items()}
     Path(path).write_text(json.dumps(data, indent=1))
+
+
+def load_predictions(path: str | Path) -> dict[str, np.ndarray]:
+    """Predictions from a predictions JSON file (:func:`read_predictions`) or a WIDER FACE submission folder."""
+    path = Path(path)
+    if path.is_dir():
+        from singleshot.evaluation.widerface import read_wider_submission
+
+        return read_wider_submission(path)
+    return read_predictions(path)
