@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import numpy as np
 
 from singleshot.data.cache import decode_image
 from singleshot.data.formats.folder import find_images
+from singleshot.data.formats.simple import link_images
 from singleshot.errors import SingleshotError
 
 STATE_FILE = "kindle_state.jsonl"
@@ -254,18 +254,6 @@ def _write_coco(path: Path, records: Iterable[KindleRecord]) -> None:
                                 "categories": [{"id": 1, "name": "face"}]}))
 
 
-def _link_images(out_dir: Path, images_dir: Path) -> None:
-    link = out_dir / "images"
-    target = os.path.relpath(images_dir.resolve(), out_dir.resolve())
-    if link.is_symlink():
-        if os.readlink(link) == target:
-            return
-        link.unlink()
-    elif link.exists():
-        raise KindleError(f"{link} exists and is not the link to the images; move it or use another --out")
-    link.symlink_to(target, target_is_directory=True)
-
-
 def kindle(
     teacher: Teacher,
     images_dir: str | Path,
@@ -353,7 +341,7 @@ def kindle(
                 on_image(record)
     elapsed = time.perf_counter() - start
     records = [done[k] for k in keys if k in done]
-    _link_images(out_dir, images_dir)
+    link_images(out_dir, images_dir)
     dataset = out_dir / DATASET_FILES[fmt]
     (_write_csv if fmt == "csv" else _write_coco)(dataset, records)
     _fill_report(report, records)

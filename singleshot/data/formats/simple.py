@@ -111,9 +111,8 @@ def write_csv(data: AnnotationSet, path: Path) -> Path:
     with_points = any("landmarks" in s.extra for s in data.samples)
     root = Path(data.root)
     images = root / "images" if (root / "images").is_dir() else root
-    link = path / "images"
-    if images.resolve() != link.resolve() and not link.exists():
-        link.symlink_to(os.path.relpath(images.resolve(), path.resolve()), target_is_directory=True)
+    if images.resolve() != (path / "images").resolve():
+        link_images(path, images)
     with (path / "boxes.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(_HEADER + ["label", "ignore"] + (LANDMARK_HEADER if with_points else []))
@@ -131,3 +130,18 @@ def write_csv(data: AnnotationSet, path: Path) -> Path:
                     row += ["" if np.isnan(v) else f"{v:.1f}" for v in values]
                 writer.writerow(row)
     return path
+
+
+def link_images(out_dir: Path, images_dir: Path) -> None:
+    """Make ``OUT/images`` a relative link to ``images_dir`` (a written dataset reads the photos where they are)."""
+    import os
+
+    link = out_dir / "images"
+    target = os.path.relpath(images_dir.resolve(), out_dir.resolve())
+    if link.is_symlink():
+        if os.readlink(link) == target:
+            return
+        link.unlink()
+    elif link.exists():
+        raise DataError(f"{link} exists and is not the link to the images; move it or use another --out")
+    link.symlink_to(target, target_is_directory=True)
