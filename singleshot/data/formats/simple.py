@@ -12,6 +12,7 @@ eye, right eye, nose, left and right mouth corner; empty cells: unknown), read i
 from __future__ import annotations
 
 import csv
+import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -104,8 +105,6 @@ def write_csv(data: AnnotationSet, path: Path) -> Path:
     """Write ``data`` as ``PATH/boxes.csv`` (the format :func:`read_csv` reads): label and ignore columns, and the
     landmark columns when the samples carry ``extra["landmarks"]``. Image names are the samples' keys relative to
     the set's root; ``PATH/images`` links to that root's images when it is not ``PATH`` itself."""
-    import os
-
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     with_points = any("landmarks" in s.extra for s in data.samples)
@@ -134,8 +133,6 @@ def write_csv(data: AnnotationSet, path: Path) -> Path:
 
 def link_images(out_dir: Path, images_dir: Path) -> None:
     """Make ``OUT/images`` a relative link to ``images_dir`` (a written dataset reads the photos where they are)."""
-    import os
-
     link = out_dir / "images"
     target = os.path.relpath(images_dir.resolve(), out_dir.resolve())
     if link.is_symlink():
