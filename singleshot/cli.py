@@ -102,6 +102,17 @@ def _cmd_data_points(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_combine(args: argparse.Namespace) -> int:
+    from singleshot.data.formats.simple import write_csv
+    from singleshot.kindle import combine_human_points
+
+    combined, report = combine_human_points(_load_data(args.teacher, []), _load_data(args.human, args.data_option),
+                                            missed=args.missed)
+    path = write_csv(combined, Path(args.out))
+    print(f"{report.line()}; dataset: csv:{path}")
+    return 0
+
+
 def _predict_dataset(data, args: argparse.Namespace) -> dict:
     """Run the checkpoint of ``args.weights`` over every image of ``data`` (predictions in original pixels)."""
     from singleshot.evaluation.predictions import write_predictions
@@ -497,6 +508,18 @@ def build_parser() -> argparse.ArgumentParser:
                              "retinaface")
     points.add_argument("--min-iou", type=float, default=0.5, help="overlap a teacher box needs to give its points")
     points.add_argument("--out", required=True, metavar="DIR", help="folder of the merged csv dataset")
+
+    combine = _verb(data_sub, "combine", "a teacher's kindled boxes with human points on the same photos (e.g. "
+                    "Caltech WebFaces): a csv dataset with both", _cmd_data_combine)
+    combine.add_argument("--teacher", required=True, metavar="FORMAT:PATH",
+                         help="the kindled set, e.g. csv:runs/kindled/NAME from singleshot kindle --teacher retinaface")
+    combine.add_argument("--human", required=True, metavar="FORMAT:PATH",
+                         help="the human-labelled points, e.g. caltech:.data/caltech; only its photos are kept")
+    _data_option_flag(combine, "option of the --human format's reader, e.g. split=train (repeatable)")
+    combine.add_argument("--missed", choices=("box", "ignore"), default="box",
+                         help="a face the teacher missed: a box from its points (fitted to the teacher's boxes) or "
+                              "an ignore region")
+    combine.add_argument("--out", required=True, metavar="DIR", help="folder of the combined csv dataset")
 
     ev = _verb(sub, "eval", "score predictions against ground truth with a standard protocol", _cmd_eval)
     ev.add_argument("--data", required=True, metavar="FORMAT:PATH", help="ground truth")

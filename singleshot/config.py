@@ -121,6 +121,7 @@ class TrainConfig:
         pal_weight: weight of the first shot's loss for two-shot models (DSFD's PAL, section 3.3).
         landmark_weight: weight of the landmark loss for models with a landmark head (RetinaFace: 1, beside a
             box loss of weight 2); positives whose face has no known points add nothing.
+        keep_validated: besides ``best.pt``, keep ``epoch_N.pt`` at each validation (to choose on more splits).
         distill_from: a trained teacher's checkpoint (same classes, same priors at ``data.input_size``, e.g. a
             larger backbone with the same prior spec): its class scores on every prior of each training batch
             become an extra loss term (singleshot.losses.distillation_loss); distill_weight scales it and
@@ -159,6 +160,7 @@ class TrainConfig:
     ema_decay: float | None = None
     pal_weight: float = 1.0  # DSFD's progressive anchor loss: loss = second shot + pal_weight * first shot
     landmark_weight: float = 1.0
+    keep_validated: bool = False  # also save epoch_N.pt at each validation, to choose an epoch on other splits too
     distill_from: str | None = None
     distill_weight: float = 1.0
     distill_temperature: float = 1.0

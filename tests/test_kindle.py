@@ -190,3 +190,43 @@ def test_data_points_gives_human_boxes_the_teachers_points(tmp_path, capsys):
     np.testing.assert_allclose(a.extra["landmarks"][0], [[14, 11], [25, 11], [20, 14], [15, 17], [25, 17]])
     assert np.isnan(a.extra["landmarks"][1]).all()  # no teacher box over it
     assert all(s.image_path.is_file() for s in merged.samples)  # the images reached through the link
+
+
+def test_data_combine_gives_teacher_boxes_human_points_and_adds_missed_faces(tmp_path, capsys):
+    from pathlib import Path
+
+    human = Path(__file__).resolve().parent / "fixtures" / "caltech"
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    # pic00001: the teacher boxed the first human face (its four points inside) and one face Caltech does not label;
+    # it missed the second human face. pic00002: its one face is in a teacher ignore region. pic00003: no human labels.
+    (teacher / "boxes.csv").write_text(
+        "image,width,height,x1,y1,x2,y2,label,ignore,lx1,ly1,lx2,ly2,lx3,ly3,lx4,ly4,lx5,ly5\n"
+        "pic00001.jpg,300,300,14,20,46,58,face,0,21,31,39,31,31,41,24,50,36,50\n"
+        "pic00001.jpg,300,300,200,200,230,235,face,0,,,,,,,,,,\n"
+        "pic00002.jpg,300,300,0,0,20,20,face,1,,,,,,,,,,\n"
+        "pic00003.jpg,300,300,50,50,80,80,face,0,,,,,,,,,,\n"
+    )
+    assert main(["data", "combine", "--teacher", f"csv:{teacher}", "--human", f"caltech:{human}",
+                 "--out", str(tmp_path / "combined")]) == 0
+    out = capsys.readouterr().out
+    assert "2 images, 3 human-labelled faces: 1 in a teacher box" in out
+    assert "1 in a teacher ignore region (made faces), 1 missed by the teacher (box from points)" in out
+    assert "1 teacher faces without human points" in out
+    combined = {Path(s.key).name: s for s in load_annotations(f"csv:{tmp_path / 'combined'}").samples}
+    assert sorted(combined) == ["pic00001.jpg", "pic00002.jpg"]  # only the photos with human points
+    first = combined["pic00001.jpg"]
+    np.testing.assert_allclose(first.boxes_xyxy[:2], [[14, 20, 46, 58], [200, 200, 230, 235]])  # teacher's
+    # human eyes and nose win; the teacher's mouth corners fill in (Caltech has the mouth centre only)
+    np.testing.assert_allclose(first.extra["landmarks"][0], [[20, 30], [40, 30], [30, 40], [24, 50], [36, 50]])
+    # the missed face: a box from its points, fitted to the teacher's size and shift, holding its points
+    added = first.boxes_xyxy[2]
+    assert not first.ignore[2]
+    assert added[0] < 100 and added[1] < 100 and added[2] > 120 and added[3] > 120
+    np.testing.assert_allclose(first.extra["landmarks"][2, :3], [[100, 100], [120, 100], [110, 110]])
+    assert not combined["pic00002.jpg"].ignore.any()  # the ignore region became a face
+
+    assert main(["data", "combine", "--teacher", f"csv:{teacher}", "--human", f"caltech:{human}", "--missed",
+                 "ignore", "--out", str(tmp_path / "ignored")]) == 0
+    first = next(s for s in load_annotations(f"csv:{tmp_path / 'ignored'}").samples if s.key.endswith("00001.jpg"))
+    assert first.ignore.tolist() == [False, False, True]

@@ -752,12 +752,8 @@ class SSDAugmentation:
         sample = as_arrays(image, boxes_xyxy, labels, ignore)
         if self.photometric_prob > 0:
             sample = photometric_distort(
-                *sample,
-                rng,
-                p=self.photometric_prob,
-                brightness_range=self.brightness_range,
-                contrast_range=self.contrast_range,
-                saturation_range=self.saturation_range,
+                *sample, rng, p=self.photometric_prob, brightness_range=self.brightness_range,
+                contrast_range=self.contrast_range, saturation_range=self.saturation_range,
                 hue_delta_deg=self.hue_delta_deg,
             )
         if self.data_anchor_prob > 0 and rng.random() < self.data_anchor_prob:
@@ -778,12 +774,8 @@ class SSDAugmentation:
             )
         elif self.crop:
             sample = random_min_iou_crop(
-                *sample,
-                rng,
-                min_iou_choices=self.crop_min_ious,
-                min_scale=self.crop_min_scale,
-                aspect_ratio_range=self.crop_aspect_ratio_range,
-                max_trials=self.crop_max_trials,
+                *sample, rng, min_iou_choices=self.crop_min_ious, min_scale=self.crop_min_scale,
+                aspect_ratio_range=self.crop_aspect_ratio_range, max_trials=self.crop_max_trials,
             )
         flip = rng.random() < self.flip_prob
         sample = resize(*sample, self.size, self.interpolation)

@@ -366,6 +366,8 @@ class Trainer:
                     ap = self.validate(ema.module if ema is not None else model, val_set, val_cache, meta)
                     model.train()
                     logger.val(state, ap)
+                    if cfg.train.keep_validated:
+                        checkpoint_now(f"epoch_{state.epoch}.pt")
                     if ap > state.best_ap:
                         state.best_ap, state.best_epoch = ap, state.epoch
                         checkpoint_now("best.pt")

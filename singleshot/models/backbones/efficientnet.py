@@ -394,13 +394,9 @@ class EfficientNetBackbone(Backbone):
         return outputs
 
 
-def efficientnet_backbone(
-    variant: str = "b0",
-    out_strides: Sequence[int] = (8, 16, 32),
-    out_stages: Sequence[int] | None = None,
-    include_head: bool = False,
-    drop_connect_rate: float = 0.0,
-) -> EfficientNetBackbone:
+def efficientnet_backbone(variant: str = "b0", out_strides: Sequence[int] = (8, 16, 32),
+                          out_stages: Sequence[int] | None = None, include_head: bool = False,
+                          drop_connect_rate: float = 0.0) -> EfficientNetBackbone:
     """Any EfficientNet variant as a backbone: ``efficientnet_backbone("b4")`` for B2-B7 and Lite1-4.
 
     Only B0, B1 and Lite0 are registered (the detectors' backbones, and Lite0 the one with offline ImageNet
@@ -413,34 +409,20 @@ def efficientnet_backbone(
 _DEFAULT_STRIDES = (8, 16, 32)
 
 
-@BACKBONES.register("efficientnet_b0")
-def efficientnet_b0(
-    out_strides: Sequence[int] = _DEFAULT_STRIDES,
-    out_stages: Sequence[int] | None = None,
-    include_head: bool = False,
-    drop_connect_rate: float = 0.0,
-) -> EfficientNetBackbone:
-    """EfficientNet-B0 (5.3 M parameters as a classifier); stages at strides 8, 16, 32 by default."""
-    return EfficientNetBackbone("b0", out_strides, out_stages, include_head, drop_connect_rate)
+def _register_variant(variant: str, summary: str):
+    """Register ``efficientnet_<variant>``: the backbone's builder with the detectors' default strides."""
+
+    def build(out_strides: Sequence[int] = _DEFAULT_STRIDES, out_stages: Sequence[int] | None = None,
+              include_head: bool = False, drop_connect_rate: float = 0.0) -> EfficientNetBackbone:
+        return EfficientNetBackbone(variant, out_strides, out_stages, include_head, drop_connect_rate)
+
+    build.__name__ = build.__qualname__ = f"efficientnet_{variant}"
+    build.__doc__ = f"{summary}; stages at strides 8, 16, 32 by default (:class:`EfficientNetBackbone`)."
+    return BACKBONES.register(build.__name__)(build)
 
 
-@BACKBONES.register("efficientnet_b1")
-def efficientnet_b1(
-    out_strides: Sequence[int] = _DEFAULT_STRIDES,
-    out_stages: Sequence[int] | None = None,
-    include_head: bool = False,
-    drop_connect_rate: float = 0.0,
-) -> EfficientNetBackbone:
-    """EfficientNet-B1 (7.8 M as a classifier): B0 with 1.1x depth (23 blocks instead of 16)."""
-    return EfficientNetBackbone("b1", out_strides, out_stages, include_head, drop_connect_rate)
-
-
-@BACKBONES.register("efficientnet_lite0")
-def efficientnet_lite0(
-    out_strides: Sequence[int] = _DEFAULT_STRIDES,
-    out_stages: Sequence[int] | None = None,
-    include_head: bool = False,
-    drop_connect_rate: float = 0.0,
-) -> EfficientNetBackbone:
-    """EfficientNet-Lite0 (4.65 M as a classifier): B0 without squeeze-excitation, ReLU6; the PyPI file's layout."""
-    return EfficientNetBackbone("lite0", out_strides, out_stages, include_head, drop_connect_rate)
+efficientnet_b0 = _register_variant("b0", "EfficientNet-B0 (5.3 M parameters as a classifier)")
+efficientnet_b1 = _register_variant("b1", "EfficientNet-B1 (7.8 M as a classifier): B0 with 1.1x depth (23 blocks "
+                                          "instead of 16)")
+efficientnet_lite0 = _register_variant("lite0", "EfficientNet-Lite0 (4.65 M as a classifier): B0 without "
+                                                "squeeze-excitation, ReLU6; the PyPI file's layout")
