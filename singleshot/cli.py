@@ -444,6 +444,14 @@ def _cmd_attribute_crops(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from singleshot.serve.app import run_server
+
+    run_server(args.weights, host=args.host, port=args.port, workers=args.workers, threads=args.threads,
+               max_queue=args.max_queue, input_size=args.input_size)
+    return 0
+
+
 def _deprecated(parser: argparse.ArgumentParser, old: str, dest: str, new: str, **kwargs) -> None:
     """Accept the flag ``old`` (spelling of the previous release) into ``dest``, with a note to use ``new``."""
 
@@ -609,6 +617,16 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(bench)
     bench.add_argument("--out", metavar="FILE", help="also write the table as JSON to this file")
     _no_progress_flag(bench)
+
+    serve = _verb(sub, "serve", "face detection over HTTP (POST /detect) and a browser demo page", _cmd_serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (8000)")
+    serve.add_argument("--weights", help="checkpoint or dynamic .onnx file (default: the bundled face model)")
+    serve.add_argument("--workers", type=int, default=1, help="inference threads, one ONNX Runtime session each (1)")
+    serve.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per worker (its default)")
+    serve.add_argument("--input-size", type=int, default=640, help="long side of the inference resolution (640)")
+    serve.add_argument("--max-queue", type=int, default=32,
+                       help="requests waiting or running at once; more are answered 503 (32)")
 
     attr_sub = _verb_group(sub, "attribute", "face attributes (e.g. smile) by transfer learning")
     attr_train = _verb(attr_sub, "train", "train an attribute head from a YAML config, report test accuracy",

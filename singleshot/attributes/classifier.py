@@ -80,13 +80,11 @@ class AttributeClassifier:
             probs = (probs[: len(boxes)] + probs[len(boxes) :]) / 2
         return probs.astype(np.float32)
 
-    def _ort_session(self):
-        import tempfile
+    def export_onnx(self, path: str | Path) -> Path:
+        """Write the network as ONNX: ``crops (K, 3, S, S)`` normalised RGB -> ``logits (K, 1)`` (outcome 1)."""
         import warnings
 
-        import onnxruntime as ort
-
-        path = Path(tempfile.mkdtemp(prefix="singleshot-attr-")) / f"{self.name}.onnx"
+        path = Path(path)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
@@ -94,6 +92,14 @@ class AttributeClassifier:
                 output_names=["logits"], dynamic_axes={"crops": {0: "faces"}, "logits": {0: "faces"}},
                 opset_version=17, dynamo=False,
             )
+        return path
+
+    def _ort_session(self):
+        import tempfile
+
+        import onnxruntime as ort
+
+        path = self.export_onnx(Path(tempfile.mkdtemp(prefix="singleshot-attr-")) / f"{self.name}.onnx")
         options = ort.SessionOptions()
         # One thread, in the caller's, and no busy-waiting: the detector's session runs right before this one and
         # its pool threads keep spinning on the other cores for a while after each run. A second pool here fights
