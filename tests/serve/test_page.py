@@ -1,0 +1,126 @@
+"""The demo page in a real browser (Debian's Chromium driven by Playwright): the model runs in the page with
+onnxruntime-web, no request leaves 127.0.0.1, and its faces match ONNX Runtime in Python within 2 px on three
+photos (one shrunk by the page, two enlarged); the switch sends the photo to POST /detect instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from singleshot.serve.app import web_runtime_ready
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium: apt-get install chromium"),
+    pytest.mark.skipif(not web_runtime_ready(), reason="needs the page's onnxruntime-web files: make web"),
+]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> list[Path]:
+    """Three photos: the demo (512x367), a crop of another (367x300) and a mirrored 1024x734 PNG of the demo (the
+    page shrinks it with area interpolation; the other two are enlarged bilinearly)."""
+    folder = tmp_path_factory.mktemp("page-photos")
+    big = folder / "demo_mirrored_1024.png"
+    demo = cv2.imread(str(ROOT / "assets" / "demo.jpg"))
+    cv2.imwrite(str(big), cv2.flip(cv2.resize(demo, (1024, 734), interpolation=cv2.INTER_CUBIC), 1))
+    return [ROOT / "assets" / "demo.jpg", ROOT / "tests" / "fixtures" / "face_mask" / "images" / "maksssksksss230_crop.jpg",
+            big]
+
+
+@pytest.fixture(scope="module")
+def browser_page(served):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        context = browser.new_context()
+        requests, blocked = [], []
+        context.on("request", lambda request: requests.append(request.url))
+
+        def only_local(route):  # anything not to the server is refused, and recorded so the test can name it
+            if route.request.url.startswith(served.url + "/"):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_local)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(served.url + "/")
+        page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+        yield page, requests, blocked, errors
+        browser.close()
+
+
+def _run(page, photo: Path) -> dict:
+    page.evaluate("window.singleshotResult = null")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("window.singleshotResult !== null", timeout=120_000)
+    return page.evaluate("window.singleshotResult")
+
+
+def _max_difference(faces: list[dict], ref) -> float:
+    """Largest corner difference (px) between the page's faces and the reference, matched by order of score after
+    checking each page box has its reference box as the closest one."""
+    got = np.array([f["box_xyxy"] for f in faces], dtype=np.float64).reshape(-1, 4)
+    want = ref.boxes_xyxy.numpy().astype(np.float64)
+    assert got.shape == want.shape, f"{len(got)} faces in the page, {len(want)} in Python"
+    if not len(got):
+        return 0.0
+    distances = np.abs(got[:, None, :] - want[None, :, :]).max(axis=2)  # (page, ref) largest corner difference
+    return float(distances.min(axis=1).max())
+
+
+def test_page_finds_the_faces_onnx_runtime_finds_without_leaving_127_0_0_1(served, browser_page, photos,
+                                                                            tmp_path_factory):
+    from singleshot import Detector
+
+    page, requests, blocked, errors = browser_page
+    detector = Detector(served.app.state.model.onnx_path, runtime="ort")
+    worst = 0.0
+    for photo in photos:
+        result = _run(page, photo)
+        assert "error" not in result, result.get("error")
+        assert result["mode"] == "browser"
+        ref = detector.detect(str(photo), min_score=0.5, attributes=["smile"])
+        assert len(ref) > 0
+        difference = _max_difference(result["faces"], ref)
+        assert difference <= 2.0, f"{photo.name}: page boxes {difference:.2f} px from ONNX Runtime's"
+        worst = max(worst, difference)
+        order = np.argsort([-f["score"] for f in result["faces"]])
+        np.testing.assert_allclose(np.array([f["score"] for f in result["faces"]])[order], ref.scores.numpy(),
+                                   atol=0.02)
+        smiles = np.array([result["faces"][i]["attributes"]["smile"] for i in order])
+        np.testing.assert_allclose(smiles, ref.attributes["smile"].numpy(), atol=0.05)
+        assert all(set(f) == {"box_xyxy", "score", "landmarks", "attributes"} for f in result["faces"])
+    print(f"largest difference between the page and ONNX Runtime in Python: {worst:.3f} px")
+    shot = tmp_path_factory.getbasetemp() / "serve-page.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    assert blocked == [] and errors == []
+    assert requests and all(url.startswith(served.url + "/") for url in requests)
+    assert any(url.endswith(".wasm") for url in requests)  # the runtime came from the server, not from a CDN
+
+
+def test_switch_sends_the_photo_to_the_server(served, browser_page, photos):
+    import httpx
+
+    page, requests, blocked, _ = browser_page
+    page.check("#server")
+    try:
+        result = _run(page, photos[0])
+    finally:
+        page.uncheck("#server")
+    assert result["mode"] == "server"
+    assert any("/detect" in url for url in requests)
+    api = httpx.post(served.url + "/detect?attributes=smile",
+                     files={"image": ("a.jpg", photos[0].read_bytes(), "image/jpeg")}, timeout=60).json()
+    assert result["faces"] == api["faces"] and blocked == []
