@@ -188,3 +188,19 @@ def test_a_landmark_model_answers_its_five_points(tmp_path):
     points = np.array([f["landmarks"] for f in body["faces"]])
     assert points.shape == (len(ref), 5, 2)
     np.testing.assert_allclose(points, ref.landmarks.numpy(), atol=0.02)
+
+
+def test_serve_verb_refuses_a_port_in_use_in_one_line(capsys):
+    import socket
+
+    from singleshot.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("singleshot serve: error: cannot listen on 127.0.0.1:") and "\n" not in err
+    assert main(["serve", "--port", "70000"]) == 2
+    assert "not a TCP port" in capsys.readouterr().err
