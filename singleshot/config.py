@@ -332,8 +332,8 @@ def load_dataclass(root: type, path: str | Path | None = None, overrides: Sequen
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
+            values = yaml.safe_load(path.read_bytes()) or {}  # bytes: YAML's own rule finds the encoding (UTF-8/16)
+        except yaml.YAMLError as err:  # a byte that is not text is a YAMLError (ReaderError) too
             raise ConfigError(f"{path}: not valid YAML ({err})".replace("\n", " ")) from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of keys to values")
@@ -371,5 +371,7 @@ def apply_override(values: dict[str, Any], override: str, root: type = Config) -
 
 
 def dump_config(config: Config, path: str | Path) -> None:
-    """Write ``config`` as YAML."""
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    """Write ``config`` as YAML (atomically: a run folder never holds half a config)."""
+    from singleshot.atomic import write_text
+
+    write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

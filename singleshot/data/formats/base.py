@@ -40,7 +40,7 @@ def make_sample(
     """Build a checked :class:`Sample`.
 
     Boxes are clipped to the image when its size is known (each clipped box is counted in ``report``); boxes
-    with no area left (or NaN coordinates) are dropped and reported as ``where: ...``. ``extra`` columns are
+    with no area left (or NaN or infinite coordinates) are dropped and reported as ``where: ...``. ``extra`` columns are
     filtered with the boxes.
     """
     boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
@@ -56,7 +56,8 @@ def make_sample(
             report.clipped_boxes += int(changed.sum())
             report.note(where, f"{int(changed.sum())} box(es) outside the {width}x{height} image, clipped")
         boxes = clipped
-    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # False for NaN too
+    # False for NaN too; an infinite coordinate (``inf`` in a file, or float32 overflow) is no usable box either
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & np.isfinite(boxes).all(axis=1)
     if not keep.all():
         report.dropped_boxes += int((~keep).sum())
         report.note(where, f"{int((~keep).sum())} box(es) with no area dropped")
@@ -72,6 +73,27 @@ def make_sample(
         height=height,
         extra=extra,
     )
+
+
+def read_text(path: Path, report: AnnotationReport | None = None) -> str:
+    """The text of an annotation file: UTF-8 (a byte-order mark allowed), else Latin-1.
+
+    Annotation files come from many tools and some write Windows code pages; Latin-1 maps every byte to one
+    character, so a file that is not UTF-8 still parses with its line numbers intact, and only the non-ASCII
+    characters (in image names, class names) may read differently. The fallback is noted in ``report`` with the
+    first line that is not UTF-8, so it never passes unseen.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        if report is not None:
+            line = data.count(b"\n", 0, err.start) + 1
+            report.note(f"{path}:{line}", f"not UTF-8 (byte 0x{data[err.start]:02x}); the file is read as Latin-1")
+        return data.decode("latin-1")
 
 
 def require_file(path: Path, what: str) -> Path:

@@ -45,7 +45,10 @@ def read_dlib(path: Path, default_label: str = "face") -> AnnotationSet:
             names.add(label)
             boxes.append(([left, top, left + w, top + h], label, box.get("ignore", "0") == "1"))
         size = (image.get("width"), image.get("height"))
-        width, height = (int(size[0]), int(size[1])) if all(size) else (None, None)
+        try:
+            width, height = (int(size[0]), int(size[1])) if all(size) else (None, None)
+        except ValueError:
+            raise DataError(f"{where} ({file}): width and height must be whole numbers, got {size}") from None
         parsed.append((root / file, boxes, width, height, f"{where} ({file})"))
     class_names = ["background", *sorted(names or {default_label})]
     report = AnnotationReport()

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from singleshot.data.formats.base import DataError, make_sample, require_file
+from singleshot.data.formats.base import DataError, make_sample, read_text, require_file
 from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet, Sample
 
@@ -110,12 +110,9 @@ def _parse_face(line: str, where: str) -> list[float]:
     return values
 
 
-def _read_ellipse_list(file: Path) -> list[tuple[str, list[list[float]], str]]:
+def _read_ellipse_list(file: Path, report: AnnotationReport) -> list[tuple[str, list[list[float]], str]]:
     """``(image name, [[major, minor, angle, cx, cy], ...], 'file:line')`` per record, in file order."""
-    try:
-        lines = file.read_text().splitlines()
-    except UnicodeDecodeError:
-        raise DataError(f"{file}: not a text file (expected an FDDB ellipse list)") from None
+    lines = read_text(file, report).splitlines()
     records = []
     i = 0
     while i < len(lines):
@@ -150,7 +147,7 @@ def _check_image_list(ellipse_file: Path, names: list[str], report: AnnotationRe
     list_file = ellipse_file.with_name(f"FDDB-fold-{match.group(1)}.txt") if match else None
     if list_file is None or not list_file.is_file():
         return
-    listed = [line.strip().removesuffix(".jpg") for line in list_file.read_text().splitlines() if line.strip()]
+    listed = [line.strip().removesuffix(".jpg") for line in read_text(list_file, report).splitlines() if line.strip()]
     repeated = sorted(name for name, n in Counter(listed).items() if n > 1)
     if repeated:
         report.note(str(list_file), f"{len(repeated)} image(s) listed more than once (e.g. {repeated[0]})")
@@ -177,7 +174,7 @@ def read_fddb(path: Path, folds: Sequence[int] | None = None) -> AnnotationSet:
     samples: list[Sample] = []
     seen: dict[str, str] = {}
     for file in files:
-        records = _read_ellipse_list(file)
+        records = _read_ellipse_list(file, report)
         _check_image_list(file, [name for name, _, _ in records], report)
         for name, faces, where in records:
             if name in seen:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from singleshot.data.formats.base import DataError, make_sample, relative_key, require_file
+from singleshot.data.cache import image_size
+from singleshot.data.formats.base import DataError, make_sample, read_text, relative_key, require_file
 from singleshot.landmarks import TEMPLATE_112, box_from_points
 from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet
@@ -43,11 +44,6 @@ def _numbers(values: list[str], count: int, where: str) -> np.ndarray:
         raise DataError(f"{where}: the coordinates must be numbers") from None
 
 
-def _lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        return path.read_text(encoding="latin-1").splitlines()
 
 
 def caltech_split(name: str) -> str:
@@ -66,14 +62,14 @@ def read_caltech(path: Path, box_scale: float = 1.0, split: str = "all") -> Anno
     truth = require_file(root / "WebFaces_GroundThruth.txt", "Caltech WebFaces ground truth")
     images = root / "Caltech_WebFaces" if (root / "Caltech_WebFaces").is_dir() else root
     faces: dict[str, list[np.ndarray]] = {}
-    for n, line in enumerate(_lines(truth), 1):
+    report = AnnotationReport()
+    for n, line in enumerate(read_text(truth, report).splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
         faces.setdefault(parts[0], []).append(_numbers(parts[1:], 8, f"{truth}:{n}").reshape(4, 2))
     if not faces:
         raise DataError(f"{truth}: no faces")
-    report = AnnotationReport()
     samples = []
     for name, points in faces.items():
         if split != "all" and caltech_split(name) != split:
@@ -94,8 +90,6 @@ def read_caltech(path: Path, box_scale: float = 1.0, split: str = "all") -> Anno
 @DATASET_FORMATS.register("mtfl")
 def read_mtfl(path: Path, split: str = "test") -> AnnotationSet:
     """Read MTFL's five-landmark crops (see the module docstring); ``split``: ``train`` or ``test`` (AFLW)."""
-    from PIL import Image
-
     root = Path(path)
     files = {"train": "new_training.txt", "test": "new_testing.txt"}
     if split not in files:
@@ -103,7 +97,7 @@ def read_mtfl(path: Path, split: str = "test") -> AnnotationSet:
     listing = require_file(root / files[split], f"MTFL {split} list")
     report = AnnotationReport()
     samples = []
-    for n, line in enumerate(_lines(listing), 1):
+    for n, line in enumerate(read_text(listing, report).splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
@@ -111,11 +105,10 @@ def read_mtfl(path: Path, split: str = "test") -> AnnotationSet:
         values = _numbers(parts[1:], 10, where)
         points = np.stack((values[:5], values[5:]), axis=1)[None].astype(np.float32)  # (1, 5, 2)
         image = root / parts[0]
-        try:
-            with Image.open(image) as im:
-                width, height = im.size
-        except OSError:
-            raise DataError(f"{where}: {image} is missing or not an image (MTFL boxes are the whole crop)") from None
+        size = image_size(image)
+        if size is None:
+            raise DataError(f"{where}: {image} is missing or not an image (MTFL boxes are the whole crop)")
+        height, width = size
         samples.append(make_sample(image, relative_key(image, root), [[0, 0, width, height]], [1], None, report,
                                    where, width=width, height=height, extra={"landmarks": points}))
     if not samples:

@@ -12,13 +12,14 @@ eye, right eye, nose, left and right mouth corner; empty cells: unknown), read i
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
-from singleshot.data.formats.base import DataError, make_sample, relative_key, require_file
+from singleshot.data.formats.base import DataError, make_sample, read_text, relative_key, require_file
 from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet
 
@@ -41,24 +42,24 @@ def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
     report = AnnotationReport()
     rows: OrderedDict[str, dict] = OrderedDict()
     class_names = ["background"]
-    with csv_path.open(newline="") as f:
-        reader = csv.reader(f)
+    reader = csv.reader(io.StringIO(read_text(csv_path, report), newline=""))
+    try:
         header = next(reader, None)
         if header is None:
             raise DataError(f"{csv_path}: empty file (expected a header {','.join(_HEADER)}[,label])")
         if [h.strip().lower() for h in header[:7]] != _HEADER:
-            raise DataError(f"{csv_path}:1: expected header {','.join(_HEADER)}[,label], got {','.join(header)}")
+            raise DataError(f"{csv_path}:1: expected header {','.join(_HEADER)}[,label], got {','.join(header)!r}")
         with_points = [h.strip().lower() for h in header[9:19]] == LANDMARK_HEADER
-        for line_no, row in enumerate(reader, start=2):
+        for row in reader:
             if not row or all(not c.strip() for c in row):
                 continue
-            where = f"{csv_path}:{line_no}"
+            where = f"{csv_path}:{reader.line_num}"  # the physical line: a quoted field may span lines
             if len(row) < 7:
                 raise DataError(f"{where}: expected at least 7 fields, got {len(row)}")
             name = row[0].strip()
             try:
                 width, height = int(float(row[1])), int(float(row[2]))
-            except ValueError:
+            except (ValueError, OverflowError):  # OverflowError: "inf"
                 raise DataError(f"{where}: width and height must be numbers, got {row[1]!r}, {row[2]!r}") from None
             entry = rows.setdefault(
                 name,
@@ -86,6 +87,8 @@ def read_csv(path: Path, default_label: str = "face") -> AnnotationSet:
                     entry["points"].append([float(c) if c else float("nan") for c in cells])
                 except ValueError:
                     raise DataError(f"{where}: landmark coordinates must be numbers or empty, got {cells}") from None
+    except csv.Error as err:  # an unclosed quote, a field over the csv module's size limit
+        raise DataError(f"{csv_path}:{reader.line_num}: not a valid CSV row ({err})") from None
     if not rows:
         raise DataError(f"{csv_path}: no rows after the header")
     samples = []

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from singleshot.data.formats.base import DataError, make_sample, relative_key
+from singleshot.data.formats.base import DataError, make_sample, read_text, relative_key
 from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet
 
@@ -45,17 +45,18 @@ def read_voc(
     if ann_dir is None:
         raise DataError(f"{root}: no Annotations/ or annotations/ folder with VOC XML files")
     image_dir = _first_dir(root, ("JPEGImages", "images")) or root
+    report = AnnotationReport()
     if split is not None:
         list_file = root / "ImageSets" / "Main" / f"{split}.txt"
         if not list_file.is_file():
             raise DataError(f"{list_file}: split list not found")
-        xml_files = [ann_dir / f"{line.split()[0]}.xml" for line in list_file.read_text().splitlines() if line.strip()]
+        xml_files = [ann_dir / f"{line.split()[0]}.xml" for line in read_text(list_file, report).splitlines()
+                     if line.strip()]
     else:
         xml_files = sorted(ann_dir.glob("*.xml"))
     if not xml_files:
         raise DataError(f"{ann_dir}: no .xml files")
 
-    report = AnnotationReport()
     parsed = []
     names: set[str] = set()
     for xml_file in xml_files:
@@ -74,7 +75,10 @@ def read_voc(
         size = tree.find("size")
         width = height = None
         if size is not None and size.findtext("width") and size.findtext("height"):
-            width, height = int(float(size.findtext("width"))), int(float(size.findtext("height")))
+            try:
+                width, height = int(float(size.findtext("width"))), int(float(size.findtext("height")))
+            except (ValueError, OverflowError):  # OverflowError: "inf"
+                raise DataError(f"{where}: <size> width and height must be numbers") from None
             if width <= 0 or height <= 0:
                 width = height = None
         objects = []

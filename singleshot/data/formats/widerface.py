@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from singleshot.data.formats.base import DataError, make_sample, relative_key, require_file
+from singleshot.data.formats.base import DataError, make_sample, read_text, relative_key, require_file
 from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet
 
@@ -79,7 +79,7 @@ def _numbers(line: str) -> list[float] | None:
         return None
 
 
-def parse_bbx_gt(gt_path: Path) -> list[tuple[str, int, np.ndarray]]:
+def parse_bbx_gt(gt_path: Path, report: AnnotationReport | None = None) -> list[tuple[str, int, np.ndarray]]:
     """Parse a ``wider_face_<split>_bbx_gt.txt`` file.
 
     Returns one ``(name, line_no, rows)`` per image, in file order: ``name`` as written (``<event>/<file>.jpg``),
@@ -88,10 +88,7 @@ def parse_bbx_gt(gt_path: Path) -> list[tuple[str, int, np.ndarray]]:
     dummy line that follows a count of 0 is consumed and gives no row. Raises :class:`DataError` naming the file
     and line on malformed input.
     """
-    try:
-        text = gt_path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{gt_path}: cannot read ({err})") from None
+    text = read_text(gt_path, report)  # a file that is not UTF-8 is read as Latin-1, noted in ``report``
     # Line numbers of the non-blank lines (blank lines, e.g. a trailing one, carry nothing).
     lines = [(no, ln.strip()) for no, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
     if not lines:
@@ -114,7 +111,8 @@ def parse_bbx_gt(gt_path: Path) -> list[tuple[str, int, np.ndarray]]:
         if count < 0:
             raise DataError(f"{gt_path}:{count_no}: negative number of faces ({count}) for {name!r}")
         i += 2
-        rows = np.zeros((count, 10), dtype=np.float64)
+        # No more rows than lines left: a hostile count (1e20) must end in the error below, not in a huge allocation.
+        rows = np.zeros((min(count, len(lines) - i), 10), dtype=np.float64)
         for k in range(count):
             if i >= len(lines):
                 raise DataError(
@@ -147,7 +145,7 @@ def read_widerface(path: Path, split: str = "val") -> AnnotationSet:
     report = AnnotationReport()
     images = image_dir(root, split)
     samples = []
-    for name, line_no, rows in parse_bbx_gt(gt_path):
+    for name, line_no, rows in parse_bbx_gt(gt_path, report):
         image_path = images / name
         boxes = np.concatenate([rows[:, :2], rows[:, :2] + rows[:, 2:4]], axis=1)  # x1 y1 w h -> x1 y1 x2 y2
         attributes = {attr: rows[:, 4 + j].astype(np.int64) for j, attr in enumerate(ATTRIBUTES)}

@@ -12,23 +12,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image
-
-from singleshot.data.formats.base import DataError, make_sample, relative_key
+from singleshot.data.cache import image_size
+from singleshot.data.formats.base import DataError, make_sample, read_text, relative_key
 from singleshot.data.formats.folder import find_images
 from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet
 
 
-def _class_names(root: Path) -> list[str] | None:
+def _class_names(root: Path, report: AnnotationReport) -> list[str] | None:
     for name in ("classes.txt", "obj.names"):
         if (root / name).is_file():
-            return [line.strip() for line in (root / name).read_text().splitlines() if line.strip()]
+            return [line.strip() for line in read_text(root / name, report).splitlines() if line.strip()]
     yaml_file = root / "data.yaml"
     if yaml_file.is_file():
         import yaml
 
-        names = (yaml.safe_load(yaml_file.read_text()) or {}).get("names")
+        try:
+            names = yaml.safe_load(read_text(yaml_file, report))
+        except yaml.YAMLError as err:
+            raise DataError(f"{yaml_file}: not valid YAML ({err})".replace("\n", " ")) from None
+        names = names.get("names") if isinstance(names, dict) else None
         if isinstance(names, dict):
             return [str(names[k]) for k in sorted(names)]
         if isinstance(names, list):
@@ -53,15 +56,15 @@ def read_yolo(path: Path) -> AnnotationSet:
     images = find_images(root / "images" if ultralytics else root)
     if not images:
         raise DataError(f"{root}: no images found")
-    names = _class_names(root)
     report = AnnotationReport()
+    names = _class_names(root, report)
     parsed = []
     max_class = -1
     for image in images:
         label_file = _label_file(image, root, ultralytics)
         rows = []
         if label_file.is_file():
-            for line_no, line in enumerate(label_file.read_text().splitlines(), start=1):
+            for line_no, line in enumerate(read_text(label_file, report).splitlines(), start=1):
                 if not line.strip():
                     continue
                 parts = line.split()
@@ -71,19 +74,18 @@ def read_yolo(path: Path) -> AnnotationSet:
                 try:
                     cls = int(parts[0])
                     cx, cy, w, h = (float(v) for v in parts[1:5])
-                except ValueError:
+                except ValueError:  # "1.0" as a class too: YOLO classes are whole numbers
                     raise DataError(f"{where}: expected an integer class and four numbers, got {line.strip()!r}") from None
                 if cls < 0:
                     raise DataError(f"{where}: negative class {cls}")
                 rows.append((cls, cx, cy, w, h))
                 max_class = max(max_class, cls)
-        try:
-            with Image.open(image) as im:
-                width, height = im.size
-        except (OSError, SyntaxError) as err:
+        size = image_size(image)
+        if size is None:
             report.skipped_images += 1
-            report.note(str(image), f"cannot read the image ({err}); skipped")
+            report.note(str(image), "cannot read the image's header; skipped")
             continue
+        height, width = size
         parsed.append((image, label_file, rows, width, height))
 
     if names is None:
