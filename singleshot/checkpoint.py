@@ -7,13 +7,13 @@ size; its weights; and, for training checkpoints, optimiser, scheduler, progress
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from singleshot.atomic import atomic_write
 from singleshot.errors import SingleshotError
 from singleshot.models import SingleShotDetector, create_model
 
@@ -77,40 +77,90 @@ def override_vote_iou(current: float | None, option: float | str | None) -> floa
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
-    """Write ``checkpoint`` atomically (a crash mid-write never leaves a truncated file under ``path``)."""
+    """Write ``checkpoint`` atomically: a kill mid-write leaves the previous file under ``path`` whole, and a full
+    disk raises a one-line :class:`~singleshot.atomic.WriteError` with the previous file kept
+    (:func:`singleshot.atomic.atomic_write`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        torch.save(checkpoint, f)
     return path
 
 
+#: What every message about a file that is not a checkpoint says was expected.
+EXPECTED = "expected a singleshot .pt checkpoint (written by singleshot train or export)"
+
+#: The keys a detector checkpoint must hold, with their types (what :func:`build_model_from_checkpoint` reads).
+_DETECTOR_KEYS = {"model_name": str, "num_classes": int, "class_names": list, "mean_rgb": list, "std_rgb": list,
+                  "model": dict}
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`; a one-line :class:`CheckpointError` otherwise."""
+    """Read a checkpoint written by :func:`save_checkpoint`; a one-line :class:`CheckpointError` otherwise.
+
+    The error says what the file is when that can be told (truncated, not a torch file, a bare weights dictionary
+    from another project, a pickled model) and what was expected.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    if path.suffix.lower() == ".onnx":
+        raise CheckpointError(f"{path}: an ONNX file, not a checkpoint; {EXPECTED}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file; all mean "unusable"
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})".splitlines()[0]) from None
+        detail = f"{type(err).__name__}: {err}".splitlines()[0]
+        if "Weights only load failed" in detail:  # a pickled object (a whole nn.Module), never run as code
+            detail = "it holds pickled Python objects, e.g. a whole model saved with torch.save(model)"
+        raise CheckpointError(f"{path}: not a readable checkpoint ({detail}); {EXPECTED}") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a singleshot checkpoint (no '{FORMAT}' marker)")
-    if checkpoint.get("version", 0) > VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {checkpoint['version']} is newer than this singleshot")
+        raise CheckpointError(f"{path}: not a singleshot checkpoint ({_describe(checkpoint)}); {EXPECTED}")
+    if not isinstance(checkpoint.get("version", 0), int) or checkpoint.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {checkpoint['version']!r} is newer than this singleshot")
+    return checkpoint
+
+
+def _describe(content: object) -> str:
+    """What a foreign checkpoint holds, in a few words, so the user recognises it."""
+    if not isinstance(content, dict):
+        return f"it holds a {type(content).__name__}"
+    if content and all(isinstance(v, torch.Tensor) for v in content.values()):
+        return f"a bare weights dictionary of {len(content)} tensors, e.g. {next(iter(content))!r}"
+    keys = ", ".join(repr(k) for k in list(content)[:4])
+    return f"a dictionary with keys {keys}{', ...' if len(content) > 4 else ''} and no '{FORMAT}' marker"
+
+
+def check_detector(checkpoint: dict[str, Any], source: str = "checkpoint") -> dict[str, Any]:
+    """``checkpoint`` if it describes a detector (every key :func:`build_model_from_checkpoint` reads, of the right
+    type); a one-line :class:`CheckpointError` naming what is missing otherwise. Cheap: no model is built."""
+    kind = checkpoint.get("kind")
+    if kind is not None and "model_name" not in checkpoint:
+        raise CheckpointError(f"{source}: a{'n' if str(kind)[:1] in 'aeiou' else ''} {kind} checkpoint "
+                              f"({checkpoint.get('name', '?')}), not a detector; expected a detector checkpoint")
+    for key, kind_ in _DETECTOR_KEYS.items():
+        if not isinstance(checkpoint.get(key), kind_):
+            raise CheckpointError(f"{source}: the checkpoint lacks {key!r} (a {kind_.__name__}); damaged, or not a "
+                                  f"detector checkpoint")
+    if not all(isinstance(v, torch.Tensor) for v in checkpoint["model"].values()):
+        raise CheckpointError(f"{source}: the checkpoint's 'model' holds values that are not tensors; damaged")
     return checkpoint
 
 
 def build_model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint") -> SingleShotDetector:
     """Rebuild the model a checkpoint describes and load its weights."""
+    check_detector(checkpoint, source)
     try:
         model = create_model(
             checkpoint["model_name"], num_classes=checkpoint["num_classes"], **checkpoint.get("model_options", {})
         )
     except KeyError as err:
         raise CheckpointError(f"{source}: {err.args[0]}") from None
-    missing, unexpected = model.load_state_dict(checkpoint["model"], strict=False)
+    except (TypeError, ValueError) as err:  # options the recipe does not take
+        raise CheckpointError(f"{source}: model {checkpoint['model_name']!r} cannot be built ({err})") from None
+    try:
+        missing, unexpected = model.load_state_dict(checkpoint["model"], strict=False)
+    except RuntimeError as err:  # tensors of the right names but other shapes
+        first = next((ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln), str(err).splitlines()[0])
+        raise CheckpointError(f"{source}: weights do not fit model {checkpoint['model_name']!r} ({first})") from None
     if missing or unexpected:
         raise CheckpointError(
             f"{source}: weights do not fit model {checkpoint['model_name']!r} "

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from singleshot.checkpoint import build_model_from_checkpoint, bundled_weights, checkpoint_vote_iou, load_checkpoint
-from singleshot.data.cache import decode_image
+from singleshot.data.cache import decode_image, image_problem
 from singleshot.errors import SingleshotError
 from singleshot.inference import (
     PAD_MULTIPLE,
@@ -143,10 +143,10 @@ class Detector:
         self.vote_iou = recommended if box_vote else None
 
     def _setup_onnx(self, path: Path, input_size: int, threads: int | None) -> None:
-        from singleshot.deploy.onnx_export import read_metadata
+        from singleshot.deploy.onnx_export import read_detector_metadata
         from singleshot.deploy.runtimes import make_backend
 
-        meta = read_metadata(path)
+        meta = read_detector_metadata(path)
         names = meta.get("singleshot_class_names", "background,object").split(",")
         self._backend = make_backend(self.runtime, path, threads)
         if self._backend.fixed_size is None and meta.get("singleshot_dynamic") == "false":
@@ -319,8 +319,8 @@ class Detector:
                 raise DetectorError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
             return image
         decoded = decode_image(Path(image))
-        if decoded is None:
-            raise ImageError(f"{image}: image not found or not readable")
+        if decoded is None:  # why, in one phrase: not found, not an image, or over the pixel limit
+            raise ImageError(f"{image}: {image_problem(Path(image)) or 'image not readable'}")
         return decoded[0]
 
 

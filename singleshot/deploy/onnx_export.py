@@ -17,6 +17,7 @@ and the priors are constants (what OpenCV DNN needs).
 from __future__ import annotations
 
 import math
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from singleshot.atomic import write_bytes
 from singleshot.boxes import clip_boxes_xyxy, cxcywh_to_xyxy, xyxy_to_cxcywh
 from singleshot.errors import SingleshotError
 from singleshot.models import SingleShotDetector
@@ -228,13 +230,16 @@ def export_onnx(
     names = ["boxes", "scores"] + (["landmarks"] if getattr(model.head, "num_landmarks", 0) else [])
     axes = {"image": {0: "batch", 2: "height", 3: "width"}, **{n: {0: "batch", 1: "priors"} for n in names}} \
         if dynamic else None
-    with warnings.catch_warnings(), torch.no_grad():
+    # traced into a scratch folder beside the target, which only the final atomic write replaces: a kill or a
+    # failure mid-export leaves the previous file at ``path`` whole
+    with warnings.catch_warnings(), torch.no_grad(), tempfile.TemporaryDirectory(dir=path.parent,
+                                                                                  prefix=".export-") as tmp:
         warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic, expected with dynamic sizes
         torch.onnx.export(
-            wrapper, (example,), str(path), input_names=["image"], output_names=names,
+            wrapper, (example,), str(Path(tmp) / "raw.onnx"), input_names=["image"], output_names=names,
             dynamic_axes=axes, opset_version=opset, dynamo=False, do_constant_folding=True,
         )
-    proto = onnx.load(str(path))
+        proto = onnx.load(str(Path(tmp) / "raw.onnx"))
     meta = {
         "singleshot_class_names": ",".join(class_names),
         "singleshot_model": model_name,
@@ -249,15 +254,46 @@ def export_onnx(
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    write_bytes(path, proto.SerializeToString())
     return path
 
 
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """The singleshot ``metadata_props`` of an exported file (empty for foreign ONNX files)."""
+#: What a message about an ONNX file that is not a detector export says was expected.
+EXPECTED_GRAPH = ("expected a singleshot detector export: input 'image' (N, 3, H, W), outputs 'boxes' and 'scores' "
+                  "(singleshot export --out FILE.onnx)")
+
+
+class GraphError(SingleshotError):
+    """An ONNX file that cannot be read, or is not a detector graph; the message says what was expected."""
+
+
+def _load_proto(path: str | Path):
     import onnx
 
-    proto = onnx.load(str(path), load_external_data=False)
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # noqa: BLE001 - protobuf's DecodeError, a truncated file's, OSError: all "unusable"
+        detail = f"{type(err).__name__}: {err}".splitlines()[0]
+        raise GraphError(f"{path}: not a readable ONNX file ({detail}); {EXPECTED_GRAPH}") from None
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The singleshot ``metadata_props`` of an exported file (empty for foreign ONNX files); a one-line
+    :class:`GraphError` for a file that is not ONNX at all."""
+    proto = _load_proto(path)
+    return {p.key: p.value for p in proto.metadata_props if p.key in META_KEYS}
+
+
+def read_detector_metadata(path: str | Path) -> dict[str, str]:
+    """:func:`read_metadata` of a graph checked to be a detector: an ``image`` input of rank 4 and ``boxes`` and
+    ``scores`` outputs (a classification model or another project's detector gets a one-line :class:`GraphError`
+    before any runtime loads it)."""
+    proto = _load_proto(path)
+    weights = {t.name for t in proto.graph.initializer}
+    inputs = {i.name: len(i.type.tensor_type.shape.dim) for i in proto.graph.input if i.name not in weights}
+    outputs = [o.name for o in proto.graph.output]
+    if inputs.get("image") != 4 or not {"boxes", "scores"} <= set(outputs):
+        raise GraphError(f"{path}: a graph with inputs {sorted(inputs)} and outputs {outputs}; {EXPECTED_GRAPH}")
     return {p.key: p.value for p in proto.metadata_props if p.key in META_KEYS}
 
 

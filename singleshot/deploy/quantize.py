@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from singleshot.atomic import write_bytes
 from singleshot.data.cache import decode_image
 from singleshot.data.formats.folder import find_images
 from singleshot.errors import SingleshotError
@@ -77,21 +78,22 @@ def quantize_int8(
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        quantized = Path(tmp) / "int8.onnx"  # the target is only replaced, atomically, once it is complete
         quantize_static(
-            str(prepared), str(out_path), _Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+            str(prepared), str(quantized), _Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         )
-    _copy_metadata(Path(fp32_path), out_path)
+        _copy_metadata(Path(fp32_path), quantized, out_path)
     return out_path
 
 
-def _copy_metadata(source: Path, target: Path) -> None:
+def _copy_metadata(source: Path, quantized: Path, target: Path) -> None:
     import onnx
 
     meta = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
-    proto = onnx.load(str(target))
+    proto = onnx.load(str(quantized))
     del proto.metadata_props[:]
     for key, value in {**meta, "singleshot_int8": "true"}.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save(proto, str(target))
+    write_bytes(target, proto.SerializeToString())

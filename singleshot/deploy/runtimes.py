@@ -16,6 +16,10 @@ class RuntimeUnavailableError(SingleshotError, ImportError):
     """The runtime's package is not installed; the message gives the pip command."""
 
 
+class BackendError(SingleshotError, ValueError):
+    """A runtime that refuses the graph (invalid or unsupported); the message names the file."""
+
+
 class OrtBackend:
     """ONNX Runtime on the CPU. ``fixed_size``: ``(H, W)`` the graph requires, or None for a dynamic graph."""
 
@@ -31,7 +35,11 @@ class OrtBackend:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - onnxruntime's Fail, InvalidGraph, InvalidProtobuf...: all "unusable"
+            detail = f"{type(err).__name__}: {err}".splitlines()[0]
+            raise BackendError(f"{path}: ONNX Runtime cannot load this graph ({detail})") from None
         self.outputs = [o.name for o in self.session.get_outputs() if o.name in ("boxes", "scores", "landmarks")]
         shape = self.session.get_inputs()[0].shape  # [N, 3, H, W], symbolic names for dynamic axes
         self.fixed_size = (shape[2], shape[3]) if isinstance(shape[2], int) and isinstance(shape[3], int) else None
@@ -55,7 +63,7 @@ class OpenCVBackend:
         try:
             self.net = cv2.dnn.readNetFromONNX(str(path))
         except cv2.error as err:
-            raise ValueError(
+            raise BackendError(
                 f"{path}: OpenCV DNN cannot read this graph (export it with a fixed --input-size, not --dynamic): "
                 f"{str(err).strip().splitlines()[-1]}"
             ) from None

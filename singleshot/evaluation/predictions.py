@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from singleshot.atomic import write_text
 from singleshot.data.formats.base import DataError
 
 
@@ -55,9 +56,10 @@ def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def write_predictions(path: str | Path, predictions: dict[str, np.ndarray]) -> None:
-    """Write ``{key: (K, 5 or 6) array}`` as a predictions JSON file (rounded to 1/1000 pixel)."""
+    """Write ``{key: (K, 5 or 6) array}`` as a predictions JSON file (rounded to 1/1000 pixel), atomically: two
+    runs writing one file leave one of the two complete, never a torn mix."""
     data = {key: [[round(float(v), 3) for v in row] for row in np.asarray(rows)] for key, rows in predictions.items()}
-    Path(path).write_text(json.dumps(data, indent=1))
+    write_text(path, json.dumps(data, indent=1))
 
 
 def load_predictions(path: str | Path) -> dict[str, np.ndarray]:
