@@ -14,9 +14,10 @@ def train(config: str | Path | None = None, overrides: Sequence[str] = (), *, ou
           resume: str | Path | None = None, progress: bool = True):
     """``singleshot train CONFIG --set K=V ... [--out DIR] [--resume CKPT]``: returns the final ``TrainState``."""
     from singleshot.config import load_config
+    from singleshot.engine.state import resume_config
     from singleshot.engine.trainer import Trainer
 
-    cfg = load_config(config, list(overrides))
+    cfg = resume_config(resume, config, list(overrides)) if resume is not None else load_config(config, list(overrides))
     if out is not None:
         cfg.train.out_dir = str(out)
     return Trainer(cfg, progress=progress).fit(resume=resume)

@@ -168,9 +168,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from singleshot.config import load_config
+    from singleshot.engine.state import resume_config
     from singleshot.engine.trainer import Trainer
 
-    config = load_config(args.config, args.set)
+    # a resume continues with the run's own config (checked before any data is read), or checks CONFIG against it
+    config = resume_config(args.resume, args.config, args.set) if args.resume else load_config(args.config, args.set)
     if args.out:
         config.train.out_dir = args.out
     state = Trainer(config, progress=not args.no_progress).fit(resume=args.resume)
@@ -213,7 +215,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
-    from singleshot.data.cache import decode_image
+    from singleshot.atomic import write_text
+    from singleshot.data.cache import decode_image, image_problem
     from singleshot.evaluation.predictions import write_predictions
     from singleshot.landmarks import align_faces, blur_faces
     from singleshot.predictor import draw_detections
@@ -253,7 +256,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         for path, key in batch:
             decoded = decode_image(path)
             if decoded is None:
-                print(f"{path}: cannot read the image; skipped", file=sys.stderr)
+                print(f"{path}: {image_problem(path) or 'cannot read the image'}; skipped", file=sys.stderr)
                 skipped += 1
                 continue
             images.append(decoded[0])
@@ -298,7 +301,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     write_predictions(out / "detections.json", predictions)
     if attributes:
         # one probability per detection, in the order of detections.json
-        (out / "attributes.json").write_text(json.dumps(attribute_values, indent=1))
+        write_text(out / "attributes.json", json.dumps(attribute_values, indent=1))  # atomic, as detections.json
     fps = done / seconds if seconds else 0.0
     print(f"{done} image(s)/frame(s), {faces} detection(s) at min_score {args.min_score}, input long side "
           f"{args.input_size}, runtime {detector.runtime}: {1000 * seconds / max(done, 1):.1f} ms/image "
@@ -653,7 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", nargs="?", help="YAML config (e.g. configs/face_slim.yaml); defaults if omitted")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a config value, e.g. --set train.lr=0.01 (repeatable, validated)")
-    train.add_argument("--resume", metavar="CKPT", help="continue exactly from a training checkpoint (last.pt)")
+    train.add_argument("--resume", metavar="CKPT", help="continue exactly from a training checkpoint (last.pt); "
+                       "without CONFIG, with the run's own config")
     train.add_argument("--out", metavar="DIR", help="run folder (same as --set train.out_dir=...)")
     _deprecated(train, "--out-dir", "out", "--out")
     _no_progress_flag(train)

@@ -45,7 +45,7 @@ from singleshot.data.transforms import SSDAugmentation, normalize_batch
 from singleshot.engine.ema import ModelEMA
 from singleshot.engine.logging import TrainLogger
 from singleshot.engine.optim import build_optimizer, build_scheduler
-from singleshot.engine.state import TrainState, rng_states, set_rng_states
+from singleshot.engine.state import TrainState, read_training_checkpoint, rng_states, set_rng_states
 from singleshot.evaluation import evaluate
 from singleshot.inference import ModelPredictor, predict_dataset
 from singleshot.losses import LossOutput, MultiBoxLoss, distillation_loss, landmark_loss
@@ -173,6 +173,7 @@ class Trainer:
     def fit(self, resume: str | Path | None = None) -> TrainState:
         """Train until ``train.epochs`` (or ``train.max_iters``) and return the final progress."""
         cfg = self.config
+        checkpoint = read_training_checkpoint(resume, cfg) if resume is not None else None  # before any data
         torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.train.seed)
         np.random.seed(cfg.train.seed)
@@ -216,10 +217,7 @@ class Trainer:
         # With an EMA, a checkpoint's "model" is the average (what validation scored and what is shipped) and
         # "raw_model" the optimiser's own weights, which training continues from.
         averaged = None
-        if resume is not None:
-            checkpoint = load_checkpoint(resume)
-            if "optimizer" not in checkpoint:
-                raise CheckpointError(f"{resume}: holds model weights only, not a training state to resume")
+        if checkpoint is not None:
             if "raw_model" in checkpoint:
                 averaged = checkpoint["model"]
             model.load_state_dict(checkpoint.get("raw_model", checkpoint["model"]))
