@@ -124,3 +124,33 @@ def test_switch_sends_the_photo_to_the_server(served, browser_page, photos):
     api = httpx.post(served.url + "/detect?attributes=smile",
                      files={"image": ("a.jpg", photos[0].read_bytes(), "image/jpeg")}, timeout=60).json()
     assert result["faces"] == api["faces"] and blocked == []
+
+
+def test_page_gives_a_landmark_models_five_points_as_onnx_runtime_does(browser_page, photos, tmp_path):
+    """A model with a landmark head (v4 step 2, committed): the page decodes its points in the graph's output and
+    they match ONNX Runtime in Python within 2 px (a second server, in a new context of the same browser)."""
+    from singleshot import Detector
+    from singleshot.serve import create_app
+    from tests.serve.conftest import start_server
+
+    app = create_app(ROOT / "checkpoints" / "face_slim_v4_step2.pt", attributes=(), model_dir=tmp_path / "m",
+                     threads=1)
+    assert app.state.model.landmarks
+    server, thread, url = start_server(app)
+    try:
+        context = browser_page[0].context.browser.new_context()
+        page = context.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+        result = _run(page, photos[0])
+        context.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    ref = Detector(app.state.model.onnx_path, runtime="ort").detect(str(photos[0]), min_score=0.5)
+    assert _max_difference(result["faces"], ref) <= 2.0
+    got = np.array([f["landmarks"] for f in result["faces"]], dtype=np.float64)  # (K, 5, 2)
+    want = ref.landmarks.numpy().astype(np.float64)
+    assert got.shape == want.shape == (len(ref), 5, 2)
+    distances = np.abs(got[:, None] - want[None]).max(axis=(2, 3))  # (page, ref) largest point difference
+    assert distances.min(axis=1).max() <= 2.0
