@@ -38,8 +38,9 @@ def browser_page(served):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        context = browser.new_context()
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])  # a synthetic camera
+        context = browser.new_context(permissions=["camera"])
         requests, blocked = [], []
         context.on("request", lambda request: requests.append(request.url))
 
@@ -154,3 +155,19 @@ def test_page_gives_a_landmark_models_five_points_as_onnx_runtime_does(browser_p
     assert got.shape == want.shape == (len(ref), 5, 2)
     distances = np.abs(got[:, None] - want[None]).max(axis=(2, 3))  # (page, ref) largest point difference
     assert distances.min(axis=1).max() <= 2.0
+
+
+def test_camera_frames_run_through_the_model(browser_page):
+    """The camera button (Chromium's synthetic camera: a moving test pattern, no face) runs frames through the model
+    until stopped, with no page error."""
+    page, _, blocked, errors = browser_page
+    page.evaluate("window.singleshotResult = null")
+    page.click("#camera")
+    try:
+        page.wait_for_function("window.singleshotResult !== null", timeout=60_000)
+        result = page.evaluate("window.singleshotResult")
+    finally:
+        page.click("#camera")  # stop
+    assert "error" not in result and result["faces"] == []
+    assert page.text_content("#camera") == "Start the camera"
+    assert errors == [] and blocked == []
