@@ -56,9 +56,11 @@ def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def write_predictions(path: str | Path, predictions: dict[str, np.ndarray]) -> None:
-    """Write ``{key: (K, 5 or 6) array}`` as a predictions JSON file (rounded to 1/1000 pixel), atomically: two
-    runs writing one file leave one of the two complete, never a torn mix."""
-    data = {key: [[round(float(v), 3) for v in row] for row in np.asarray(rows)] for key, rows in predictions.items()}
+    """Write ``{key: (K, 5 or more) array}`` as a predictions JSON file, atomically: two runs writing one file leave
+    one of the two complete, never a torn mix. Pixels are rounded to 1/1000; scores keep 6 decimals, because scores
+    rounded to 3 tie by the hundred near 1 and ties change the ranking, hence the AP read back."""
+    data = {key: [[round(float(v), 6 if i == 4 else 3) for i, v in enumerate(row)] for row in np.asarray(rows)]
+            for key, rows in predictions.items()}
     write_text(path, json.dumps(data, indent=1))
 
 

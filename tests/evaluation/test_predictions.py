@@ -42,3 +42,13 @@ def test_no_detections_with_landmarks_give_empty_rows():
     det = Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long),
                      landmarks=torch.zeros(0, 5, 2))
     assert det.to_rows().shape == (0, 16)
+
+
+def test_written_scores_keep_their_order_so_the_ap_reads_back_the_same(tmp_path):
+    # a true face scored 0.99941 above a false box scored 0.99939 would tie at 0.999 if scores were rounded to 3
+    # decimals, and the ranking (hence the AP) read back would change
+    rows = np.array([[10, 10, 40, 50, 0.99941, 1], [60, 60, 90, 90, 0.99939, 1]], np.float64)
+    write_predictions(tmp_path / "p.json", {"a.jpg": rows})
+    back = read_predictions(tmp_path / "p.json")["a.jpg"]
+    assert back[0, 4] > back[1, 4]
+    np.testing.assert_allclose(back, rows, atol=1e-6)
