@@ -301,7 +301,7 @@ def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     for key, value in values.items():
         full = f"{prefix}.{key}" if prefix else key
         if key not in types_:
-            close = difflib.get_close_matches(key, list(types_), n=1)
+            close = difflib.get_close_matches(str(key), list(types_), n=1)  # a YAML key may be any scalar: -1, true
             hint = f"; did you mean {(prefix + '.' if prefix else '') + close[0]}?" if close else ""
             raise ConfigError(f"unknown config key {full!r}{hint}")
         kwargs[key] = _coerce(value, types_[key], full)

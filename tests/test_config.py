@@ -40,3 +40,10 @@ def test_yaml_round_trip_and_file_errors(tmp_path):
     (tmp_path / "typo.yaml").write_text("train:\n  epoch: 3\n")
     with pytest.raises(ConfigError, match="did you mean train.epochs"):
         load_config(tmp_path / "typo.yaml")
+
+
+def test_a_key_that_is_not_a_string_is_an_unknown_key_not_a_crash():
+    from singleshot.config import config_from_dict
+
+    with pytest.raises(ConfigError, match="unknown config key -1"):
+        config_from_dict({-1: {"name": "face_slim"}})
