@@ -69,3 +69,9 @@ def copy_fixture(name: str, target: Path) -> Path:
     if not dest.exists():
         shutil.copytree(FIXTURES / name, dest)
     return dest
+
+
+def assert_one_line(err: Exception) -> None:
+    """What every refusal must be: a non-empty message on one line."""
+    message = str(err)
+    assert message and "\n" not in message, f"not one line: {message!r}"

@@ -9,7 +9,7 @@ from hypothesis import given
 
 from singleshot.config import load_config
 from singleshot.errors import SingleshotError
-from tests.fuzzing import FUZZ_SETTINGS, mutated
+from tests.fuzzing import FUZZ_SETTINGS, assert_one_line, mutated
 
 CONFIG = (Path(__file__).parents[1] / "configs" / "face_slim.yaml").read_bytes()  # a real config, comments too
 
@@ -28,4 +28,4 @@ def test_config_gives_a_config_or_one_error(data):
         try:
             load_config(path)
         except SingleshotError as err:
-            assert str(err) and "\n" not in str(err), f"not one line: {str(err)!r}"
+            assert_one_line(err)

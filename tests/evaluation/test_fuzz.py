@@ -11,7 +11,7 @@ from hypothesis import given
 
 from singleshot.errors import SingleshotError
 from singleshot.evaluation.predictions import load_predictions
-from tests.fuzzing import FUZZ_SETTINGS, mutated
+from tests.fuzzing import FUZZ_SETTINGS, assert_one_line, mutated
 
 PREDICTIONS = json.dumps({
     "a.jpg": [[10.0, 8.0, 30.0, 20.0, 0.9, 1], [40, 10, 70, 30, 0.5]],
@@ -19,10 +19,6 @@ PREDICTIONS = json.dumps({
     "c.jpg": [],
 }, indent=1).encode()
 SUBMISSION = b"0_Parade_marchingband_1_465.jpg\n2\n10 20 30 40 0.9\n1.5 2 3 4 0.1 extra\n"
-
-
-def _one_line(err: SingleshotError) -> None:
-    assert str(err) and "\n" not in str(err), f"not one line: {str(err)!r}"
 
 
 @FUZZ_SETTINGS
@@ -35,7 +31,7 @@ def test_predictions_json_gives_boxes_or_one_error(data):
             for rows in load_predictions(path).values():
                 assert rows.ndim == 2 and rows.shape[1] >= 6
         except SingleshotError as err:
-            _one_line(err)
+            assert_one_line(err)
 
 
 @FUZZ_SETTINGS
@@ -48,4 +44,4 @@ def test_wider_submission_gives_boxes_or_one_error(data):
             for rows in load_predictions(tmp).values():
                 assert rows.shape[1] == 6
         except SingleshotError as err:
-            _one_line(err)
+            assert_one_line(err)

@@ -14,7 +14,7 @@ from hypothesis import given
 from singleshot.data.formats import load_annotations
 from singleshot.data.stats import dataset_stats, format_stats
 from singleshot.errors import SingleshotError
-from tests.fuzzing import FIXTURES, FUZZ_SETTINGS, copy_fixture, mutated
+from tests.fuzzing import FIXTURES, FUZZ_SETTINGS, assert_one_line, copy_fixture, mutated
 
 # (spec format, fixture folder, file to mutate inside it, path given to the reader, reader options)
 CASES = [
@@ -50,7 +50,6 @@ def test_reader_gives_a_set_or_one_error(fmt, fixture, victim, target, options):
                 annotations = load_annotations(f"{fmt}:{root / target}", **options)
                 format_stats(dataset_stats(annotations, check_images=True))
             except SingleshotError as err:
-                message = str(err)
-                assert message and "\n" not in message, f"not one line: {message!r}"
+                assert_one_line(err)
 
         check()
