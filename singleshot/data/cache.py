@@ -27,7 +27,8 @@ from singleshot.structures import AnnotationReport, Sample
 
 #: Images with more pixels than this are refused before any decoding, from the size their header declares: a
 #: 100-megapixel photo passes, a 20000x20000 PNG of 400 KB (2.7 GB once decoded) does not. The environment variable
-#: ``SINGLESHOT_MAX_PIXELS`` changes it for every command (detect, datasets, the image cache, serve).
+#: ``SINGLESHOT_MAX_PIXELS`` changes it for detect, datasets and the image cache (``singleshot serve`` has its own,
+#: lower upload limit: :class:`singleshot.serve.uploads.UploadLimits`).
 DEFAULT_MAX_PIXELS = 150_000_000
 
 
@@ -65,7 +66,11 @@ def image_size(path: Path) -> tuple[int, int] | None:
 
 def image_problem(path: Path, limit: int | None = None) -> str | None:
     """Why :func:`decode_image` refuses ``path`` without decoding it (one phrase), or None when it may decode."""
-    header = _header(Path(path))
+    return _refusal(_header(Path(path)), limit)
+
+
+def _refusal(header: tuple[int, int] | str, limit: int | None) -> str | None:
+    """What is wrong with a file whose header read as ``header``, or None when it may be decoded."""
     if isinstance(header, str):
         return header
     h, w = header
@@ -88,18 +93,18 @@ def decode_image(path: Path, max_side: int | None = None,
     refer to and what the header size reports.
     """
     path = Path(path)
-    if not path.is_file() or image_problem(path, limit) is not None:
+    if not path.is_file():
         return None
-    original = image_size(path)
+    original = _header(path)  # read once: the limit check and the reduced-decode choice both use it
+    if _refusal(original, limit) is not None:
+        return None
     flag = cv2.IMREAD_COLOR
-    if max_side and original is not None:
+    if max_side:
         ratio = max(original) / max_side
         flag = cv2.IMREAD_REDUCED_COLOR_4 if ratio >= 4 else cv2.IMREAD_REDUCED_COLOR_2 if ratio >= 2 else flag
     image = cv2.imread(str(path), flag | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         return None
-    if original is None:
-        original = image.shape[:2]
     h, w = image.shape[:2]
     if max_side and max(h, w) > max_side:
         scale = max_side / max(h, w)
