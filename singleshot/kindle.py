@@ -391,7 +391,9 @@ class PointsReport:
                 f"(points attached), {c['promoted_from_ignore']} in a teacher ignore region (made faces), "
                 f"{c['added_from_points']} missed by the teacher (box from points), {c['ignored_from_points']} "
                 f"missed (ignore regions); {c['teacher_only']} teacher faces without human points; boxes from points "
-                f"fitted to the teacher's: scale {scale:.3f}, shift {shift:+.3f} of the side, median IoU {iou:.2f}")
+                f"fitted to the teacher's: scale {scale:.3f}, shift {shift:+.3f} of the side, median IoU {iou:.2f}"
+                + (f"; {c['unusable_points']} human faces left out (no usable box from their points)"
+                   if c["unusable_points"] else ""))
 
 
 def attach_points(boxes_set, points_set, min_iou: float = 0.5) -> tuple[Any, PointsReport]:
@@ -541,6 +543,7 @@ def combine_human_points(teacher_set, human_set, missed: str = "box",
             if t.width and t.height:
                 box = np.clip(box, 0, [t.width, t.height, t.width, t.height])
             if not np.isfinite(box).all() or min(box[2:] - box[:2]) <= 1:
+                report.counts["unusable_points"] += 1  # under two known points, or a box outside the photo
                 continue
             as_ignore = missed == "ignore" or min(box[2:] - box[:2]) < min_side
             report.counts["ignored_from_points"] += int(as_ignore)
