@@ -44,6 +44,13 @@ class AttributeConfig:
             ``singleshot attribute crops``), trained on the teacher's soft targets only; needs a teacher.
         val_fraction: a part of the training crops (stratified, seeded) held out and scored every
             ``val_every`` epochs, so that settings can be chosen without the test split (0: none).
+        augment_grayscale, augment_low_resolution, augment_blur, augment_jpeg: per-crop probabilities of the
+            degradations of :class:`singleshot.attributes.data.Degradations` (photos unlike the training crops:
+            grayscale, small faces enlarged, blur, JPEG artefacts; 0: off). augment_rotate_deg: head roll, +- this
+            many degrees, beside the flip / shift / scale / brightness augmentation.
+        calibrate: with a held-out part (``val_fraction``), choose the decision threshold there (the one of best
+            accuracy, on the held-out crops and their degraded copies together) and fold it into the last bias,
+            so that 0.5 on the saved network's probability is that threshold (users and tools read 0.5).
     """
 
     name: str = "smile"
@@ -72,6 +79,12 @@ class AttributeConfig:
     unlabeled: list[str] = field(default_factory=list)
     val_fraction: float = 0.0
     val_every: int = 10
+    augment_grayscale: float = 0.0
+    augment_low_resolution: float = 0.0
+    augment_blur: float = 0.0
+    augment_jpeg: float = 0.0
+    augment_rotate_deg: float = 0.0
+    calibrate: bool = False
     out: str = "runs/attributes/smile.pt"
 
     def __post_init__(self) -> None:
@@ -87,3 +100,8 @@ class AttributeConfig:
             raise ValueError(f"mixup must be >= 0, got {self.mixup}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        for key in ("augment_grayscale", "augment_low_resolution", "augment_blur", "augment_jpeg"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"{key} is a probability in [0, 1], got {getattr(self, key)}")
+        if self.calibrate and self.val_fraction <= 0:
+            raise ValueError("calibrate chooses the threshold on held-out crops: set val_fraction > 0")

@@ -3,6 +3,7 @@ from a detection dataset), the training augmentation and the crops' normalisatio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,8 +83,9 @@ def read_exclude_list(path: str | Path | None) -> set[str]:
     return {line.split()[0] for line in path.read_text().splitlines() if line.strip()}
 
 
-def augment_batch(images: Tensor, generator: torch.Generator) -> Tensor:
-    """Vectorised crop augmentation of a ``(B, 3, S, S)`` float batch: flip, shift/scale (+-8%), brightness/contrast.
+def augment_batch(images: Tensor, generator: torch.Generator, rotate_deg: float = 0.0) -> Tensor:
+    """Vectorised crop augmentation of a ``(B, 3, S, S)`` float batch: flip, shift/scale (+-8%), rotation (+-
+    ``rotate_deg``; head roll), brightness/contrast.
 
     The crops at inference come from detector boxes, slightly off the training crops' framing: the small random
     similarity transform teaches the head to tolerate that.
@@ -92,9 +94,14 @@ def augment_batch(images: Tensor, generator: torch.Generator) -> Tensor:
     rand = lambda *shape: torch.rand(*shape, generator=generator)
     scale = 1.0 + (rand(b) - 0.5) * 0.16
     flip = torch.where(rand(b) < 0.5, -1.0, 1.0)
+    # drawn only when asked for, so that runs without rotation see the generator's stream as before
+    angle = (rand(b) - 0.5) * (2 * math.radians(rotate_deg)) if rotate_deg else torch.zeros(b)
+    cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.zeros(b, 2, 3)
-    theta[:, 0, 0] = scale * flip
-    theta[:, 1, 1] = scale
+    theta[:, 0, 0] = scale * cos * flip
+    theta[:, 0, 1] = -scale * sin
+    theta[:, 1, 0] = scale * sin * flip
+    theta[:, 1, 1] = scale * cos
     theta[:, :, 2] = (rand(b, 2) - 0.5) * 0.16
     grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
     out = nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -102,6 +109,71 @@ def augment_batch(images: Tensor, generator: torch.Generator) -> Tensor:
     brightness = (rand(b, 1, 1, 1) - 0.5) * 0.4
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     return (out - mean) * contrast + mean + brightness
+
+
+@dataclass(frozen=True)
+class Degradations:
+    """Per-crop probabilities of the degradations that separate GENKI-4K's crops from faces met elsewhere
+    (docs/attributes.md: grayscale, low resolution, blur, JPEG artefacts); each applies independently, in the order
+    resolution, blur, JPEG, grayscale (a camera's order: optics, then the file, then the user's conversion)."""
+
+    grayscale: float = 0.0
+    low_resolution: float = 0.0      # down to a side drawn from ``resolution_px``, then back up (bilinear)
+    resolution_px: tuple[int, int] = (16, 48)
+    blur: float = 0.0                # Gaussian, sigma drawn from ``blur_sigma``
+    blur_sigma: tuple[float, float] = (0.5, 2.0)
+    jpeg: float = 0.0                # re-encoded at a quality drawn from ``jpeg_quality``
+    jpeg_quality: tuple[int, int] = (15, 60)
+
+    def any(self) -> bool:
+        return max(self.grayscale, self.low_resolution, self.blur, self.jpeg) > 0
+
+
+def degrade_batch(images: Tensor, generator: torch.Generator, degradations: Degradations,
+                  mean_rgb: Sequence[float], std_rgb: Sequence[float]) -> Tensor:
+    """Apply :class:`Degradations` to a normalised ``(B, 3, S, S)`` float batch (as :func:`_normalise` makes it).
+
+    Each draw comes from ``generator``, so a seeded run degrades the same crops the same way.
+    """
+    if not degradations.any():
+        return images
+    mean = torch.tensor(mean_rgb, dtype=images.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(std_rgb, dtype=images.dtype).view(1, 3, 1, 1)
+    x = images * std + mean  # pixel values, 0..255
+    b, _, side, _ = x.shape
+    draws = torch.rand(b, 7, generator=generator)
+
+    def between(lo: float, hi: float, u: Tensor) -> float:
+        return float(lo + (hi - lo) * u)
+
+    out = []
+    for i in range(b):
+        crop = x[i : i + 1]
+        u = draws[i]
+        if u[0] < degradations.low_resolution:
+            lo, hi = degradations.resolution_px
+            small = round(between(lo, hi, u[1]))
+            crop = nn.functional.interpolate(crop, size=(small, small), mode="area")
+            crop = nn.functional.interpolate(crop, size=(side, side), mode="bilinear", align_corners=False)
+        if u[2] < degradations.blur:
+            sigma = between(*degradations.blur_sigma, u[3])
+            radius = max(1, math.ceil(2.5 * sigma))
+            t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+            k = torch.exp(-(t**2) / (2 * sigma**2))
+            k = (k / k.sum()).view(1, 1, 1, -1).repeat(3, 1, 1, 1)
+            crop = nn.functional.pad(crop, (radius, radius, radius, radius), mode="replicate")
+            crop = nn.functional.conv2d(nn.functional.conv2d(crop, k, groups=3), k.transpose(2, 3), groups=3)
+        if u[4] < degradations.jpeg:
+            quality = round(between(*degradations.jpeg_quality, u[5]))
+            bgr = crop[0].permute(1, 2, 0).clamp(0, 255).round().byte().numpy()[:, :, ::-1]
+            _, data = cv2.imencode(".jpg", np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, quality])
+            rgb = cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1]
+            crop = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].to(x.dtype)
+        if u[6] < degradations.grayscale:
+            luma = 0.299 * crop[:, 0:1] + 0.587 * crop[:, 1:2] + 0.114 * crop[:, 2:3]
+            crop = luma.expand(-1, 3, -1, -1)
+        out.append(crop)
+    return (torch.cat(out) - mean) / std
 
 
 def _normalise(images_uint8: np.ndarray | Tensor, mean_rgb: Sequence[float], std_rgb: Sequence[float]) -> Tensor:

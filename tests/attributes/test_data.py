@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from singleshot.attributes.config import AttributeError_
-from singleshot.attributes.data import augment_batch, cut_face_crops, square_crops
+from singleshot.attributes.data import (
+    Degradations,
+    _normalise,
+    augment_batch,
+    cut_face_crops,
+    degrade_batch,
+    square_crops,
+)
 from singleshot.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +33,52 @@ def test_augment_batch_shape_and_determinism():
     a = augment_batch(x, torch.Generator().manual_seed(1))
     b = augment_batch(x, torch.Generator().manual_seed(1))
     assert a.shape == x.shape and torch.equal(a, b)
+
+
+def test_augment_batch_rotation_turns_the_crop():
+    """A horizontal bar stays horizontal without rotation; at +-30 degrees of roll its rows are no longer uniform."""
+    x = torch.zeros(8, 3, 32, 32)
+    x[:, :, 14:18, :] = 1.0
+    flat = augment_batch(x, torch.Generator().manual_seed(0))
+    turned = augment_batch(x, torch.Generator().manual_seed(0), rotate_deg=30.0)
+    row_spread = lambda t: t[:, 0, 8:24, 8:24].std(dim=2).mean().item()
+    assert row_spread(turned) > 2 * row_spread(flat)
+
+
+MEAN, STD = (120.0, 110.0, 100.0), (60.0, 60.0, 60.0)
+
+
+def _checker_crops() -> tuple[np.ndarray, torch.Tensor]:
+    crops = np.zeros((6, 32, 32, 3), np.uint8)
+    crops[:, ::2, ::2] = crops[:, 1::2, 1::2] = (250, 30, 30)  # a red one-pixel checkerboard
+    return crops, _normalise(crops, MEAN, STD)
+
+
+def test_degrade_batch_off_is_identity_and_seeded():
+    _, x = _checker_crops()
+    assert degrade_batch(x, torch.Generator().manual_seed(0), Degradations(), MEAN, STD) is x
+    every = Degradations(grayscale=0.5, low_resolution=0.5, blur=0.5, jpeg=0.5)
+    a = degrade_batch(x, torch.Generator().manual_seed(3), every, MEAN, STD)
+    b = degrade_batch(x, torch.Generator().manual_seed(3), every, MEAN, STD)
+    assert a.shape == x.shape and torch.equal(a, b)
+
+
+def test_each_degradation_does_what_it_says():
+    crops, x = _checker_crops()
+    pixels = lambda t: t * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)
+    g = torch.Generator().manual_seed(0)
+    grey = pixels(degrade_batch(x, g, Degradations(grayscale=1.0), MEAN, STD))
+    assert torch.allclose(grey[:, 0], grey[:, 1], atol=1e-3) and torch.allclose(grey[:, 1], grey[:, 2], atol=1e-3)
+    assert grey[0, 0, 0, 0].item() == pytest.approx(0.299 * 250 + 0.587 * 30 + 0.114 * 30, abs=0.01)
+    # a one-pixel checkerboard has no content left at 16 px: near its mean everywhere
+    low = pixels(degrade_batch(x, g, Degradations(low_resolution=1.0, resolution_px=(16, 16)), MEAN, STD))
+    assert (low[:, 0] - 125).abs().max() < 5
+    blurred = pixels(degrade_batch(x, g, Degradations(blur=1.0, blur_sigma=(2.0, 2.0)), MEAN, STD))
+    assert blurred[:, 0].std() < 0.1 * torch.tensor(crops[..., 0], dtype=torch.float32).std()
+    coded = pixels(degrade_batch(x, g, Degradations(jpeg=1.0, jpeg_quality=(10, 10)), MEAN, STD))
+    _ok, data = cv2.imencode(".jpg", np.ascontiguousarray(crops[0][:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 10])
+    expected = cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1]
+    assert np.abs(coded[0].permute(1, 2, 0).round().numpy() - expected).max() <= 1  # the same codec, round trip
 
 
 def test_cut_face_crops_from_a_dataset_and_refuse_to_mix(tmp_path, capsys):

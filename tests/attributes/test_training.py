@@ -8,7 +8,7 @@ from singleshot.attributes.classifier import AttributeClassifier
 from singleshot.attributes.config import AttributeConfig
 from singleshot.attributes.data import _normalise
 from singleshot.attributes.model import load_attribute_net, predict_crops
-from singleshot.attributes.training import _Teacher, roc_auc, train_attribute
+from singleshot.attributes.training import _Teacher, best_threshold, roc_auc, train_attribute
 from singleshot.config import ConfigError, load_dataclass
 
 
@@ -80,3 +80,30 @@ def test_teacher_ensemble_averages_its_members(trained, tmp_path):
     assert torch.allclose(one(x), two(x), atol=1e-6) and "input 32" in two.describe()
     config = load_dataclass(AttributeConfig, None, ["teacher=[a.pt, b.pt]", "distill_weight=0.5"])
     assert config.teacher == ["a.pt", "b.pt"]
+
+
+def test_best_threshold_by_hand():
+    probs = np.array([0.1, 0.3, 0.35, 0.6, 0.8])
+    labels = np.array([0, 0, 1, 1, 1])
+    assert best_threshold(probs, labels) == pytest.approx(0.325)  # between the last negative and the first positive
+    assert best_threshold(np.array([0.2, 0.9]), np.array([0, 1])) == 0.5  # 0.5 already separates: kept
+
+
+def test_degradations_and_calibrated_threshold(crops, tmp_path):
+    """Training with every degradation and roll; the threshold chosen on the held-out crops is folded into the
+    last bias, so the saved network's 0.5 is that threshold."""
+    config = AttributeConfig(name="bright", labels=("dark", "bright"), train=str(crops / "train"),
+                             test=str(crops / "test"), exclude=None, input_size=24, epochs=2, batch_size=16,
+                             lr=0.01, backbone_lr_factor=1.0, val_fraction=0.25, val_every=1, calibrate=True,
+                             augment_grayscale=0.3, augment_low_resolution=0.3, augment_blur=0.3, augment_jpeg=0.3,
+                             augment_rotate_deg=10.0, out=str(tmp_path / "robust.pt"))
+    logs = []
+    result = train_attribute(config, progress=False, log=logs.append)
+    metrics = AttributeClassifier(result.checkpoint).metrics
+    assert 0.0 < metrics["calibrated_threshold"] < 1.0 and "degraded_accuracy" in metrics
+    assert all("val_degraded_accuracy" in row for row in result.history)
+    assert "chosen on the held-out crops" in logs[-1]
+    with pytest.raises(ConfigError, match="val_fraction"):
+        load_dataclass(AttributeConfig, None, ["calibrate=true"])
+    with pytest.raises(ConfigError, match="probability"):
+        load_dataclass(AttributeConfig, None, ["augment_blur=2"])

@@ -1,0 +1,145 @@
+"""Why a smile head that scores well on GENKI-4K's own test split does worse on other faces: the test crops degraded
+one way at a time (grayscale, resolution, blur, JPEG, framing, rotation), and an end-to-end stand-in for photos of
+another dataset (each crop grayscale, enlarged to 128 px in a 256 px canvas, through detection and the head).
+
+    python benchmarks/smile_robustness.py [--attribute smile|CKPT] [--weights DETECTOR] [--no-head] [--json out.json]
+
+Accuracy is at the head's decision threshold (0.5 unless the checkpoint stores one); ROC AUC does not depend on it.
+End to end, a crop whose face is not found at score >= 0.5 counts as wrong in the accuracy (``found`` says how many
+were found) and scores 0.5 for the AUC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from singleshot.attributes.classifier import AttributeClassifier
+from singleshot.attributes.data import load_crop_folder, read_exclude_list
+from singleshot.attributes.model import predict_crops
+from singleshot.attributes.training import roc_auc
+
+GENKI = Path(__file__).resolve().parents[2] / "shared/data/smile/genki4k_faces64"
+
+
+def gray(crop: np.ndarray) -> np.ndarray:
+    g = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    return np.repeat(g[..., None], 3, axis=2)
+
+
+def resolution(side: int) -> Callable[[np.ndarray], np.ndarray]:
+    def degrade(crop: np.ndarray) -> np.ndarray:
+        small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, crop.shape[:2][::-1], interpolation=cv2.INTER_LINEAR)
+    return degrade
+
+
+def blur(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda crop: cv2.GaussianBlur(crop, (0, 0), sigma)
+
+
+def jpeg(quality: int) -> Callable[[np.ndarray], np.ndarray]:
+    def degrade(crop: np.ndarray) -> np.ndarray:
+        _ok, data = cv2.imencode(".jpg", crop[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+    return degrade
+
+
+def framing(scale: float, angle: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:
+    """Zoom (scale < 1: a looser crop, the border replicated; > 1: tighter) and rotate about the centre."""
+    def degrade(crop: np.ndarray) -> np.ndarray:
+        h, w = crop.shape[:2]
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+        return cv2.warpAffine(crop, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return degrade
+
+
+DEGRADATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "none": lambda crop: crop,
+    "grayscale": gray,
+    "32 px": resolution(32),
+    "24 px": resolution(24),
+    "blur sigma 1.5": blur(1.5),
+    "JPEG q 20": jpeg(20),
+    "looser crop (0.8x zoom)": framing(0.8),
+    "tighter crop (1.2x zoom)": framing(1.2),
+    "rotated 15 deg": framing(1.0, 15.0),
+    "grayscale + 32 px": lambda crop: gray(resolution(32)(crop)),
+}
+
+
+def canvas(crop: np.ndarray, face_px: int = 128, side: int = 256, grayscale: bool = True) -> np.ndarray:
+    """The end-to-end stand-in: the crop enlarged to ``face_px`` and centred on a mid-grey ``side`` canvas."""
+    face = cv2.resize(gray(crop) if grayscale else crop, (face_px, face_px), interpolation=cv2.INTER_CUBIC)
+    out = np.full((side, side, 3), 128, np.uint8)
+    o = (side - face_px) // 2
+    out[o:o + face_px, o:o + face_px] = face
+    return out
+
+
+def score(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
+    return {"accuracy": float(((probs >= threshold) == labels).mean()), "auc": float(roc_auc(probs, labels))}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--attribute", default="smile", help="attribute name or checkpoint")
+    parser.add_argument("--weights", default=None, help="detector weights for the end-to-end part (default: bundled)")
+    parser.add_argument("--genki", default=str(GENKI))
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--no-end-to-end", action="store_true")
+    parser.add_argument("--no-head", action="store_true", help="skip the head-alone degradations")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+
+    head = AttributeClassifier(args.attribute, threads=2)
+    threshold = float(head.metrics.get("threshold", 0.5))
+    exclude = read_exclude_list(Path(args.genki) / "suspect_duplicates.txt")
+    crops, labels, _ = load_crop_folder(Path(args.genki) / args.split, exclude, 64)
+    crops_in = crops if head.input_size == 64 else np.stack(
+        [cv2.resize(c, (head.input_size,) * 2, interpolation=cv2.INTER_LINEAR) for c in crops])
+    result: dict = {"attribute": str(head.weights), "threshold": threshold, "crops": len(labels), "head": {}}
+    print(f"{head.weights}: {len(labels)} GENKI-4K {args.split} crops, threshold {threshold:.3f}")
+    for name, degrade in ({} if args.no_head else DEGRADATIONS).items():
+        batch = np.stack([degrade(c) for c in crops_in])
+        probs = predict_crops(head.net, batch, head.mean_rgb, head.std_rgb, flip_tta=head.flip_tta)
+        result["head"][name] = score(probs, labels, threshold)
+        print(f"  head alone, {name:26s} accuracy {result['head'][name]['accuracy']:.3f}  "
+              f"AUC {result['head'][name]['auc']:.3f}")
+    if not args.no_end_to_end:
+        from singleshot.predictor import Detector
+
+        detector = Detector(args.weights, threads=2)
+        for grayscale in (True, False):
+            probs = np.full(len(labels), 0.5, np.float32)
+            found = np.zeros(len(labels), bool)
+            for i, crop in enumerate(crops):
+                image = canvas(crop, grayscale=grayscale)
+                faces = detector.detect(image, min_score=0.5, attributes=[str(head.weights)])
+                if len(faces.scores):  # the most confident face: the photo holds one
+                    best = int(np.argmax(faces.scores.numpy()))
+                    probs[i] = float(faces.attributes[head.name][best])
+                    found[i] = True
+            key = "end to end, " + ("grayscale" if grayscale else "colour") + " 128 px face in 256 px"
+            row = score(probs, labels, threshold)
+            row["accuracy"] = float((((probs >= threshold) == labels) & found).mean())
+            row["found"] = int(found.sum())
+            row["accuracy_found"] = float(((probs >= threshold) == labels)[found].mean()) if found.any() else 0.0
+            result[key] = row
+            print(f"  {key}: found {row['found']}/{len(labels)}, accuracy {row['accuracy']:.3f} "
+                  f"(on found faces {row['accuracy_found']:.3f}), AUC {row['auc']:.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
