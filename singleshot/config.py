@@ -73,6 +73,7 @@ class AugmentConfig:
     square_crop_scale: tuple[float, float] = (0.3, 2.0)
     data_anchor_p: float = 0.0  # DSFD's data-anchor sampling (0.6 in the paper), sized by the model's priors
     flip_p: float = 0.5
+    grayscale_p: float = 0.0  # grey crops (black-and-white photos, grey cameras); 0: off
 
 
 @dataclass

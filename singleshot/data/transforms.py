@@ -665,6 +665,9 @@ class SSDAugmentation:
         data_anchor_prob: probability of :func:`data_anchor_sample` instead of zoom-out and crop (DSFD: 0.6);
             needs ``anchor_sizes``, the model's prior sizes in input pixels.
         flip_prob: probability of a horizontal flip (0.5).
+        grayscale_prob: probability of turning the crop grey (luma in all three channels): photos in black and
+            white or from grey cameras, which colour jitter alone never shows (0: off, and no draw is made, so
+            earlier recipes keep their random streams).
         interpolation: OpenCV interpolation of the resize.
         normalize: False: return the image uint8 (a quarter of the bytes between processes and to a GPU), for
             :func:`normalize_batch` where the network runs.
@@ -693,6 +696,7 @@ class SSDAugmentation:
         data_anchor_prob: float = 0.0,
         anchor_sizes: Sequence[float] = (),
         flip_prob: float = 0.5,
+        grayscale_prob: float = 0.0,
         interpolation: int = cv2.INTER_LINEAR,
         normalize: bool = True,
     ) -> None:
@@ -730,6 +734,7 @@ class SSDAugmentation:
         if self.data_anchor_prob > 0 and not self.anchor_sizes:
             raise ValueError("data_anchor_prob > 0 needs anchor_sizes (the model's prior sizes in pixels)")
         self.flip_prob = _check_probability("flip_prob", flip_prob)
+        self.grayscale_prob = _check_probability("grayscale_prob", grayscale_prob)
         self.interpolation = interpolation
 
     def __repr__(self) -> str:
@@ -737,7 +742,7 @@ class SSDAugmentation:
             f"{type(self).__name__}(size={self.size}, photometric_prob={self.photometric_prob}, "
             f"zoom_out_prob={self.zoom_out_prob}, max_zoom_out={self.max_zoom_out}, crop={self.crop}, "
             f"crop_mode={self.crop_mode!r}, "
-            f"flip_prob={self.flip_prob})"
+            f"flip_prob={self.flip_prob}, grayscale_prob={self.grayscale_prob})"
         )
 
     def __call__(
@@ -763,7 +768,7 @@ class SSDAugmentation:
                 sample = sampled[0]
                 if flip:
                     sample = horizontal_flip(*sample)
-                return to_network_input(*sample, mean_rgb=self.mean_rgb, std_rgb=self.std_rgb, normalize=self.normalize)
+                return self._finish(sample, rng)
         # Every coin is tossed whatever the switches, so turning one step off leaves the others' draws alone.
         if rng.random() < self.zoom_out_prob:
             sample = zoom_out(*sample, rng, max_zoom_out=self.max_zoom_out, fill_rgb=self.mean_rgb)
@@ -781,4 +786,11 @@ class SSDAugmentation:
         sample = resize(*sample, self.size, self.interpolation)
         if flip:
             sample = horizontal_flip(*sample)
+        return self._finish(sample, rng)
+
+    def _finish(self, sample: Arrays, rng: np.random.Generator) -> AugmentedSample:
+        # grey after the resize: the conversion then costs the network input's pixels, not the photo's
+        if self.grayscale_prob > 0 and rng.random() < self.grayscale_prob:
+            luma = cv2.cvtColor(sample[0], cv2.COLOR_RGB2GRAY)
+            sample = (cv2.cvtColor(luma, cv2.COLOR_GRAY2RGB), *sample[1:])
         return to_network_input(*sample, mean_rgb=self.mean_rgb, std_rgb=self.std_rgb, normalize=self.normalize)

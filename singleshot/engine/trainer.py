@@ -134,6 +134,7 @@ class Trainer:
         m = self.config.model
         model = create_model(m.name, num_classes=m.num_classes, **m.options)
         if m.pretrained or m.backbone_weights:
+            grayscale_prob=a.grayscale_p,
             from singleshot.models.pretrained import WeightsError, load_backbone_weights, pretrained_weights_path
 
             try:

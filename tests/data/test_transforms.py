@@ -491,3 +491,16 @@ def test_boxes_without_points_give_no_landmarks():
     out = SSDAugmentation((32, 32))(np.zeros((40, 40, 3), np.uint8), np.array([[5, 5, 30, 30]], np.float32),
                                     np.ones(1, np.int64), np.zeros(1, bool), np.random.default_rng(0))
     assert out.landmarks is None
+
+
+def test_grayscale_prob_turns_crops_grey_and_leaves_other_draws_alone():
+    rng_image = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    boxes, labels, ignore = _targets([[10, 10, 50, 50]])
+    grey = _geometric_only((32, 32), grayscale_prob=1.0)(rng_image, boxes, labels, ignore, np.random.default_rng(5))
+    pixels = _to_uint8_image(grey).astype(int)
+    assert np.abs(pixels[..., 0] - pixels[..., 1]).max() <= 1 and np.abs(pixels[..., 1] - pixels[..., 2]).max() <= 1
+    colour = _geometric_only((32, 32))(rng_image, boxes, labels, ignore, np.random.default_rng(5))
+    assert torch.equal(grey.boxes_xyxy, colour.boxes_xyxy)  # the same crop and flip: geometry untouched
+    assert np.abs(_to_uint8_image(colour).astype(int)[..., 0] - _to_uint8_image(colour)[..., 1]).max() > 10
+    with pytest.raises(ValueError, match="grayscale_prob"):
+        SSDAugmentation((32, 32), grayscale_prob=2.0)
