@@ -137,6 +137,8 @@ class TrainConfig:
             the same code path as ``singleshot eval``.
         channels_last: NHWC memory format (faster convolutions on CPUs); log_every: iterations per log row.
         max_iters: stop (with a checkpoint) after this many iterations in all, even mid-epoch (smoke tests).
+        sync_bn: under torchrun (several processes), BatchNorm statistics over the global batch instead of each
+            process's share (singleshot/engine/distributed.py); no effect on a single process.
     """
 
     epochs: int = 100
@@ -174,6 +176,7 @@ class TrainConfig:
     channels_last: bool = True
     log_every: int = 10
     max_iters: int | None = None
+    sync_bn: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.device):

@@ -60,23 +60,35 @@ class RunSampler(Sampler[tuple[int, int]]):
     drops with ``drop_last``), so one DataLoader serves every epoch: its worker processes start once and keep
     preparing the next epoch's batches while the last ones train or validation runs, instead of being started and
     refilled every epoch (most of an epoch's time when a GPU makes the steps fast).
+
+    Data-parallel training (``world_size`` processes, ``batch_size`` each): the order is cut to whole global
+    batches of ``batch_size * world_size`` draws and process ``rank`` takes its consecutive ``batch_size`` of
+    each, so the processes together draw exactly what one process with the global batch would, in the same
+    batches, and every draw is still ``(seed, epoch, index)``. ``skip`` counts global draws (whole global batches).
     """
 
-    def __init__(self, epochs: EpochSampler, batch_size: int, start_epoch: int, end_epoch: int, skip: int = 0) -> None:
+    def __init__(self, epochs: EpochSampler, batch_size: int, start_epoch: int, end_epoch: int, skip: int = 0,
+                 rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not one of {world_size} processes")
         self.epochs, self.batch_size = epochs, batch_size
         self.start_epoch, self.end_epoch, self.skip = start_epoch, end_epoch, skip
+        self.rank, self.world_size = rank, world_size
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
+        step = self.batch_size * self.world_size
         for epoch in range(self.start_epoch, self.end_epoch):
             self.epochs.set_epoch(epoch)
             order = self.epochs.order()
-            whole = len(order) // self.batch_size * self.batch_size
+            whole = len(order) // step * step
             first = self.skip if epoch == self.start_epoch else 0
-            yield from ((epoch, int(i)) for i in order[first:whole])
+            mine = order[first:whole].reshape(-1, self.world_size, self.batch_size)[:, self.rank].reshape(-1)
+            yield from ((epoch, int(i)) for i in mine)
 
     def __len__(self) -> int:
-        per_epoch = len(self.epochs) // self.batch_size * self.batch_size
-        return max(0, per_epoch * (self.end_epoch - self.start_epoch) - self.skip)
+        step = self.batch_size * self.world_size
+        per_epoch = len(self.epochs) // step * step
+        return max(0, per_epoch * (self.end_epoch - self.start_epoch) - self.skip) // self.world_size
 
 
 class EpochDraws(torch.utils.data.Dataset):

@@ -9,7 +9,8 @@ iteration, config and RNG states; the order of samples and every augmentation dr
 
 Around the loop: the sample order in :mod:`singleshot.data.samplers`, the optimiser and learning-rate schedule in
 :mod:`singleshot.engine.optim`, the CSV/TensorBoard logs and progress text in :mod:`singleshot.engine.logging`,
-the progress and RNG states a checkpoint holds in :mod:`singleshot.engine.state`.
+the progress and RNG states a checkpoint holds in :mod:`singleshot.engine.state`, data-parallel training under
+torchrun in :mod:`singleshot.engine.distributed`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -42,6 +44,17 @@ from singleshot.data.dataset import DetectionDataset, collate_detections, worker
 from singleshot.data.formats import load_annotations
 from singleshot.data.samplers import EpochDraws, EpochSampler, RunSampler
 from singleshot.data.transforms import SSDAugmentation, normalize_batch
+from singleshot.engine.distributed import (
+    DistContext,
+    all_sum,
+    barrier,
+    broadcast_value,
+    convert_global_batchnorm,
+    gather_values,
+    init_distributed,
+    launched_world_size,
+    shutdown_distributed,
+)
 from singleshot.engine.ema import ModelEMA
 from singleshot.engine.logging import TrainLogger
 from singleshot.engine.optim import build_optimizer, build_scheduler
@@ -121,6 +134,7 @@ class Trainer:
             data_anchor_prob=a.data_anchor_p,
             anchor_sizes=self._anchor_sizes(prior_spec) if a.data_anchor_p > 0 else (),
             flip_prob=a.flip_p,
+            grayscale_prob=a.grayscale_p,
             normalize=False,  # batches travel as uint8 and are normalised where the network runs (fit)
         )
 
@@ -134,7 +148,6 @@ class Trainer:
         m = self.config.model
         model = create_model(m.name, num_classes=m.num_classes, **m.options)
         if m.pretrained or m.backbone_weights:
-            grayscale_prob=a.grayscale_p,
             from singleshot.models.pretrained import WeightsError, load_backbone_weights, pretrained_weights_path
 
             try:
@@ -172,15 +185,38 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------- training
     def fit(self, resume: str | Path | None = None) -> TrainState:
-        """Train until ``train.epochs`` (or ``train.max_iters``) and return the final progress."""
+        """Train until ``train.epochs`` (or ``train.max_iters``) and return the final progress.
+
+        Started by torchrun (``WORLD_SIZE`` > 1), each process trains its share of every global batch of
+        ``train.batch_size`` x processes images with DistributedDataParallel, and rank 0 writes the run folder.
+        """
         cfg = self.config
         checkpoint = read_training_checkpoint(resume, cfg) if resume is not None else None  # before any data
+        world_size = launched_world_size()
+        if checkpoint is not None and int(checkpoint.get("world_size", 1)) != world_size:
+            saved = int(checkpoint.get("world_size", 1))
+            raise CheckpointError(
+                f"{resume}: written by {saved} training process(es) and this run has {world_size}; the sample "
+                f"order and the schedule follow the global batch, so resume with {saved} "
+                + ("(torchrun --nproc_per_node ...)" if saved > 1 else "(without torchrun)")
+            )
+        context, device = init_distributed(resolve_device(cfg.train.device))
+        try:
+            return self._fit(resume, checkpoint, context, device)
+        finally:
+            shutdown_distributed(context)
+
+    def _fit(self, resume: str | Path | None, checkpoint: dict | None, context: DistContext,
+             device: torch.device) -> TrainState:
+        cfg = self.config
+        main = context.is_main  # rank 0 writes the run folder, validates and shows progress
+        progress = self.progress and main
+        say = tqdm.write if main else (lambda message: None)
         torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.train.seed)
         np.random.seed(cfg.train.seed)
         random.seed(cfg.train.seed)
 
-        device = resolve_device(cfg.train.device)
         d_mean, d_std = cfg.data.mean_rgb, cfg.data.std_rgb
         train_sets, val_set = self._load_sets()
         model = self._build_model()
@@ -189,23 +225,36 @@ class Trainer:
         cache_dir = Path(cfg.data.cache_dir)
         transform = self._transform(model.prior_spec)
         num_landmarks = getattr(model.head, "num_landmarks", 0)  # a landmark head: its points ride with the boxes
+        if context.local_rank != 0:  # the first process of each machine fills its image cache, then the others read it
+            barrier(context)
         datasets = [
             DetectionDataset.with_cache(s, transform, cache_dir, cfg.data.cache_max_side, seed=cfg.train.seed,
-                                        progress=self.progress, landmarks=num_landmarks)
+                                        progress=progress, landmarks=num_landmarks)
             for s in train_sets
         ]
+        if context.local_rank == 0:
+            barrier(context)
         for d, s in zip(datasets, cfg.data.train):
             if d.report.skipped_images:
-                tqdm.write(f"{s.spec}: {d.report.summary()} (first: {d.report.messages[0]})")
+                say(f"{s.spec}: {d.report.summary()} (first: {d.report.messages[0]})")
         sampler = EpochSampler([len(d) for d in datasets], [s.weight for s in cfg.data.train], cfg.train.seed)
-        batch_size = cfg.train.batch_size
-        iters_per_epoch = (len(sampler)) // batch_size
+        batch_size = cfg.train.batch_size  # per process
+        world = context.world_size
+        global_batch = batch_size * world
+        iters_per_epoch = (len(sampler)) // global_batch
         if iters_per_epoch == 0:
-            raise ConfigError(f"train.batch_size {batch_size} is larger than an epoch ({len(sampler)} images)")
+            raise ConfigError(f"train.batch_size {batch_size}" + (f" x {world} processes" if world > 1 else "")
+                              + f" is larger than an epoch ({len(sampler)} images)")
         total_iters = iters_per_epoch * cfg.train.epochs
+        if context.enabled:
+            say(f"data-parallel: {world} processes ({context.backend}), train.batch_size {batch_size} per process, "
+                f"global batch {global_batch}; {iters_per_epoch} iterations per epoch of {len(sampler)} draws"
+                + ("; BatchNorm over the global batch" if cfg.train.sync_bn else ""))
 
         memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
         model = model.to(device=device, memory_format=memory_format)
+        if context.enabled and cfg.train.sync_bn:
+            model = convert_global_batchnorm(model, device)
         optimizer = build_optimizer(model, cfg)
         scheduler = build_scheduler(optimizer, total_iters, cfg)
         criterion = MultiBoxLoss(
@@ -225,8 +274,8 @@ class Trainer:
             optimizer.load_state_dict(checkpoint["optimizer"])
             scheduler.load_state_dict(checkpoint["scheduler"])
             state = TrainState(**checkpoint["train_state"])
-            set_rng_states(checkpoint["rng"])
-            tqdm.write(f"resumed from {resume}: epoch {state.epoch + 1}, iteration {state.iteration}")
+            set_rng_states(checkpoint["rng_by_rank"][context.rank] if context.enabled else checkpoint["rng"])
+            say(f"resumed from {resume}: epoch {state.epoch + 1}, iteration {state.iteration}")
         ema = None
         if cfg.train.ema_decay:
             ema = ModelEMA(model, cfg.train.ema_decay, updates=state.iteration)
@@ -234,8 +283,9 @@ class Trainer:
                 ema.load_state_dict(averaged)
                 ema.updates = int(checkpoint.get("ema_updates", state.iteration))
 
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        dump_config(cfg, self.out_dir / "config.yaml")
+        if main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            dump_config(cfg, self.out_dir / "config.yaml")
         meta = model_metadata(model, cfg.model.name, cfg.model.options, train_sets[0].class_names,
                               cfg.data.mean_rgb, cfg.data.std_rgb)
         if cfg.eval.vote_iou is not None:  # the model's post-processing, applied by Detector by default
@@ -245,23 +295,32 @@ class Trainer:
         if teacher is not None:
             teacher = teacher.to(device=device, memory_format=memory_format)
         logger = TrainLogger(self.out_dir, resume is not None, shots=2 if dual else 1, distill=teacher is not None,
-                             landmarks=bool(num_landmarks))
+                             landmarks=bool(num_landmarks)) if main else None
+        # DistributedDataParallel averages gradients of what runs through forward(): both shots go through it
+        net = _Shots(model, dual)
+        if context.enabled:
+            net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
         prior_grids = [_grid_to(g, device) for g in (model.shot_prior_grids(size) if dual else [model.prior_grid(size)])]
         val_cache = (
-            ImageCache.build(val_set.samples, cache_dir, cfg.data.cache_max_side, progress=self.progress)
-            if val_set is not None else None
+            ImageCache.build(val_set.samples, cache_dir, cfg.data.cache_max_side, progress=progress)
+            if val_set is not None and main else None
         )
 
-        def checkpoint_now(name: str) -> Path:
+        def checkpoint_now(name: str) -> Path:  # every process calls it (their RNG states), rank 0 writes
+            states = gather_values(context, rng_states())
+            path = self.out_dir / name
+            if not main:
+                return path
             weights = {"model": ema.state_dict(), "raw_model": model.state_dict(), "ema_updates": ema.updates} \
                 if ema is not None else {"model": model.state_dict()}
-            return save_checkpoint(self.out_dir / name, {
+            return save_checkpoint(path, {
                 **meta,
                 **weights,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "train_state": state.__dict__.copy(),
-                "rng": rng_states(),
+                "rng": states[0],
+                **({"rng_by_rank": states, "world_size": world} if context.enabled else {}),
                 "config": cfg.to_dict(),
             })
 
@@ -281,13 +340,14 @@ class Trainer:
             loader = DataLoader(
                 EpochDraws(datasets), batch_size=batch_size,
                 sampler=RunSampler(sampler, batch_size, state.epoch, cfg.train.epochs,
-                                   skip=state.epoch_iteration * batch_size),
+                                   skip=state.epoch_iteration * global_batch, rank=context.rank, world_size=world),
                 collate_fn=collate_detections, num_workers=cfg.data.workers,
                 worker_init_fn=worker_init if cfg.data.workers else None, pin_memory=device.type == "cuda",
             )
             batches = iter(loader)
+            stop = False
             while state.epoch < cfg.train.epochs:
-                bar = tqdm(total=iters_per_epoch, initial=state.epoch_iteration, disable=not self.progress,
+                bar = tqdm(total=iters_per_epoch, initial=state.epoch_iteration, disable=not progress,
                            desc=f"epoch {state.epoch + 1}/{cfg.train.epochs}", dynamic_ncols=True, leave=True)
                 window_start, window_images = time.perf_counter(), 0
                 for _ in range(iters_per_epoch - state.epoch_iteration):
@@ -301,7 +361,7 @@ class Trainer:
                     boxes, labels, ignore, valid = (
                         t.to(device) for t in pad_targets(batch.boxes_xyxy, batch.labels, ignores)
                     )
-                    outputs = model.forward_shots(images) if dual else [model(images)]
+                    outputs = net(images)
                     matches = [match_priors(grid, boxes, labels, valid, ignore, iou_threshold=cfg.train.match_iou)
                                for grid in prior_grids]
                     shot_losses = [criterion(out[0], out[1], m) for out, m in zip(outputs, matches)]
@@ -325,12 +385,24 @@ class Trainer:
                                                     cfg.train.distill_temperature, negatives)
                         loss = LossOutput(loss.total + cfg.train.distill_weight * distill, loss.loc, loss.conf,
                                           loss.num_positives)
-                    if not torch.isfinite(loss.total):
+                    scale, stop = 1.0, self._stop_requested
+                    if context.enabled:
+                        # Each process's loss is normalised by its own positives; rescaled to the global batch's
+                        # count, the averaged gradients are one process's with the global batch. One collective
+                        # also agrees on stopping (Ctrl-C) and on a non-finite loss, so all processes act alike.
+                        own = float(loss.num_positives)
+                        agreed = all_sum(context, torch.tensor(
+                            [own, float(stop), float(not torch.isfinite(loss.total))], dtype=torch.float64))
+                        scale = world * max(own, 1.0) / max(float(agreed[0]), 1.0)
+                        stop, finite = bool(agreed[1]), not bool(agreed[2])
+                    else:
+                        finite = bool(torch.isfinite(loss.total))
+                    if not finite:
                         raise FloatingPointError(
                             f"loss is {loss.total.item()} at iteration {state.iteration} (lower train.lr?)"
                         )
                     optimizer.zero_grad(set_to_none=True)
-                    loss.total.backward()
+                    (loss.total * scale).backward()
                     if cfg.train.grad_clip:
                         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
                     optimizer.step()
@@ -339,42 +411,54 @@ class Trainer:
                         ema.update(model)
                     state.iteration += 1
                     state.epoch_iteration += 1
-                    window_images += len(batch)
-                    logger.add(loss, shot_losses if dual else None, distill, landm)
-                    if state.iteration % cfg.train.log_every == 0 or state.epoch_iteration == iters_per_epoch:
+                    window_images += len(batch) * world  # every process's: the speed is the run's
+                    terms = (loss, shot_losses if dual else None, distill, landm)
+                    if context.enabled:  # the log shows the global batch's loss, as one process would
+                        terms = _global_terms(context, scale, *terms)
+                    if logger is not None:
+                        logger.add(*terms)
+                    if logger is not None and (state.iteration % cfg.train.log_every == 0
+                                               or state.epoch_iteration == iters_per_epoch):
                         elapsed = time.perf_counter() - window_start
                         speed = window_images / max(elapsed, 1e-9)
                         row = logger.flush(state, optimizer.param_groups[0]["lr"], speed)
-                        remaining = (total_iters - state.iteration) * batch_size / max(speed, 1e-9)
+                        remaining = (total_iters - state.iteration) * global_batch / max(speed, 1e-9)
                         bar.set_postfix_str(logger.progress(row, speed, remaining))
                         window_start, window_images = time.perf_counter(), 0
                     bar.update(1)
                     if state.iteration % cfg.train.checkpoint_every == 0:
                         checkpoint_now("last.pt")
-                    if self._stop_requested or (max_iters is not None and state.iteration >= max_iters):
+                    if not context.enabled:  # a Ctrl-C during this step stops after it (processes agree above)
+                        stop = self._stop_requested
+                    if stop or (max_iters is not None and state.iteration >= max_iters):
                         break
                 bar.close()
-                if self._stop_requested or (max_iters is not None and state.iteration >= max_iters):
+                if stop or (max_iters is not None and state.iteration >= max_iters):
                     path = checkpoint_now("last.pt")
-                    tqdm.write(f"saved {path} (epoch {state.epoch + 1}, iteration {state.iteration})")
+                    say(f"saved {path} (epoch {state.epoch + 1}, iteration {state.iteration})")
                     return state
                 state.epoch += 1
                 state.epoch_iteration = 0
                 due = state.epoch % cfg.eval.every_epochs == 0 or state.epoch == cfg.train.epochs
                 if val_set is not None and due:
-                    ap = self.validate(ema.module if ema is not None else model, val_set, val_cache, meta)
+                    # rank 0 validates; every process takes its AP, so all save best.pt (a collective) alike
+                    ap = self.validate(ema.module if ema is not None else model, val_set, val_cache, meta) \
+                        if main else None
+                    ap = broadcast_value(context, ap)
                     model.train()
-                    logger.val(state, ap)
+                    if logger is not None:
+                        logger.val(state, ap)
                     if cfg.train.keep_validated:
                         checkpoint_now(f"epoch_{state.epoch}.pt")
                     if ap > state.best_ap:
                         state.best_ap, state.best_epoch = ap, state.epoch
                         checkpoint_now("best.pt")
-                    tqdm.write(f"epoch {state.epoch}: val AP {ap:.4f} (best {state.best_ap:.4f}, epoch {state.best_epoch})")
+                    say(f"epoch {state.epoch}: val AP {ap:.4f} (best {state.best_ap:.4f}, epoch {state.best_epoch})")
                 checkpoint_now("last.pt")
         finally:
             signal.signal(signal.SIGINT, previous_handler)
-            logger.close()
+            if logger is not None:
+                logger.close()
         return state
 
     # ----------------------------------------------------------------------------------------- validation
@@ -392,6 +476,36 @@ class Trainer:
         options = {"min_size": e.min_size} if e.protocol == "voc" else {}
         result = evaluate(data, predictions, protocol=e.protocol, **options)
         return float(next(iter(result.metrics.values())))
+
+
+class _Shots(nn.Module):
+    """The model's raw outputs of every shot, ``[(loc, conf[, landm]), ...]``, from ``forward``: what
+    DistributedDataParallel wraps (it synchronises the gradients of what runs through ``forward``)."""
+
+    def __init__(self, model: SingleShotDetector, dual: bool) -> None:
+        super().__init__()
+        self.model, self.dual = model, dual
+
+    def forward(self, images: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        return self.model.forward_shots(images) if self.dual else [self.model(images)]
+
+
+def _global_terms(context: DistContext, scale: float, loss: LossOutput, shot_losses: list[LossOutput] | None,
+                  distill: torch.Tensor | None, landm: torch.Tensor | None) -> tuple:
+    """The step's logged terms for the global batch: each process's terms rescaled to the global positives
+    (``scale``) and averaged over the processes, positives summed (what one process with the whole batch logs)."""
+    parts = [loss.total, loss.loc, loss.conf] + [t for s in (shot_losses or []) for t in (s.total, s.loc, s.conf)] \
+        + [t for t in (distill, landm) if t is not None]
+    values = all_sum(context, torch.stack([p.detach().float().cpu() for p in parts]) * scale) / context.world_size
+    positives = all_sum(context, torch.tensor([float(loss.num_positives)]))[0]
+    it = iter(values)
+
+    def output() -> LossOutput:
+        return LossOutput(next(it), next(it), next(it), positives)
+
+    total = output()
+    shots = [output() for _ in shot_losses] if shot_losses else None
+    return total, shots, next(it) if distill is not None else None, next(it) if landm is not None else None
 
 
 def _side_px(boxes_xyxy: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
