@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned: the CPU build. Installed later by a range, pip would fetch a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
+	# the test extra holds every optional engine the tests run, Ray (singleshot detect --engine ray) included
 	$(PY) -m pip install --quiet -e '.[test]'
 	$(MAKE) pretrained
 	touch $(STAMP)

@@ -1,4 +1,5 @@
-"""The Python twins of the CLI verbs: ``train``, ``evaluate``, ``export`` (``singleshot train|eval|export``).
+"""The Python twins of the CLI verbs: ``train``, ``evaluate``, ``export``, ``detect`` (``singleshot
+train|eval|export|detect``).
 
 Each takes what its verb takes, as keyword arguments, and returns what the verb prints, as an object.
 """
@@ -61,3 +62,14 @@ def export(weights: str | Path, out: str | Path, **options):
     from singleshot.deploy.export import export_model
 
     return export_model(weights, out, **options)
+
+
+def detect(sources, out: str | Path = "detections", *, engine: str = "local", **options):
+    """``singleshot detect PATH... [--engine ray [--ray-address ADDR] [--workers N]] [--format parquet]`` on image
+    files and folders: writes ``detections.json`` (or Parquet shards) to ``out`` and returns the
+    :class:`~singleshot.batch.BatchReport`. Detections only: drawn copies, attributes and videos are the CLI's
+    local engine's. Options as :func:`singleshot.batch.detect_batch` (``weights``, ``runtime``, ``min_score``,
+    ``ray_address``, ``workers``, ``fmt``, ...)."""
+    from singleshot.batch import detect_batch
+
+    return detect_batch(sources, out, engine=engine, **options)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -176,6 +177,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.out:
         config.train.out_dir = args.out
     state = Trainer(config, progress=not args.no_progress).fit(resume=args.resume)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 alone reports (it wrote the run folder)
+        return 0
     best = (f"best val AP {state.best_ap:.4f} (epoch {state.best_epoch})" if state.best_epoch >= 0
             else "not validated yet")
     print(f"done: epoch {state.epoch}, iteration {state.iteration}, {best}; checkpoints in {config.train.out_dir}")
@@ -224,6 +227,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
     if not args.sources and args.source is None:
         raise UserError("give image files, folders or videos, or --source CAMERA_INDEX|VIDEO")
+    if args.engine == "ray" or args.format == "parquet":
+        return _detect_batch(args)
     sources = list(args.sources) + ([args.source] if args.source is not None else [])
     videos = [s for s in sources if is_video_source(s)]
     stills = [s for s in sources if s not in videos]
@@ -307,6 +312,27 @@ def _cmd_detect(args: argparse.Namespace) -> int:
           f"{args.input_size}, runtime {detector.runtime}: {1000 * seconds / max(done, 1):.1f} ms/image "
           f"({fps:.1f} FPS, decode excluded); annotated output and detections.json in {out}")
     return 0 if done else 2
+
+
+def _detect_batch(args: argparse.Namespace) -> int:
+    """``detect --engine ray`` or ``--format parquet``: image files only, detections only (no drawn copies)."""
+    from singleshot.batch import detect_batch
+    from singleshot.video import is_video_source
+
+    mode = "--engine ray" if args.engine == "ray" else "--format parquet"
+    drawn = [flag for flag, on in (("--source", args.source is not None), ("--attributes", args.attributes),
+                                   ("--crops", args.crops), ("--blur", args.blur), ("--show", args.show)) if on]
+    videos = [s for s in args.sources if is_video_source(s)]
+    if drawn or videos:
+        raise UserError(f"{mode} writes detections of image files only: drop {', '.join(drawn) or videos[0]}")
+    report = detect_batch(
+        args.sources, args.out, engine=args.engine, weights=args.weights, runtime=args.runtime,
+        input_size=args.input_size, threads=args.threads, box_vote=not args.no_box_vote, min_score=args.min_score,
+        max_overlap=args.max_overlap, top_k=args.top_k, batch_size=args.batch_size, fmt=args.format,
+        ray_address=args.ray_address, workers=args.workers, progress=not args.no_progress,
+    )
+    print(report.line())
+    return 0 if report.images else 2
 
 
 def _wxh(text: str) -> tuple[int, int]:
@@ -566,6 +592,18 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--blur", nargs="?", const="blur", choices=("blur", "pixelate"),
                         help="write anonymised copies (faces blurred, or pixelated) instead of annotated ones")
     detect.add_argument("--max-frames", type=int, default=None, help="videos and cameras: stop after this many frames")
+    detect.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this process; ray: a pool of Ray actors, one CPU and one runtime thread each "
+                             "(needs pip install 'singleshot[ray]'; detections only, no drawn copies)")
+    detect.add_argument("--ray-address", metavar="ADDR",
+                        help="with --engine ray: join this Ray cluster (e.g. HEAD_IP:6379 from ray start --head, or "
+                             "auto); default: start a local Ray instance")
+    detect.add_argument("--workers", type=int, default=None,
+                        help="with --engine ray: actors, one model each (default: every CPU of the instance)")
+    detect.add_argument("--format", choices=("json", "parquet"), default="json",
+                        help="json: detections.json; parquet: shards detections-NNNNN.parquet of 100000 images, "
+                             "written as results arrive (very large runs; detections only, no drawn copies)")
+    _no_progress_flag(detect)
 
     export = _verb(sub, "export", "write a deployable copy of a checkpoint (.pt weights, or .onnx)", _cmd_export)
     export.add_argument("--weights", required=True, metavar="CKPT", help="training or weights checkpoint")
