@@ -137,6 +137,9 @@ class TrainConfig:
             the same code path as ``singleshot eval``.
         channels_last: NHWC memory format (faster convolutions on CPUs); log_every: iterations per log row.
         max_iters: stop (with a checkpoint) after this many iterations in all, even mid-epoch (smoke tests).
+        freeze: parameter-name prefixes kept fixed, their BatchNorm statistics too (e.g. ``[backbone, neck,
+            head.conf, head.loc]`` to learn a new landmark head on a trained detector whose boxes stay exactly
+            as they were).
         sync_bn: under torchrun (several processes), BatchNorm statistics over the global batch instead of each
             process's share (singleshot/engine/distributed.py); no effect on a single process.
     """
@@ -176,6 +179,7 @@ class TrainConfig:
     channels_last: bool = True
     log_every: int = 10
     max_iters: int | None = None
+    freeze: list[str] = field(default_factory=list)
     sync_bn: bool = False
 
     def __post_init__(self) -> None:

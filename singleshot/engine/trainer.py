@@ -57,7 +57,7 @@ from singleshot.engine.distributed import (
 )
 from singleshot.engine.ema import ModelEMA
 from singleshot.engine.logging import TrainLogger
-from singleshot.engine.optim import build_optimizer, build_scheduler
+from singleshot.engine.optim import build_optimizer, build_scheduler, freeze_parameters, hold_statistics
 from singleshot.engine.state import TrainState, read_training_checkpoint, rng_states, set_rng_states
 from singleshot.evaluation import evaluate
 from singleshot.inference import ModelPredictor, predict_dataset
@@ -255,6 +255,7 @@ class Trainer:
         model = model.to(device=device, memory_format=memory_format)
         if context.enabled and cfg.train.sync_bn:
             model = convert_global_batchnorm(model, device)
+        frozen_norms = freeze_parameters(model, list(cfg.train.freeze))
         optimizer = build_optimizer(model, cfg)
         scheduler = build_scheduler(optimizer, total_iters, cfg)
         criterion = MultiBoxLoss(
@@ -336,6 +337,7 @@ class Trainer:
         max_iters = cfg.train.max_iters
         try:
             model.train()
+            hold_statistics(frozen_norms)
             # One loader for the rest of the run (RunSampler): its workers start once, not every epoch.
             loader = DataLoader(
                 EpochDraws(datasets), batch_size=batch_size,
@@ -446,6 +448,7 @@ class Trainer:
                         if main else None
                     ap = broadcast_value(context, ap)
                     model.train()
+                    hold_statistics(frozen_norms)
                     if logger is not None:
                         logger.val(state, ap)
                     if cfg.train.keep_validated:

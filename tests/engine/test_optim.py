@@ -21,3 +21,31 @@ def test_optimizer_groups_and_schedule():
     assert lr_factor(80, 100, config) == pytest.approx(0.01)
     config.train.schedule = "cosine"
     assert lr_factor(100, 100, config) == pytest.approx(0.01)
+
+
+def test_frozen_parts_keep_weights_and_batchnorm_statistics():
+    import torch
+    from torch import nn
+
+    from singleshot.config import ConfigError
+    from singleshot.engine.optim import freeze_parameters, hold_statistics
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    norms = freeze_parameters(model, ["0.", "1."])
+    assert norms == [model[1]]
+    optimizer = build_optimizer(model, config_from_dict({"train": {"lr": 0.1}}))
+    for _ in range(3):
+        model.train()
+        hold_statistics(norms)
+        loss = model(torch.randn(2, 3, 8, 8)).square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = model.state_dict()
+    for key in ("0.weight", "0.bias", "1.weight", "1.running_mean", "1.running_var"):
+        assert torch.equal(before[key], after[key]), key
+    assert not torch.equal(before["3.weight"], after["3.weight"])  # the free part learnt
+    with pytest.raises(ConfigError, match="names no parameter"):
+        freeze_parameters(model, ["backbone"])
