@@ -97,9 +97,9 @@ def report(variants: dict[str, Variant], args: argparse.Namespace) -> list[dict]
     import torch
     from common import median_ms
 
-    from singleshot.data.cache import decode_image
     from singleshot.data.formats import load_annotations
     from singleshot.evaluation import evaluate
+    from singleshot.images import decode_image
     from singleshot.inference import predict_dataset
     from singleshot.predictor import Detector
 

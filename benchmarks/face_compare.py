@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 import torch
 
-from singleshot.data.cache import decode_image
 from singleshot.data.formats import load_annotations
 from singleshot.evaluation import evaluate
+from singleshot.images import decode_image
 from singleshot.inference import predict_dataset
 from singleshot.predictor import Detector
 

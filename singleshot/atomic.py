@@ -25,8 +25,9 @@ class WriteError(SingleshotError):
 
 
 @contextmanager
-def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file for ``path`` (``mode`` ``"wb"`` or ``"w"``); on a clean exit it replaces ``path``."""
+def atomic_write(path: str | Path, mode: str = "wb", newline: str | None = None) -> Iterator[IO]:
+    """Open a temporary file for ``path`` (``mode`` ``"wb"`` or ``"w"``, UTF-8; ``newline`` as for ``open``, ``""``
+    for the csv module); on a clean exit it replaces ``path``, on any exception the temporary file is removed."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +37,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     except OSError as err:
         raise _write_error(path, err) from None
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": newline} if "b" not in mode else {})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them the file

@@ -170,7 +170,7 @@ def run_bench(
     import tempfile
 
     from singleshot.checkpoint import bundled_weights
-    from singleshot.data.cache import decode_image
+    from singleshot.images import decode_image
     from singleshot.predictor import Detector
 
     report = BenchReport()

@@ -219,8 +219,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from singleshot.atomic import write_text
-    from singleshot.data.cache import decode_image, image_problem
     from singleshot.evaluation.predictions import write_predictions
+    from singleshot.images import decode_image, image_problem
     from singleshot.landmarks import align_faces, blur_faces
     from singleshot.predictor import draw_detections
     from singleshot.video import detect_video, is_video_source
@@ -259,23 +259,27 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     for batch in batches:
         images, keys = [], []
         for path, key in batch:
-            decoded = decode_image(path)
+            # a JPEG over the pixel limit is decoded reduced (said on stderr), its boxes scaled back below
+            decoded = decode_image(path, on_reduce=lambda message, p=path: print(f"{p}: {message}", file=sys.stderr))
             if decoded is None:
                 print(f"{path}: {image_problem(path) or 'cannot read the image'}; skipped", file=sys.stderr)
                 skipped += 1
                 continue
             images.append(decoded[0])
-            keys.append(key)
+            keys.append((key, decoded[1][1] / decoded[0].shape[1], decoded[1][0] / decoded[0].shape[0]))
         bar.update(len(batch))
         if not images:
             continue
         start = time.perf_counter()
         dets = detector.detect(images, **options)
         seconds += time.perf_counter() - start
-        for image, key, det in zip(images, keys, dets):
+        for image, (key, fx, fy), det in zip(images, keys, dets):
             faces += len(det)
             done += 1
             predictions[key] = det.to_rows()
+            if (fx, fy) != (1.0, 1.0):  # decoded reduced: detections.json is in the original image's pixels
+                predictions[key][:, :4] *= [fx, fy, fx, fy]
+                predictions[key][:, 6:] *= [fx, fy] * ((predictions[key].shape[1] - 6) // 2)
             if det.attributes:
                 attribute_values[key] = {n: [round(float(v), 4) for v in p] for n, p in det.attributes.items()}
             target = out / key
@@ -409,6 +413,24 @@ def _add_inference_options(parser: argparse.ArgumentParser, min_score: float, pr
                         help=f"{prefix}PyTorch, ONNX Runtime or OpenCV DNN (default: torch for .pt, ort for .onnx)")
     parser.add_argument("--no-box-vote", action="store_true",
                         help=f"{prefix}plain NMS, without the box voting the model recommends (docs/deployment.md)")
+    _max_pixels_flag(parser)
+
+
+def _max_pixels_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-pixels", type=_positive_int, default=None, metavar="N",
+                        help="images declaring more pixels are refused from their header (JPEGs decoded reduced "
+                             "where the verb allows it); default SINGLESHOT_MAX_PIXELS, else 150000000")
+
+
+def _positive_int(text: str) -> int:
+    """argparse type of a whole number >= 1 (``150000000``, ``150_000_000`` or ``1.5e8``)."""
+    try:
+        value = int(float(text))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def _cmd_kindle(args: argparse.Namespace) -> int:
@@ -444,7 +466,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     else:
         print(report.markdown())
     if args.out:
-        Path(args.out).write_text(report.to_json())
+        from singleshot.atomic import write_text
+
+        write_text(args.out, report.to_json())
         print(f"\nJSON: {args.out}", file=sys.stderr)
     return 0
 
@@ -635,6 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="long side the teacher runs at (default: checkpoints 640, peers the image as is)")
     kin.add_argument("--threads", type=int, default=2, help="teacher threads (2)")
     kin.add_argument("--force", action="store_true", help="replace a finished dataset in --out")
+    _max_pixels_flag(kin)
     _no_progress_flag(kin)
 
     bench = _verb(sub, "bench", "end-to-end latency per runtime, frame size and threads (and peers, AP)", _cmd_bench)
@@ -697,6 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="CKPT", help="continue exactly from a training checkpoint (last.pt); "
                        "without CONFIG, with the run's own config")
     train.add_argument("--out", metavar="DIR", help="run folder (same as --set train.out_dir=...)")
+    _max_pixels_flag(train)
     _deprecated(train, "--out-dir", "out", "--out")
     _no_progress_flag(train)
     return parser
@@ -709,6 +735,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     verb = next((a for a in argv if not a.startswith("-")), "")
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "max_pixels", None):
+            from singleshot.images import MAX_PIXELS_VARIABLE
+
+            # through the environment, so DataLoader workers and every reader see the same limit
+            os.environ[MAX_PIXELS_VARIABLE] = str(args.max_pixels)
         return args.func(args)
     except SingleshotError as err:  # every error a user can fix: one line, no traceback
         print(f"singleshot {verb}: error: {err}".replace(f"singleshot {verb}: error: singleshot", "singleshot"),

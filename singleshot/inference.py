@@ -17,6 +17,7 @@ Torch-only: ONNX runtimes live in :mod:`singleshot.deploy` and are composed by t
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -157,7 +158,7 @@ def predict_dataset(
         ``({sample key: (K, 6) rows [x1, y1, x2, y2, score, label]} in original pixels, images missing or unreadable)``;
         a missing image has no entry (scored as without detections).
     """
-    from singleshot.data.cache import decode_image
+    from singleshot.images import decode_image
 
     predictions: dict[str, np.ndarray] = {}
     missing = 0
@@ -177,17 +178,20 @@ def predict_dataset(
                 images.append(cache.image(i))
                 factors.append((entry.original_width / entry.width, entry.original_height / entry.height))
             else:
-                decoded = decode_image(samples[i].image_path)
+                path = samples[i].image_path
+                decoded = decode_image(path, on_reduce=lambda message, p=path: tqdm.write(f"{p}: {message}", file=sys.stderr))
                 if decoded is None:
                     missing += 1
                     continue
-                images.append(decoded[0])
-                factors.append((1.0, 1.0))
+                image, (height, width) = decoded
+                images.append(image)
+                factors.append((width / image.shape[1], height / image.shape[0]))  # 1 unless decoded reduced
             keys.append(samples[i].key)
         for key, det, (fx, fy) in zip(keys, detect(images) if images else [], factors):
             rows = det.to_rows()
             if (fx, fy) != (1.0, 1.0):
                 rows[:, :4] *= [fx, fy, fx, fy]
+                rows[:, 6:] *= [fx, fy] * ((rows.shape[1] - 6) // 2)  # landmarks, when the model has them
             predictions[key] = rows
         bar.update(len(chunk))
     bar.close()

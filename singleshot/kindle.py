@@ -31,10 +31,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from singleshot.data.cache import decode_image
+from singleshot.atomic import atomic_write, write_text
 from singleshot.data.formats.folder import find_images
 from singleshot.data.formats.simple import link_images
 from singleshot.errors import SingleshotError
+from singleshot.images import decode_image, image_problem
 
 STATE_FILE = "kindle_state.jsonl"
 REPORT_FILE = "kindle_report.json"
@@ -227,7 +228,7 @@ def _write_csv(path: Path, records: Iterable[KindleRecord]) -> None:
 
     records = list(records)
     with_points = any(r.landmarks for r in records)
-    with path.open("w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:  # a kill mid-write keeps the previous dataset file whole
         writer = csv.writer(f)
         writer.writerow(["image", "width", "height", "x1", "y1", "x2", "y2", "label", "ignore"]
                         + (LANDMARK_HEADER if with_points else []))
@@ -251,7 +252,7 @@ def _write_coco(path: Path, records: Iterable[KindleRecord]) -> None:
                 "bbox": [round(x1, 1), round(y1, 1), round(x2 - x1, 1), round(y2 - y1, 1)],
                 "area": round((x2 - x1) * (y2 - y1), 1), "iscrowd": int(ign), "score": round(score, 4),
             })
-    path.write_text(json.dumps({"images": images, "annotations": annotations,
+    write_text(path, json.dumps({"images": images, "annotations": annotations,
                                 "categories": [{"id": 1, "name": "face"}]}))
 
 
@@ -315,7 +316,7 @@ def kindle(
                 f"{out_dir} holds an unfinished run with other settings ({previous}); rerun with those, "
                 "or pass --force to start again"
             )
-    settings_path.write_text(json.dumps(settings, indent=1))
+    write_text(settings_path, json.dumps(settings, indent=1))
     done = _read_state(state_path)
     keys = [p.relative_to(images_dir).as_posix() for p in paths]
     todo = [(p, k) for p, k in zip(paths, keys) if k not in done]
@@ -327,7 +328,8 @@ def kindle(
         for path, key in bar:
             decoded = decode_image(path)
             if decoded is None:
-                report.unreadable.append(f"{path}: cannot be decoded (corrupt or not an image); skipped")
+                why = image_problem(path) or "cannot be decoded (corrupt or not an image)"  # e.g. over the pixel limit
+                report.unreadable.append(f"{path}: {why}; skipped")
                 continue
             image, (height, width) = decoded
             boxes, scores, ignore = split_by_score(*teacher.detect(image), min_score, ignore_score)
@@ -348,7 +350,7 @@ def kindle(
     _fill_report(report, records)
     report.images_per_second = labelled / elapsed if labelled and elapsed > 0 else None
     report.dataset = f"{fmt}:{dataset if fmt == 'coco' else out_dir}"
-    (out_dir / REPORT_FILE).write_text(json.dumps(report.__dict__, indent=1))
+    write_text(out_dir / REPORT_FILE, json.dumps(report.__dict__, indent=1))
     return report
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from singleshot.checkpoint import build_model_from_checkpoint, bundled_weights, checkpoint_vote_iou, load_checkpoint
-from singleshot.data.cache import decode_image, image_problem
 from singleshot.errors import SingleshotError
+from singleshot.images import ImageError, decode_image, image_problem
 from singleshot.inference import (
     PAD_MULTIPLE,
     ModelPredictor,
@@ -33,10 +33,6 @@ from singleshot.models.layers import fuse_conv_bn
 from singleshot.structures import Detections
 
 ImageInput = np.ndarray | str | Path
-
-
-class ImageError(SingleshotError):
-    """An image that cannot be read; the message names the file."""
 
 
 class DetectorError(SingleshotError, ValueError):

@@ -5,111 +5,28 @@ removes it from every epoch. The cache is one flat ``.bin`` file of concatenated
 a ``.json`` index, named by a fingerprint of the image files (paths, sizes, modification times) and the maximum
 side, so it is rebuilt when the images change and shared by every run and DataLoader worker (the operating
 system's page cache holds it once). Images that cannot be read are reported and left out, never silently lost.
+
+Damage is caught twice: when a cache is opened, by its index and the ``.bin`` file's size (a cache cut short by a
+full disk or a killed copy is rebuilt whole); when an image is first read in a process, by the CRC-32 of its bytes
+(a flipped byte in the middle of the file): that image is decoded again from its file, and the index is removed so
+the next start rebuilds the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
-import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from singleshot.atomic import atomic_write, write_text
+from singleshot.images import decode_image, image_problem
 from singleshot.structures import AnnotationReport, Sample
-
-#: Images with more pixels than this are refused before any decoding, from the size their header declares: a
-#: 100-megapixel photo passes, a 20000x20000 PNG of 400 KB (2.7 GB once decoded) does not. The environment variable
-#: ``SINGLESHOT_MAX_PIXELS`` changes it for detect, datasets and the image cache (``singleshot serve`` has its own,
-#: lower upload limit: :class:`singleshot.serve.uploads.UploadLimits`).
-DEFAULT_MAX_PIXELS = 150_000_000
-
-
-def max_pixels() -> int:
-    """The pixel limit in force: ``SINGLESHOT_MAX_PIXELS`` when set, else :data:`DEFAULT_MAX_PIXELS`."""
-    return int(os.environ.get("SINGLESHOT_MAX_PIXELS") or DEFAULT_MAX_PIXELS)
-
-
-def _header(path: Path) -> tuple[int, int] | str:
-    """``(height, width)`` from the header, or what is wrong with the file."""
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below decides, not PIL's
-            with Image.open(path) as im:
-                w, h = im.size
-        return h, w
-    except FileNotFoundError:
-        return "not found"
-    except Image.DecompressionBombError as err:  # PIL refuses over twice its own limit; its message has the count
-        count = next(iter(re.findall(r"\((\d+) pixels\)", str(err))), "0")
-        limit = min(max_pixels(), 2 * Image.MAX_IMAGE_PIXELS)
-        return (f"declares {int(count) / 1e6:.3g} MP, over the limit of {limit / 1e6:.3g} MP "
-                f"(SINGLESHOT_MAX_PIXELS); refused before decoding")
-    except Exception:  # noqa: BLE001 - any unreadable header means "not an image we can bound"
-        return "not an image (unreadable header)"
-
-
-def image_size(path: Path) -> tuple[int, int] | None:
-    """``(height, width)`` of an image file from its header (no pixel decoding), or None if unreadable."""
-    header = _header(Path(path))
-    return header if isinstance(header, tuple) else None
-
-
-def image_problem(path: Path, limit: int | None = None) -> str | None:
-    """Why :func:`decode_image` refuses ``path`` without decoding it (one phrase), or None when it may decode."""
-    return _refusal(_header(Path(path)), limit)
-
-
-def _refusal(header: tuple[int, int] | str, limit: int | None) -> str | None:
-    """What is wrong with a file whose header read as ``header``, or None when it may be decoded."""
-    if isinstance(header, str):
-        return header
-    h, w = header
-    limit = limit or max_pixels()
-    if h * w > limit:
-        return (f"{w}x{h} pixels ({h * w / 1e6:.3g} MP) is over the limit of {limit / 1e6:.3g} MP "
-                f"(SINGLESHOT_MAX_PIXELS); refused before decoding")
-    return None
-
-
-def decode_image(path: Path, max_side: int | None = None,
-                 limit: int | None = None) -> tuple[np.ndarray, tuple[int, int]] | None:
-    """Read an image as RGB uint8 ``(h, w, 3)``, shrunk so its long side is at most ``max_side``.
-
-    Returns ``(image, (original_height, original_width))``, or None if the file is missing, cannot be decoded, or
-    declares more than ``limit`` pixels (default :func:`max_pixels`) in its header: the size is read before any
-    decoding, so memory is bounded by the limit, not by the file (:func:`image_problem` says why). Large images are
-    decoded at reduced resolution directly (OpenCV's ``IMREAD_REDUCED_COLOR_2/4``), several times faster than a
-    full decode and resize. EXIF orientation is ignored: pixels are used as stored, which is what annotation files
-    refer to and what the header size reports.
-    """
-    path = Path(path)
-    if not path.is_file():
-        return None
-    original = _header(path)  # read once: the limit check and the reduced-decode choice both use it
-    if _refusal(original, limit) is not None:
-        return None
-    flag = cv2.IMREAD_COLOR
-    if max_side:
-        ratio = max(original) / max_side
-        flag = cv2.IMREAD_REDUCED_COLOR_4 if ratio >= 4 else cv2.IMREAD_REDUCED_COLOR_2 if ratio >= 2 else flag
-    image = cv2.imread(str(path), flag | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        return None
-    h, w = image.shape[:2]
-    if max_side and max(h, w) > max_side:
-        scale = max_side / max(h, w)
-        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (int(original[0]), int(original[1]))
 
 
 @dataclass
@@ -121,6 +38,7 @@ class CacheEntry:
     width: int
     original_height: int
     original_width: int
+    crc32: int  # of the entry's bytes, checked on the first read in each process
 
 
 class ImageCache:
@@ -129,11 +47,15 @@ class ImageCache:
     ``entries[i]`` is the entry of ``samples[i]`` or None if that image could not be read.
     """
 
-    def __init__(self, bin_path: Path, entries: list[CacheEntry | None], max_side: int) -> None:
+    def __init__(self, bin_path: Path, entries: list[CacheEntry | None], max_side: int,
+                 sources: Sequence[str | Path] | None = None) -> None:
         self.bin_path = Path(bin_path)
         self.entries = entries
         self.max_side = max_side
+        self.sources = [str(p) for p in sources] if sources is not None else None  # image files, to rebuild entries
         self._data: np.memmap | None = None
+        self._checked: set[int] = set()
+        self._rebuilt: dict[int, np.ndarray] = {}
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -145,10 +67,35 @@ class ImageCache:
         entry = self.entries[i]
         if entry is None:
             raise KeyError(f"image {i} is not in the cache (it could not be read)")
+        if i in self._rebuilt:
+            return self._rebuilt[i]
         if self._data is None:
             self._data = np.memmap(self.bin_path, dtype=np.uint8, mode="r")
         size = entry.height * entry.width * 3
-        return self._data[entry.offset : entry.offset + size].reshape(entry.height, entry.width, 3)
+        view = self._data[entry.offset : entry.offset + size]
+        # checked once per process: about a millisecond per image, so the first epoch pays it and later ones do not
+        if i not in self._checked:
+            if view.size != size or zlib.crc32(view) != entry.crc32:
+                return self._rebuild(i, entry)
+            self._checked.add(i)
+        return view.reshape(entry.height, entry.width, 3)
+
+    def _rebuild(self, i: int, entry: CacheEntry) -> np.ndarray:
+        """Sample ``i``'s image decoded again from its file after its cached bytes failed the checksum; the index
+        is removed so the next :meth:`build` rebuilds the whole cache."""
+        from singleshot.data.formats.base import DataError
+
+        source = self.sources[i] if self.sources is not None else None
+        decoded = decode_image(source, self.max_side, on_reduce=_noter(None, source)) if source is not None else None
+        if decoded is None or decoded[0].shape != (entry.height, entry.width, 3):
+            raise DataError(f"{self.bin_path}: image {i} ({source}) is damaged in the cache (checksum) and cannot be "
+                            "decoded again from its file; delete the cache folder")
+        if not self._rebuilt:
+            tqdm.write(f"{self.bin_path}: image cache damaged ({source} fails its checksum); decoded from the file, "
+                       "the cache is rebuilt at the next start")
+            self.bin_path.with_suffix(".json").unlink(missing_ok=True)
+        self._rebuilt[i] = decoded[0]
+        return decoded[0]
 
     @classmethod
     def build(
@@ -176,7 +123,7 @@ class ImageCache:
                     if e is None:
                         report.skipped_images += 1
                         report.note(str(sample.image_path), "missing or unreadable image; skipped")
-            return cls(bin_path, entries, max_side)
+            return cls(bin_path, entries, max_side, [s.image_path for s in samples])
 
         entries: list[CacheEntry | None] = []
         offset = 0
@@ -187,7 +134,8 @@ class ImageCache:
         with atomic_write(bin_path) as out:
             for sample in tqdm(samples, desc=f"caching images (long side <= {max_side})", disable=not progress,
                                unit="img"):
-                decoded = decode_image(sample.image_path, max_side)
+                # a JPEG over the pixel limit is decoded reduced (the cache keeps a small copy anyway), and noted
+                decoded = decode_image(sample.image_path, max_side, on_reduce=_noter(report, sample.image_path))
                 if decoded is None:
                     entries.append(None)
                     if report is not None:
@@ -196,11 +144,17 @@ class ImageCache:
                         report.note(str(sample.image_path), f"{problem}; skipped")
                     continue
                 image, (orig_h, orig_w) = decoded
-                out.write(np.ascontiguousarray(image).tobytes())
-                entries.append(CacheEntry(offset, image.shape[0], image.shape[1], orig_h, orig_w))
+                data = np.ascontiguousarray(image).tobytes()
+                out.write(data)
+                entries.append(CacheEntry(offset, image.shape[0], image.shape[1], orig_h, orig_w, zlib.crc32(data)))
                 offset += image.size
         write_text(index_path, json.dumps({"max_side": max_side, "entries": [e.__dict__ if e else None for e in entries]}))
-        return cls(bin_path, entries, max_side)
+        return cls(bin_path, entries, max_side, [s.image_path for s in samples])
+
+
+def _noter(report: AnnotationReport | None, path: str | Path):
+    """A callback that notes in ``report`` (when given) why ``path`` was decoded reduced."""
+    return lambda message: report.note(str(path), message) if report is not None else None
 
 
 def _read_index(bin_path: Path, index_path: Path, count: int) -> list[CacheEntry | None] | None:
@@ -216,7 +170,7 @@ def _read_index(bin_path: Path, index_path: Path, count: int) -> list[CacheEntry
 
 
 def _fingerprint(samples: Sequence[Sample], max_side: int) -> str:
-    digest = hashlib.sha1(f"v1:{max_side}".encode())
+    digest = hashlib.sha1(f"v2:{max_side}".encode())  # v2: upright (EXIF) images, checksums
     for sample in samples:
         path = Path(sample.image_path)
         try:

@@ -21,7 +21,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from singleshot.data.cache import ImageCache, decode_image
+from singleshot.data.cache import ImageCache
+from singleshot.images import decode_image
 from singleshot.structures import AnnotationReport, AnnotationSet, Sample
 
 #: transform(image (H, W, 3) uint8 RGB, boxes_xyxy (K, 4) float32 px, labels (K,), ignore (K,), rng) -> result
@@ -144,7 +145,9 @@ class DetectionDataset(Dataset):
             entry = self.cache.entries[i]
             original = (entry.original_height, entry.original_width)
         else:
-            decoded = decode_image(sample.image_path)
+            # a JPEG over the pixel limit is decoded reduced (the boxes are scaled to it below), and noted
+            decoded = decode_image(sample.image_path,
+                                   on_reduce=lambda message: self.report.note(str(sample.image_path), message))
             if decoded is None:
                 return None
             image, original = decoded

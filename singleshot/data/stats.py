@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from singleshot.data.cache import decode_image, image_size
+from singleshot.images import decode_image, image_size
 from singleshot.structures import AnnotationSet
 
 #: Box-size bins (side ``sqrt(w * h)`` in pixels): face detectors are designed around these octaves.

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from singleshot.atomic import write_bytes
-from singleshot.data.cache import decode_image
 from singleshot.data.formats.folder import find_images
 from singleshot.errors import SingleshotError
+from singleshot.images import decode_image
 
 
 class QuantizeError(SingleshotError):

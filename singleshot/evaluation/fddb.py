@@ -162,13 +162,10 @@ def _image_size(sample: Sample, read_sizes: bool) -> tuple[int, int] | None:
     if sample.width is not None and sample.height is not None:
         return int(sample.width), int(sample.height)
     if read_sizes and Path(sample.image_path).is_file():
-        try:
-            from PIL import Image
+        from singleshot.images import image_size
 
-            with Image.open(sample.image_path) as image:  # reads the header only
-                return image.size
-        except OSError:
-            return None
+        size = image_size(sample.image_path)  # from the header, upright as the boxes were drawn on it
+        return (size[1], size[0]) if size is not None else None
     return None
 
 

@@ -13,9 +13,11 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from singleshot.errors import SingleshotError
+from singleshot.images import ImageError, ImageHeader, PixelLimitError, check_pixels, orient
+from singleshot.images import read_header as read_image_header
 
 #: Content types accepted for the ``image`` part; anything else is refused with 415. ``application/octet-stream``
 #: is what many clients send when they do not know the type; the header decides then.
@@ -53,39 +55,35 @@ def check_size(data: bytes, limits: UploadLimits) -> None:
         raise UploadError(413, f"the image is larger than the limit of {limits.max_bytes} bytes")
 
 
-def read_header(data: bytes, limits: UploadLimits) -> tuple[int, int]:
-    """``(width, height)`` from the file's header, without decoding pixels; refuses non-images (400) and images over
+def read_header(data: bytes, limits: UploadLimits) -> ImageHeader:
+    """The file's header (upright size, EXIF orientation) without decoding pixels, read as every other reader of
+    singleshot reads it (:func:`singleshot.images.read_header`); refuses non-images (400) and images over
     ``limits.max_pixels`` (413)."""
     try:
-        with warnings.catch_warnings():
-            # PIL warns above ~89 Mpx and raises above ~179 Mpx; the limit here is ours, checked just below
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-    except Image.DecompressionBombError:
-        raise UploadError(413, f"the image has more than {limits.max_pixels} pixels") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        header = read_image_header(data, limits.max_pixels)
+        check_pixels(header, limits.max_pixels)
+    except PixelLimitError as err:
+        if not err.width:  # the decoder refused before giving the size: only the count is known
+            raise UploadError(413, f"the image has {err.pixels} pixels, over the limit of {limits.max_pixels}") from None
+        raise UploadError(413, f"the image is {err.width}x{err.height} = {err.pixels} pixels, over the limit of "
+                               f"{limits.max_pixels}") from None
+    except ImageError:
         raise UploadError(400, "not an image (or a format that cannot be read): send a JPEG, PNG, BMP, WebP or "
                                "TIFF photo") from None
-    if width < 1 or height < 1:
-        raise UploadError(400, f"the image header says {width}x{height} pixels")
-    if width * height > limits.max_pixels:
-        raise UploadError(413, f"the image is {width}x{height} = {width * height} pixels, over the limit of "
-                               f"{limits.max_pixels}")
-    return width, height
+    return header
 
 
 def decode(data: bytes, limits: UploadLimits) -> np.ndarray:
-    """The photo as ``(H, W, 3)`` RGB uint8, turned upright by its EXIF orientation as browsers show it (so the
-    page's two modes agree; ``singleshot detect`` reads pixels as stored); a truncated or corrupt file is refused
-    (400) instead of being decoded into a partly grey image."""
-    read_header(data, limits)
+    """The photo as ``(H, W, 3)`` RGB uint8, turned upright by its EXIF orientation as browsers show it (and as
+    ``singleshot detect`` and the datasets read photos); a truncated or corrupt file is refused (400) instead of
+    being decoded into a partly grey image."""
+    header = read_header(data, limits)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the header check above decided
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
-                rgb = ImageOps.exif_transpose(image).convert("RGB")
+                rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise UploadError(400, f"the image is corrupt or truncated ({str(err).splitlines()[0][:120]})") from None
-    return np.asarray(rgb, dtype=np.uint8)
+    return orient(rgb, header.orientation)

@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 import torch
 
-from singleshot.data.cache import ImageCache, decode_image
+from singleshot.data.cache import ImageCache
 from singleshot.data.dataset import DetectionDataset, collate_detections, make_loader
 from singleshot.data.formats import load_annotations
 from singleshot.data.stats import dataset_stats, format_stats
+from singleshot.images import decode_image
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from singleshot.data.cache import image_size
 from singleshot.data.formats.base import DataError, make_sample, read_text, relative_key, require_file
+from singleshot.images import image_size
 from singleshot.landmarks import TEMPLATE_112, box_from_points
 from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet

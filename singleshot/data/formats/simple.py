@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from singleshot.atomic import atomic_write
 from singleshot.data.formats.base import DataError, make_sample, read_text, relative_key, require_file
 from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet
@@ -115,7 +116,7 @@ def write_csv(data: AnnotationSet, path: Path) -> Path:
     images = root / "images" if (root / "images").is_dir() else root
     if images.resolve() != (path / "images").resolve():
         link_images(path, images)
-    with (path / "boxes.csv").open("w", newline="") as f:
+    with atomic_write(path / "boxes.csv", "w", newline="") as f:  # a kill mid-write keeps the previous file whole
         writer = csv.writer(f)
         writer.writerow(_HEADER + ["label", "ignore"] + (LANDMARK_HEADER if with_points else []))
         for s in data.samples:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from singleshot.data.cache import image_size
 from singleshot.data.formats.base import DataError, make_sample, read_text, relative_key
 from singleshot.data.formats.folder import find_images
+from singleshot.images import image_size
 from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet
 
