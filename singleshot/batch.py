@@ -298,6 +298,8 @@ def _ray_results(groups: list[list[tuple[Path, str]]], weights: str | Path | Non
                  detector_options: dict, options: dict, address: str | None, workers: int | None,
                  report: BatchReport) -> Iterator[tuple[str, str, Any]]:
     """``(path, key, rows or problem)`` of every image, from an actor pool on Ray (started here, or joined)."""
+    import logging
+
     import ray
 
     from singleshot.checkpoint import bundled_weights
@@ -313,10 +315,12 @@ def _ray_results(groups: list[list[tuple[Path, str]]], weights: str | Path | Non
     report.workers = workers or max(1, cpus)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # ours counts images
+    # Ray Data's notes (execution started and finished, bars disabled) at INFO; its warnings stay visible
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     context.print_on_execution_start = False
     rows = [{"paths": [str(p) for p, _ in g], "keys": [k for _, k in g]} for g in groups]
-    # The weights go to the object store once; the actors get a reference inside a list, so their constructor's
-    # own arguments stay small (Ray warns about restartable actors whose arguments live in the object store).
+    # The weights go to the object store once, every actor (and a restarted one) reads them from there.
     weights_ref = [ray.put(source.read_bytes())]
     dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), 4 * report.workers)).map_batches(
         RayDetectActor,

@@ -21,8 +21,15 @@ FIXTURES = Path(__file__).parent / "fixtures"
 #: Bounded for CI: 150 mutants per reader, the same ones on every run, in about a second (deadline off: the first
 #: call imports). A long search outside CI: SINGLESHOT_FUZZ_EXAMPLES=20000 draws that many new mutants per reader.
 _LONG = int(os.environ.get("SINGLESHOT_FUZZ_EXAMPLES", "0"))
-FUZZ_SETTINGS = settings(max_examples=_LONG or 150, deadline=None, derandomize=not _LONG, database=None,
-                         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def fuzz_settings(ci_examples: int = 150) -> settings:
+    """``ci_examples`` fixed mutants in CI (fewer for readers whose every call decodes), or the long run's count."""
+    return settings(max_examples=_LONG or ci_examples, deadline=None, derandomize=not _LONG, database=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+FUZZ_SETTINGS = fuzz_settings()
 
 _HOSTILE = [b"", b"-1", b"0", b"-0", b"1e309", b"-1e309", b"nan", b"inf", b"99999999999999999999", b"1e-320",
             b"\xff", b"\xfe\xff", b"\xc3", b"\x00", b"\"", b"'", b"<", b"</", b"]", b"{", b"[", b",", b"\n", b"\r",
