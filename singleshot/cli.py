@@ -488,9 +488,14 @@ def _cmd_attribute_train(args: argparse.Namespace) -> int:
 
 def _cmd_attribute_crops(args: argparse.Namespace) -> int:
     from singleshot.attributes import cut_face_crops
+    from singleshot.data.formats import parse_spec
+    from singleshot.registry import DATASET_FORMATS
 
+    name, _ = parse_spec(args.data)
+    options = _parse_options(args.data_option, DATASET_FORMATS.get(name), f"{name} format")
     report = cut_face_crops(args.data, args.out, size=args.size, crop_scale=args.crop_scale,
-                            min_size=args.min_size, force=args.force, progress=not args.no_progress)
+                            min_size=args.min_size, force=args.force, progress=not args.no_progress,
+                            data_options=options)
     print(f"{report.crops} crops of {report.images} images written to {report.out}; skipped: {report.skipped_small} "
           f"faces under {args.min_size:g} px, {report.skipped_ignore} ignore regions, "
           f"{len(report.unreadable)} unreadable images")
@@ -706,6 +711,7 @@ def build_parser() -> argparse.ArgumentParser:
     attr_crops = _verb(attr_sub, "crops", "cut the faces of a detection dataset into square crops (unlabelled crops "
                        "for distillation, or to label by hand)", _cmd_attribute_crops)
     attr_crops.add_argument("--data", required=True, metavar="FORMAT:PATH", help="dataset, e.g. csv:DIR")
+    _data_option_flag(attr_crops, "option of the format's reader, e.g. split=train (repeatable)")
     attr_crops.add_argument("--out", required=True, help="folder for the crops")
     attr_crops.add_argument("--size", type=int, default=64, help="crop side in pixels (default 64)")
     attr_crops.add_argument("--crop-scale", type=float, default=1.0,

@@ -14,17 +14,17 @@ import torch
 from torch import Tensor, nn
 
 from singleshot.attributes.config import AttributeError_
+from singleshot.images import decode_image, image_problem
 
 
 def _read_crop(path: Path, size: int) -> np.ndarray | None:
     """One crop file -> uint8 ``(size, size, 3)`` RGB; None (reported) when it cannot be read."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        print(f"{path}: cannot read the image; skipped")
+    decoded = decode_image(path)  # upright, and bounded by the pixel limit, as every image the package reads
+    if decoded is None:
+        print(f"{path}: {image_problem(path) or 'cannot read the image'}; skipped")
         return None
-    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size
-                       else cv2.INTER_LINEAR)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    image = decoded[0]
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR)
 
 
 def load_crop_folder(folder: str | Path, exclude: set[str], size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -226,7 +226,7 @@ class CropReport:
 
 
 def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float = 1.0, min_size: float = 40.0,
-                   force: bool = False, progress: bool = True) -> CropReport:
+                   force: bool = False, progress: bool = True, data_options: dict | None = None) -> CropReport:
     """Cut the faces of a detection dataset into square crops, as :class:`AttributeClassifier` cuts detections.
 
     Unlabelled crops for distillation (``AttributeConfig.unlabeled``) or for labelling a new attribute by hand.
@@ -244,7 +244,7 @@ def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float
     out = Path(out)
     if out.is_dir() and find_images(out) and not force:
         raise AttributeError_(f"{out} already holds crops; pass --force to add to it (same names are replaced)")
-    dataset = load_annotations(spec)  # before creating the folder: a bad spec leaves nothing behind
+    dataset = load_annotations(spec, **(data_options or {}))  # before creating the folder: a bad spec leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
     crops = small = ignored = 0
     unreadable = []
@@ -257,12 +257,13 @@ def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float
         keep &= long_side >= min_size
         if not keep.any():
             continue
-        image = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)
-        if image is None:
+        # upright, as the dataset's boxes were drawn on it (EXIF orientation applied, as the detector's loaders do)
+        decoded = decode_image(sample.image_path)
+        if decoded is None:
             unreadable.append(str(sample.image_path))
-            print(f"{sample.image_path}: cannot read the image; skipped")
+            print(f"{sample.image_path}: {image_problem(sample.image_path) or 'cannot read the image'}; skipped")
             continue
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        rgb = decoded[0]
         stem = Path(sample.key).with_suffix("").as_posix().replace("/", "__")
         for k, crop in zip(np.flatnonzero(keep), square_crops(rgb, boxes[keep], size, crop_scale)):
             cv2.imwrite(str(out / f"{stem}_{k}.jpg"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),

@@ -97,3 +97,24 @@ def test_cut_face_crops_from_a_dataset_and_refuse_to_mix(tmp_path, capsys):
     with pytest.raises(DataError):
         cut_face_crops(f"csv:{tmp_path / 'missing'}", tmp_path / "never", progress=False)
     assert not (tmp_path / "never").exists()  # a bad dataset leaves no folder behind
+
+
+def test_cut_face_crops_passes_reader_options(tmp_path, capsys):
+    from singleshot.data.formats.points import caltech_split
+
+    names = [f"pic{n:05d}.jpg" for n in range(1, 200)]
+    names = [next(n for n in names if caltech_split(n) == "train"), next(n for n in names if caltech_split(n) == "val")]
+    root = tmp_path / "caltech"
+    root.mkdir()
+    for name in names:
+        cv2.imwrite(str(root / name), np.full((60, 60, 3), 128, np.uint8))
+    (root / "WebFaces_GroundThruth.txt").write_text("".join(f"{n} 20 25 40 25 30 35 30 45\n" for n in names))
+    counts = {}
+    for split in ["all", "train", "val"]:
+        assert main(["attribute", "crops", "--data", f"caltech:{root}", "--data-option", f"split={split}", "--out",
+                     str(tmp_path / split), "--size", "16", "--min-size", "1", "--no-progress"]) == 0
+        counts[split] = int(capsys.readouterr().out.split()[0])
+    assert counts == {"all": 2, "train": 1, "val": 1}
+    assert main(["attribute", "crops", "--data", f"caltech:{root}", "--data-option", "split=nope", "--out",
+                 str(tmp_path / "bad"), "--no-progress"]) != 0
+    assert "split" in capsys.readouterr().err
