@@ -56,7 +56,11 @@ def _parse_options(pairs: Sequence[str], reader, what: str) -> dict:
 
     import yaml
 
+    from singleshot.data.formats import HOLD_OUT_OPTIONS
+
     params = [p for p in inspect.signature(reader).parameters if p != "path"]
+    if what.endswith(" format"):
+        params += HOLD_OUT_OPTIONS  # taken by every format (load_annotations)
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

@@ -22,6 +22,10 @@ from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet
 
 
+#: Where <filename> names no file, the image named after the XML is looked for with these suffixes, in order.
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG", ".bmp")
+
+
 def _first_dir(root: Path, names: Sequence[str]) -> Path | None:
     return next((root / n for n in names if (root / n).is_dir()), None)
 
@@ -105,6 +109,13 @@ def read_voc(
         if unknown:
             raise DataError(f"{xml_file}: class(es) {sorted(unknown)} not in the given classes {list(class_names[1:])}")
         image_path = image_dir / filename
+        if not image_path.is_file():
+            # Labelling tools sometimes write the XML's own name (or a stale one) into <filename>; the devkit's
+            # convention is the annotation's id, so an image named after the XML is the one it describes.
+            found = next((p for p in (image_dir / f"{xml_file.stem}{e}" for e in _IMAGE_SUFFIXES) if p.is_file()), None)
+            if found is not None:
+                report.note(str(xml_file), f"<filename> {filename!r} not found; using {found.name}, named after the XML")
+                image_path = found
         samples.append(
             make_sample(
                 image_path,

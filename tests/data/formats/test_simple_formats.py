@@ -67,6 +67,20 @@ def test_voc_fixture_and_split():
     assert faces.class_names == ["background", "face"] and faces.samples[0].labels.tolist() == [1, 1]
 
 
+def test_voc_filename_naming_no_file_falls_back_to_the_image_named_after_the_xml(tmp_path):
+    import shutil
+
+    root = tmp_path / "voc"
+    shutil.copytree(FIXTURES / "voc", root)
+    xml = root / "Annotations" / "000001.xml"
+    text = xml.read_text()
+    assert "<filename>000001.jpg</filename>" in text
+    xml.write_text(text.replace("<filename>000001.jpg</filename>", "<filename>000001.xml</filename>"))
+    data = load_annotations(f"voc:{root}")
+    assert data.samples[0].key == "JPEGImages/000001.jpg" and data.samples[0].image_path.is_file()
+    assert any("'000001.xml' not found; using 000001.jpg" in m for m in data.report.messages)
+
+
 def test_voc_errors(tmp_path):
     (tmp_path / "annotations").mkdir()
     with pytest.raises(DataError, match="no .xml files"):
