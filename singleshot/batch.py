@@ -116,9 +116,11 @@ def detect_group(detector: Any, paths: Sequence[str | Path], options: dict[str, 
 class DetectionWriter:
     """Writes detections as they arrive: ``detections.json`` at :meth:`close` (the local engine's file), or Parquet
     shards ``detections-NNNNN.parquet`` of ``shard_images`` images each (columns ``key`` and ``detections``, a
-    list of rows ``[x1, y1, x2, y2, score, label, (landmarks)]`` in original pixels), so memory stays bounded."""
+    list of rows ``[x1, y1, x2, y2, score, label, (landmarks)]`` in original pixels; the class names in the schema's
+    metadata, ``singleshot_class_names``), so memory stays bounded."""
 
-    def __init__(self, out: Path, fmt: str = "json", shard_images: int = 100_000) -> None:
+    def __init__(self, out: Path, fmt: str = "json", shard_images: int = 100_000,
+                 class_names: Sequence[str] | None = None) -> None:
         if fmt not in FORMATS:
             raise BatchError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
         if fmt == "parquet":
@@ -127,6 +129,7 @@ class DetectionWriter:
         self.out.mkdir(parents=True, exist_ok=True)
         self.predictions: dict[str, np.ndarray] = {}
         self.files: list[Path] = []
+        self.class_names = list(class_names) if class_names else None
 
     def add(self, key: str, rows: np.ndarray) -> None:
         self.predictions[key] = rows
@@ -139,7 +142,8 @@ class DetectionWriter:
 
         table = pa.table({"key": list(self.predictions),
                           "detections": [np.asarray(r, dtype=np.float64).tolist() for r in self.predictions.values()]},
-                         schema=pa.schema([("key", pa.string()), ("detections", pa.list_(pa.list_(pa.float64())))]))
+                         schema=pa.schema([("key", pa.string()), ("detections", pa.list_(pa.list_(pa.float64())))],
+                                          metadata={"singleshot_class_names": ",".join(self.class_names or [])}))
         path = self.out / f"detections-{len(self.files):05d}.parquet"
         pq.write_table(table, path)
         self.files.append(path)
@@ -153,7 +157,7 @@ class DetectionWriter:
             if order is not None:
                 self.predictions = {k: self.predictions[k] for k in order if k in self.predictions}
             path = self.out / "detections.json"
-            write_predictions(path, self.predictions)
+            write_predictions(path, self.predictions, self.class_names)
             self.files.append(path)
         elif self.predictions or not self.files:
             self._write_shard()
@@ -208,7 +212,9 @@ def detect_batch(
     items = image_sources(sources)
     if not items:
         raise BatchError("no images given")
-    writer = DetectionWriter(Path(out), fmt, shard_images)
+    from singleshot.predictor import weights_class_names
+
+    writer = DetectionWriter(Path(out), fmt, shard_images, class_names=weights_class_names(weights))
     warn = warn or (lambda line: print(line, file=sys.stderr))
     groups = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     options = {"min_score": min_score, "max_overlap": max_overlap, "top_k": top_k}

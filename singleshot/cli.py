@@ -311,7 +311,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         done += report.frames
         faces += report.detections
         seconds += report.seconds
-    write_predictions(out / "detections.json", predictions)
+    write_predictions(out / "detections.json", predictions, detector.class_names)
     if attributes:
         # one probability per detection, in the order of detections.json
         write_text(out / "attributes.json", json.dumps(attribute_values, indent=1))  # atomic, as detections.json

@@ -17,7 +17,13 @@ import cv2
 import numpy as np
 import torch
 
-from singleshot.checkpoint import build_model_from_checkpoint, bundled_weights, checkpoint_vote_iou, load_checkpoint
+from singleshot.checkpoint import (
+    build_model_from_checkpoint,
+    bundled_weights,
+    check_detector,
+    checkpoint_vote_iou,
+    load_checkpoint,
+)
 from singleshot.errors import SingleshotError
 from singleshot.images import ImageError, decode_image, image_problem
 from singleshot.inference import (
@@ -322,6 +328,19 @@ class Detector:
 
 #: Colours (BGR) of the five points when drawn: eyes, nose, mouth corners.
 _POINT_COLOURS = ((255, 128, 0), (255, 128, 0), (0, 200, 0), (0, 0, 255), (0, 0, 255))
+
+
+def weights_class_names(weights: str | Path | None) -> list[str]:
+    """The class names of a detector's weights (a ``.pt`` checkpoint, an ONNX export, or None for the bundled
+    model), read without building the model: index 0 is the background."""
+    path = Path(weights) if weights is not None else bundled_weights()
+    if path.suffix.lower() == ".onnx":
+        from singleshot.deploy.onnx_export import read_detector_metadata
+
+        if not path.is_file():
+            raise WeightsNotFoundError(f"{path}: ONNX file not found")
+        return read_detector_metadata(path).get("singleshot_class_names", "background,object").split(",")
+    return list(check_detector(load_checkpoint(path), str(path))["class_names"])
 
 
 def draw_detections(image_rgb: np.ndarray, detections: Detections, class_names: Sequence[str]) -> np.ndarray:

@@ -68,6 +68,8 @@ def test_local_engine_and_parquet_shards_hold_the_detections_of_detect(photos, m
     assert [p.name for p in shards] == [f"detections-0000{i}.parquet" for i in range(2)]
     rows = {k: d for s in shards for k, d in zip(*pq.read_table(s).to_pydict().values())}
     expected = json.loads(reference.read_text())
+    assert expected.pop("@classes") == ["background", "face"]  # the model's class names travel with the labels
+    assert pq.read_schema(shards[0]).metadata[b"singleshot_class_names"] == b"background,face"
     assert rows.keys() == expected.keys()
     for key, dets in expected.items():
         np.testing.assert_allclose(np.asarray(rows[key]).reshape(-1, 6), np.asarray(dets).reshape(-1, 6),

@@ -137,7 +137,8 @@ def model_info(name: str) -> ModelInfo:
 
 
 @MODELS.register("ssd_mobilenet_v2")
-def ssd_mobilenet_v2(num_classes: int = 21, width: float = 1.0) -> SingleShotDetector:
+def ssd_mobilenet_v2(num_classes: int = 21, width: float = 1.0, min_scale: float = 0.2,
+                     max_scale: float = 0.95) -> SingleShotDetector:
     """SSDLite with MobileNetV2 (MobileNetV2 paper, section 6.2): separable extras and heads, 300x300, 21 classes.
 
     Maps: the expansion of block 13 (``features.14.conv.0``, 576 channels, stride 16) and the 1280-channel last conv
@@ -146,7 +147,15 @@ def ssd_mobilenet_v2(num_classes: int = 21, width: float = 1.0) -> SingleShotDet
     0.2-0.95 and ratios 1, 2, 1/2, 3, 1/3 plus the extra prior (torchvision's SSDLite layout). 21 classes = VOC +
     background; the paper's COCO model is the same network with 91. Differences from the paper's SSDLite: the
     extras and heads have biases and ReLU instead of BatchNorm and ReLU6 (this package's shared neck and head).
+
+    ``min_scale`` and ``max_scale`` are the smallest and largest prior sides as fractions of the input (SSD paper,
+    eq. 4: 0.2 and 0.9; torchvision 0.95). Objects well under a fifth of the image side (heads in a crowd, the
+    small-object case of the SSD paper's section 3.6) are matched only by their forced best prior unless
+    ``min_scale`` comes down to their size (for COCO's small objects the paper starts at 0.07, 21 px at 300 px,
+    section 3.4).
     """
+    if not 0 < min_scale < max_scale <= 1.5:
+        raise ValueError(f"ssd_mobilenet_v2 needs 0 < min_scale < max_scale <= 1.5, got {min_scale} and {max_scale}")
     backbone = mobilenet.mobilenet_v2(width=width, out_strides=(16, 32), expansion_taps=True)
     extras = (
         ExtraBlock(256, 512, 2, 1, depthwise=True),  # 19 -> 10 at 300 px
@@ -155,7 +164,7 @@ def ssd_mobilenet_v2(num_classes: int = 21, width: float = 1.0) -> SingleShotDet
         ExtraBlock(64, 128, 2, 1, depthwise=True),  # 3 -> 2 (padded convs: any input size works)
     )
     neck = SSDExtras(backbone.out_channels, extras)
-    spec = linear_scale_prior_spec((16, 32, 64, 128, 256, 512))
+    spec = linear_scale_prior_spec((16, 32, 64, 128, 256, 512), min_scale, max_scale)
     # "replace all the regular convolutions with separable convolutions ... in SSD prediction layers" (section 6.2).
     head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True)
     return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(300, 300))

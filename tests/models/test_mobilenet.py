@@ -161,6 +161,10 @@ def test_ssd_mobilenet_v2_recipe():
     # The TensorFlow SSDLite grid at 300 px.
     assert m.feature_sizes((300, 300)) == [(19, 19), (10, 10), (5, 5), (3, 3), (2, 2), (1, 1)]
     assert m.priors().shape == (3000, 4)
+    small = create_model("ssd_mobilenet_v2", num_classes=3, min_scale=0.07)
+    assert [lv.sizes[0] for lv in small.prior_spec.levels] == pytest.approx([0.07 + 0.176 * k for k in range(6)])
+    with pytest.raises(ValueError, match="min_scale"):
+        create_model("ssd_mobilenet_v2", min_scale=0.9, max_scale=0.5)
 
 
 def test_face_mobilenet_v2_recipe():

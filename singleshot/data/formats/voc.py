@@ -21,7 +21,6 @@ from singleshot.data.formats.base import DataError, make_sample, read_text, rela
 from singleshot.registry import DATASET_FORMATS
 from singleshot.structures import AnnotationReport, AnnotationSet
 
-
 #: Where <filename> names no file, the image named after the XML is looked for with these suffixes, in order.
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG", ".bmp")
 

@@ -17,9 +17,9 @@ def test_held_out_is_a_stable_share_of_keys():
 
 
 def test_rest_and_held_out_partition_a_set(monkeypatch):
-    from singleshot.registry import DATASET_FORMATS
-
     import numpy as np
+
+    from singleshot.registry import DATASET_FORMATS
 
     samples = [Sample(image_path=f"/x/{n}.jpg", key=f"{n}.jpg", boxes_xyxy=np.zeros((0, 4), np.float32),
                       labels=np.zeros(0, np.int64), ignore=np.zeros(0, bool)) for n in range(200)]
