@@ -52,3 +52,24 @@ def test_written_scores_keep_their_order_so_the_ap_reads_back_the_same(tmp_path)
     back = read_predictions(tmp_path / "p.json")["a.jpg"]
     assert back[0, 4] > back[1, 4]
     np.testing.assert_allclose(back, rows, atol=1e-6)
+
+
+def test_class_names_travel_in_the_file_and_readers_skip_them(tmp_path):
+    import json
+
+    import numpy as np
+    import pytest
+
+    from singleshot.data.formats import DataError
+    from singleshot.evaluation.predictions import read_class_names, read_predictions, write_predictions
+
+    path = tmp_path / "p.json"
+    write_predictions(path, {"a.jpg": np.array([[1, 2, 3, 4, 0.9, 2]])}, ["background", "head", "helmet"])
+    assert next(iter(json.loads(path.read_text()))) == "@classes"
+    assert read_class_names(path) == ["background", "head", "helmet"]
+    assert list(read_predictions(path)) == ["a.jpg"] and read_predictions(path)["a.jpg"][0, 5] == 2
+    path.write_text(json.dumps({"@classes": "head", "a.jpg": []}))
+    with pytest.raises(DataError, match="@classes"):
+        read_predictions(path)
+    write_predictions(path, {"a.jpg": np.zeros((0, 6))})
+    assert read_class_names(path) is None
