@@ -55,13 +55,7 @@ def test_written_scores_keep_their_order_so_the_ap_reads_back_the_same(tmp_path)
 
 
 def test_class_names_travel_in_the_file_and_readers_skip_them(tmp_path):
-    import json
-
-    import numpy as np
-    import pytest
-
-    from singleshot.data.formats import DataError
-    from singleshot.evaluation.predictions import read_class_names, read_predictions, write_predictions
+    from singleshot.evaluation.predictions import read_class_names
 
     path = tmp_path / "p.json"
     write_predictions(path, {"a.jpg": np.array([[1, 2, 3, 4, 0.9, 2]])}, ["background", "head", "helmet"])
