@@ -7,8 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from singleshot.boxes import pairwise_iou_xyxy
 from singleshot.cli import main
+from singleshot.data.formats import load_annotations
 
 SIZE = 96
 CLASSES = {"red": (220, 30, 30), "blue": (30, 30, 220)}  # RGB
@@ -89,8 +92,6 @@ def test_two_classes_export_and_detect_with_names(trained, tmp_path, capsys):
     names = detections.pop("@classes")
     assert names == ["background", "blue", "red"]
     rows = np.asarray(detections["000019.jpg"]).reshape(-1, 6)
-    from singleshot.data.formats import load_annotations
-
     truth = next(s for s in load_annotations(f"voc:{root}").samples if s.key.endswith("000019.jpg"))
     import torch
 
