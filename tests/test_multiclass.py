@@ -93,9 +93,7 @@ def test_two_classes_export_and_detect_with_names(trained, tmp_path, capsys):
     assert names == ["background", "blue", "red"]
     rows = np.asarray(detections["000019.jpg"]).reshape(-1, 6)
     truth = next(s for s in load_annotations(f"voc:{root}").samples if s.key.endswith("000019.jpg"))
-    import torch
 
-    from singleshot.boxes import pairwise_iou_xyxy
 
     iou = pairwise_iou_xyxy(torch.as_tensor(truth.boxes_xyxy), torch.as_tensor(rows[:, :4], dtype=torch.float32))
     for k, label in enumerate(truth.labels):  # every square is found, with its colour's name
