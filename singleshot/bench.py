@@ -149,6 +149,7 @@ def run_bench(
     work_dir: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    data_options: dict | None = None,
 ) -> BenchReport:
     """Measure every (runtime or peer) x frame x threads combination; see the module docstring.
 
@@ -163,7 +164,7 @@ def run_bench(
         min_score: score threshold of the timed calls (a deployment setting; AP always uses 0.02).
         image: the photo the frames are cut from (default: a photo of ``data``, else ``assets/demo.jpg``).
         peers: peer names (:data:`singleshot.peers.PEER_NAMES`); those not installed are skipped and listed.
-        data: ``FORMAT:PATH`` labelled set for AP (None: no AP).
+        data: ``FORMAT:PATH`` labelled set for AP (None: no AP); ``data_options`` go to its reader.
         calib: calibration photos for int8 (default: the images of ``data``, else the folder of ``image``).
         work_dir: where the exported ONNX files go (default: a temporary folder).
     """
@@ -181,7 +182,7 @@ def run_bench(
     if data:
         from singleshot.data.formats import load_annotations
 
-        dataset = load_annotations(data)
+        dataset = load_annotations(data, **(data_options or {}))
     if image is None:
         image = dataset.samples[0].image_path if dataset is not None else Path("assets/demo.jpg")
     decoded = decode_image(Path(image))

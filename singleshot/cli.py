@@ -460,10 +460,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if bad:
         raise UserError(f"--runtimes: unknown {bad} (choose from {', '.join(RUNTIME_ROWS)})")
     peers = list(PEER_NAMES) if args.peers == "all" else [p for p in (args.peers or "").split(",") if p]
+    options = {}
+    if args.data_option:
+        from singleshot.data.formats import parse_spec
+        from singleshot.registry import DATASET_FORMATS
+
+        if not args.data:
+            raise UserError("--data-option needs --data")
+        name, _ = parse_spec(args.data)
+        options = _parse_options(args.data_option, DATASET_FORMATS.get(name), f"{name} format")
     report = run_bench(
         args.weights, runtimes, frames, threads, args.runs, args.min_score, args.image, peers, args.data,
         args.min_size, args.calib, args.work_dir, progress=not args.no_progress,
-        log=lambda line: print(line, file=sys.stderr),
+        log=lambda line: print(line, file=sys.stderr), data_options=options,
     )
     if args.json:
         print(report.to_json())
@@ -686,6 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--peers", nargs="?", const="all", default=None,
                        help="also the installed peer detectors: all, or a comma-separated list")
     bench.add_argument("--data", metavar="FORMAT:PATH", help="labelled set for AP@0.5 of every row")
+    _data_option_flag(bench, "option of the --data format's reader, e.g. split=val (repeatable)")
     bench.add_argument("--min-size", type=float, default=16, help="with --data: faces under this many px ignored (16)")
     bench.add_argument("--calib", metavar="DIR", help="int8 calibration photos (default: the --data images)")
     bench.add_argument("--work-dir", metavar="DIR", help="keep the exported ONNX files here")

@@ -49,6 +49,10 @@ def test_cli_bench_validates(capsys):
     assert main(["bench", "--runtimes", "tensorrt"]) == 2
     assert "tensorrt" in capsys.readouterr().err
     assert main(["bench", "--frames", "640by480"]) == 2
+    assert main(["bench", "--data-option", "split=val"]) == 2
+    assert "--data-option needs --data" in capsys.readouterr().err
+    assert main(["bench", "--data", f"voc:{FIXTURES / 'voc'}", "--data-option", "splt=val"]) == 2
+    assert "did you mean split" in capsys.readouterr().err
 
 
 def test_run_bench_on_an_exported_onnx_file(tmp_path, capsys):
