@@ -74,6 +74,7 @@ class AugmentConfig:
     data_anchor_p: float = 0.0  # DSFD's data-anchor sampling (0.6 in the paper), sized by the model's priors
     flip_p: float = 0.5
     grayscale_p: float = 0.0  # grey crops (black-and-white photos, grey cameras); 0: off
+    rotate90_p: float = 0.0  # 1-3 quarter turns (photos stored in any orientation, e.g. the SHWD subset); 0: off
 
 
 @dataclass

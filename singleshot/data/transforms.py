@@ -579,6 +579,33 @@ def horizontal_flip(image: np.ndarray, boxes_xyxy: np.ndarray, labels: np.ndarra
     return cv2.flip(image, 1), boxes, labels, ignore
 
 
+def rotate90(image: np.ndarray, boxes_xyxy: np.ndarray, labels: np.ndarray, ignore: np.ndarray, turns: int) -> Arrays:
+    """Rotate the image by ``turns`` quarter turns counter-clockwise (1, 2 or 3); boxes and their points follow.
+
+    A point ``(x, y)`` of a ``W x H`` image goes to ``(y, W - x)`` after one turn, ``(W - x, H - y)`` after two and
+    ``(H - y, x)`` after three (continuous coordinates, as :func:`horizontal_flip`). Points keep their order: after
+    a turn, "left eye" names the same eye, no longer the one with the smaller x.
+    """
+    turns = int(turns) % 4
+    if turns == 0:
+        return image, boxes_xyxy, labels, ignore
+    h, w = image.shape[:2]
+    xs, ys = boxes_xyxy[:, 0::2].copy(), boxes_xyxy[:, 1::2].copy()  # x1, x2, (px...) and y1, y2, (py...)
+    if turns == 1:
+        new_x, new_y, code = ys, w - xs, cv2.ROTATE_90_COUNTERCLOCKWISE
+    elif turns == 2:
+        new_x, new_y, code = w - xs, h - ys, cv2.ROTATE_180
+    else:
+        new_x, new_y, code = h - ys, xs, cv2.ROTATE_90_CLOCKWISE
+    boxes = np.empty_like(boxes_xyxy)
+    boxes[:, 0::2], boxes[:, 1::2] = new_x, new_y
+    # the corners moved: the box is again (min x, min y, max x, max y)
+    x1, x2 = np.minimum(boxes[:, 0], boxes[:, 2]), np.maximum(boxes[:, 0], boxes[:, 2])
+    y1, y2 = np.minimum(boxes[:, 1], boxes[:, 3]), np.maximum(boxes[:, 1], boxes[:, 3])
+    boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3] = x1, y1, x2, y2
+    return np.ascontiguousarray(cv2.rotate(image, code)), boxes, labels, ignore
+
+
 def resize(
     image: np.ndarray,
     boxes_xyxy: np.ndarray,
@@ -641,6 +668,7 @@ class SSDAugmentation:
     4. :func:`resize` to ``size`` (``cv2.INTER_LINEAR``);
     5. :func:`horizontal_flip` with probability ``flip_prob`` -- after the resize, unlike the tutorial: flip
        and resize commute, and the resized image is usually far smaller than a zoomed-out canvas;
+       :func:`rotate90` (1-3 quarter turns) with probability ``rotate90_prob``, before the resize;
     6. :func:`to_network_input`: ``(x - mean_rgb) / std_rgb`` and boxes normalised to ``[0, 1]``.
 
     Input boxes are first clipped to the image and empty ones dropped (:func:`as_arrays`).
@@ -668,6 +696,9 @@ class SSDAugmentation:
         grayscale_prob: probability of turning the crop grey (luma in all three channels): photos in black and
             white or from grey cameras, which colour jitter alone never shows (0: off, and no draw is made, so
             earlier recipes keep their random streams).
+        rotate90_prob: probability of 1, 2 or 3 quarter turns (equally likely) of the crop: for sets whose photos
+            come in any orientation (a camera on its side, photos stored rotated, as in the SHWD subset); 0: off,
+            no draw made.
         interpolation: OpenCV interpolation of the resize.
         normalize: False: return the image uint8 (a quarter of the bytes between processes and to a GPU), for
             :func:`normalize_batch` where the network runs.
@@ -697,6 +728,7 @@ class SSDAugmentation:
         anchor_sizes: Sequence[float] = (),
         flip_prob: float = 0.5,
         grayscale_prob: float = 0.0,
+        rotate90_prob: float = 0.0,
         interpolation: int = cv2.INTER_LINEAR,
         normalize: bool = True,
     ) -> None:
@@ -735,6 +767,7 @@ class SSDAugmentation:
             raise ValueError("data_anchor_prob > 0 needs anchor_sizes (the model's prior sizes in pixels)")
         self.flip_prob = _check_probability("flip_prob", flip_prob)
         self.grayscale_prob = _check_probability("grayscale_prob", grayscale_prob)
+        self.rotate90_prob = _check_probability("rotate90_prob", rotate90_prob)
         self.interpolation = interpolation
 
     def __repr__(self) -> str:
@@ -742,7 +775,7 @@ class SSDAugmentation:
             f"{type(self).__name__}(size={self.size}, photometric_prob={self.photometric_prob}, "
             f"zoom_out_prob={self.zoom_out_prob}, max_zoom_out={self.max_zoom_out}, crop={self.crop}, "
             f"crop_mode={self.crop_mode!r}, "
-            f"flip_prob={self.flip_prob}, grayscale_prob={self.grayscale_prob})"
+            f"flip_prob={self.flip_prob}, grayscale_prob={self.grayscale_prob}, rotate90_prob={self.rotate90_prob})"
         )
 
     def __call__(
@@ -783,6 +816,8 @@ class SSDAugmentation:
                 aspect_ratio_range=self.crop_aspect_ratio_range, max_trials=self.crop_max_trials,
             )
         flip = rng.random() < self.flip_prob
+        if self.rotate90_prob > 0 and rng.random() < self.rotate90_prob:  # drawn only when on: streams kept
+            sample = rotate90(*sample, turns=int(rng.integers(1, 4)))
         sample = resize(*sample, self.size, self.interpolation)
         if flip:
             sample = horizontal_flip(*sample)

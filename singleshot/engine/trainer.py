@@ -135,6 +135,7 @@ class Trainer:
             anchor_sizes=self._anchor_sizes(prior_spec) if a.data_anchor_p > 0 else (),
             flip_prob=a.flip_p,
             grayscale_prob=a.grayscale_p,
+            rotate90_prob=a.rotate90_p,
             normalize=False,  # batches travel as uint8 and are normalised where the network runs (fit)
         )
 

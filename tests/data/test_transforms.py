@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -22,6 +23,7 @@ from singleshot.data.transforms import (
     random_min_iou_crop,
     random_square_crop,
     resize,
+    rotate90,
     zoom_out,
 )
 
@@ -504,3 +506,38 @@ def test_grayscale_prob_turns_crops_grey_and_leaves_other_draws_alone():
     assert np.abs(_to_uint8_image(colour).astype(int)[..., 0] - _to_uint8_image(colour)[..., 1]).max() > 10
     with pytest.raises(ValueError, match="grayscale_prob"):
         SSDAugmentation((32, 32), grayscale_prob=2.0)
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_rotate90_moves_boxes_and_points_with_the_pixels(turns):
+    image = np.zeros((30, 50, 3), np.uint8)
+    image[5:15, 10:30] = 255  # a white box, 20 wide and 10 tall
+    boxes = _boxes_with_points([[10, 5, 30, 15]])
+    out, moved, _, _ = rotate90(image, boxes, np.ones(1, np.int64), np.zeros(1, bool), turns)
+    assert out.shape[:2] == ((50, 30) if turns % 2 else (30, 50))
+    ys, xs = np.nonzero(out[..., 0])
+    np.testing.assert_allclose(moved[0, :4], [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+    # the points turn with the box: each stays at the same place relative to the white pixels
+    marker = np.zeros((30, 50), np.float32)
+    marker[int(boxes[0, 5]), int(boxes[0, 4])] = 1  # the left eye's pixel
+    turned = cv2.rotate(marker, {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}[turns])
+    y, x = np.argwhere(turned)[0]
+    assert abs(moved[0, 4] - (x + 0.5)) <= 1 and abs(moved[0, 5] - (y + 0.5)) <= 1
+
+
+def test_rotate90_prob_turns_some_crops_and_is_validated():
+    image = np.random.default_rng(0).integers(0, 256, (40, 80, 3), dtype=np.uint8)
+    boxes, labels, ignore = _targets([[10, 10, 50, 20]])
+    fixed = {"zoom_out_prob": 0.0, "crop": False}
+    plain = _geometric_only((32, 32), **fixed)(image, boxes, labels, ignore, np.random.default_rng(5))
+    shapes = set()
+    for seed in range(12):  # half the image wide, a quarter tall: wider than tall unless turned a quarter
+        out = _geometric_only((32, 32), rotate90_prob=1.0, **fixed)(image, boxes, labels, ignore,
+                                                                     np.random.default_rng(seed))
+        w, h = (out.boxes_xyxy[0, 2:] - out.boxes_xyxy[0, :2]).tolist()
+        shapes.add("tall" if h > w else "wide")
+    assert shapes == {"tall", "wide"}  # quarter turns and half turns both drawn
+    w, h = (plain.boxes_xyxy[0, 2:] - plain.boxes_xyxy[0, :2]).tolist()
+    assert w > h
+    with pytest.raises(ValueError, match="rotate90_prob"):
+        SSDAugmentation((32, 32), rotate90_prob=-0.1)
