@@ -55,6 +55,7 @@ def test_detect_cli_writes_images_and_json(checkpoint, tmp_path, capsys):
             "--weights", str(checkpoint), "--out", str(out), "--min-score", "0.0", "--top-k", "2", "--input-size", "64"]
     assert main(argv) == 0
     detections = json.loads((out / "detections.json").read_text())
+    assert detections.pop("@classes") == ["background", "face"]  # the model's class names, first
     assert set(detections) == {"a.jpg", "b.jpg", "c.jpg", "d.jpg"}
     assert all(len(v) == 2 and len(v[0]) == 6 for v in detections.values())
     assert (out / "a.jpg").is_file() and (out / "d.jpg").is_file()
@@ -107,8 +108,10 @@ def test_box_voting_follows_the_checkpoint_and_can_be_turned_off(tmp_path):
     from singleshot.checkpoint import bundled_weights, checkpoint_vote_iou, load_checkpoint
     from singleshot.config import ConfigError, config_from_dict
 
-    # the bundled face model (v2, v3) recommends plain NMS; an export can set voting (docs/deployment.md)
-    assert checkpoint_vote_iou(load_checkpoint(bundled_weights())) is None and Detector().vote_iou is None
+    # the bundled face model (v3.1) recommends box voting at IoU 0.5 (v2 and v3 recommended plain NMS); an export
+    # sets or clears it (docs/deployment.md)
+    assert checkpoint_vote_iou(load_checkpoint(bundled_weights())) == 0.5 and Detector().vote_iou == 0.5
+    assert Detector(box_vote=False).vote_iou is None
     voting = tmp_path / "voting.pt"
     assert main(["export", "--weights", str(bundled_weights()), "-o", str(voting), "--box-vote", "0.5"]) == 0
     assert load_checkpoint(voting)["postprocess"] == {"vote_iou": 0.5}
@@ -150,7 +153,9 @@ def test_detections_do_not_depend_on_padding():
 
     from singleshot.checkpoint import bundled_weights
 
-    detector = Detector(bundled_weights())
+    # plain NMS: box voting averages each box with its overlapping candidates, and the larger canvas adds
+    # candidates at the edge of the photo; the network's own outputs are what must not depend on padding
+    detector = Detector(bundled_weights(), box_vote=False)
     image = cv2.imread(str(FIXTURES.parents[1] / "assets" / "demo.jpg"))[20:260, 0:260, ::-1]
     photo = cv2.resize(np.ascontiguousarray(image), None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LINEAR)
     h, w = photo.shape[:2]

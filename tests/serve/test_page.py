@@ -158,8 +158,9 @@ def test_page_gives_a_landmark_models_five_points_as_onnx_runtime_does(browser_p
 
 
 def test_camera_frames_run_through_the_model(browser_page):
-    """The camera button (Chromium's synthetic camera: a moving test pattern, no face) runs frames through the model
-    until stopped, with no page error."""
+    """The camera button (Chromium's synthetic camera: a moving test pattern) runs frames through the model until
+    stopped, with no page error. The pattern holds no face, but whether a model scores some shape of it above 0.5 is
+    the model's business, not the page's: what the page must return is well-formed faces."""
     page, _, blocked, errors = browser_page
     page.evaluate("window.singleshotResult = null")
     page.click("#camera")
@@ -168,6 +169,9 @@ def test_camera_frames_run_through_the_model(browser_page):
         result = page.evaluate("window.singleshotResult")
     finally:
         page.click("#camera")  # stop
-    assert "error" not in result and result["faces"] == []
+    assert "error" not in result and isinstance(result["faces"], list)
+    for face in result["faces"]:
+        x1, y1, x2, y2 = face["box_xyxy"]
+        assert face["score"] >= 0.5 and 0 <= x1 < x2 <= result["image"]["width"] and 0 <= y1 < y2 <= result["image"]["height"]
     assert page.text_content("#camera") == "Start the camera"
     assert errors == [] and blocked == []
