@@ -86,6 +86,15 @@ def image_sources(sources: Sequence[str | Path]) -> list[tuple[Path, str]]:
     return items
 
 
+def rows_to_original(rows: np.ndarray, fx: float, fy: float) -> np.ndarray:
+    """Scale ``(K, 6 [+ 2L])`` detection rows from a reduced decode back to the original image's pixels, in place
+    (boxes and landmark points; score and label untouched); ``fx, fy`` = original / decoded size."""
+    if (fx, fy) != (1.0, 1.0):
+        rows[:, :4] *= [fx, fy, fx, fy]
+        rows[:, 6:] *= [fx, fy] * ((rows.shape[1] - 6) // 2)
+    return rows
+
+
 def detect_group(detector: Any, paths: Sequence[str | Path], options: dict[str, Any]) -> list[np.ndarray | str]:
     """Decode ``paths`` and run ``detector`` on the readable ones in one call: for each path its ``(K, 6 [+ 2L])``
     rows ``[x1, y1, x2, y2, score, label, (landmarks)]`` in the original image's pixels (an image decoded reduced
@@ -104,11 +113,7 @@ def detect_group(detector: Any, paths: Sequence[str | Path], options: dict[str, 
         readable.append(i)
         factors.append((width / image.shape[1], height / image.shape[0]))
     for i, det, (fx, fy) in zip(readable, detector.detect(images, **options) if images else [], factors):
-        rows = det.to_rows()
-        if (fx, fy) != (1.0, 1.0):
-            rows[:, :4] *= [fx, fy, fx, fy]
-            rows[:, 6:] *= [fx, fy] * ((rows.shape[1] - 6) // 2)
-        results[i] = rows
+        results[i] = rows_to_original(det.to_rows(), fx, fy)
     return results
 
 
@@ -212,9 +217,6 @@ def detect_batch(
     items = image_sources(sources)
     if not items:
         raise BatchError("no images given")
-    from singleshot.predictor import weights_class_names
-
-    writer = DetectionWriter(Path(out), fmt, shard_images, class_names=weights_class_names(weights))
     warn = warn or (lambda line: print(line, file=sys.stderr))
     groups = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     options = {"min_score": min_score, "max_overlap": max_overlap, "top_k": top_k}
@@ -225,9 +227,14 @@ def detect_batch(
         from singleshot.predictor import Detector
 
         detector = Detector(weights, runtime=runtime, threads=threads, **detector_options)
+        writer = DetectionWriter(Path(out), fmt, shard_images, class_names=detector.class_names)
         results = ((path, key, result) for group in groups
                    for (path, key), result in zip(group, detect_group(detector, [p for p, _ in group], options)))
     else:
+        from singleshot.predictor import weights_class_names
+
+        # the actors hold the models: the names are read from the weights here, without building one
+        writer = DetectionWriter(Path(out), fmt, shard_images, class_names=weights_class_names(weights))
         results = _ray_results(groups, weights, runtime or "ort", 1 if threads is None else threads,
                                detector_options, options, ray_address, workers, report)
     from tqdm import tqdm

@@ -75,12 +75,19 @@ def _parse_options(pairs: Sequence[str], reader, what: str) -> dict:
     return options
 
 
-def _load_data(spec: str, options: Sequence[str]):
-    from singleshot.data.formats import load_annotations, parse_spec
+def _data_options(spec: str, pairs: Sequence[str]) -> dict:
+    """``--data-option KEY=VALUE`` pairs -> keyword arguments of the reader of ``spec``'s format, validated."""
+    from singleshot.data.formats import parse_spec
     from singleshot.registry import DATASET_FORMATS
 
     name, _ = parse_spec(spec)
-    data = load_annotations(spec, **_parse_options(options, DATASET_FORMATS.get(name), f"{name} format"))
+    return _parse_options(pairs, DATASET_FORMATS.get(name), f"{name} format")
+
+
+def _load_data(spec: str, options: Sequence[str]):
+    from singleshot.data.formats import load_annotations
+
+    data = load_annotations(spec, **_data_options(spec, options))
     if data.report.messages:
         summary = data.report.summary() or f"{len(data.report.messages)} note(s)"
         print(f"note: {summary} (first: {data.report.messages[0]})", file=sys.stderr)
@@ -189,27 +196,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_sources(sources: Sequence[str]) -> list[tuple[object, str]]:
-    """``(path, key)`` of every image named: files keep their file name, folders give paths relative to them."""
-    from pathlib import Path
-
-    from singleshot.data.formats.folder import IMAGE_SUFFIXES, find_images
-
-    items = []
-    for source in sources:
-        path = Path(source)
-        if path.is_dir():
-            images = find_images(path)
-            if not images:
-                raise UserError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-            items += [(p, p.relative_to(path).as_posix()) for p in images]
-        elif path.is_file():
-            items.append((path, path.name))
-        else:
-            raise UserError(f"{path}: no such file or folder")
-    return items
-
-
 def _load_detector(weights, input_size: int, threads: int | None, runtime: str | None = None, box_vote: bool = True):
     from singleshot.predictor import Detector
 
@@ -223,6 +209,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from singleshot.atomic import write_text
+    from singleshot.batch import image_sources, rows_to_original
     from singleshot.evaluation.predictions import write_predictions
     from singleshot.images import decode_image, image_problem
     from singleshot.landmarks import align_faces, blur_faces
@@ -236,7 +223,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     sources = list(args.sources) + ([args.source] if args.source is not None else [])
     videos = [s for s in sources if is_video_source(s)]
     stills = [s for s in sources if s not in videos]
-    items = _image_sources(stills) if stills else []
+    items = image_sources(stills) if stills else []
     for v in videos:
         if not v.isdigit() and not Path(v).is_file():
             raise UserError(f"{v}: no such video file")
@@ -280,10 +267,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         for image, (key, fx, fy), det in zip(images, keys, dets):
             faces += len(det)
             done += 1
-            predictions[key] = det.to_rows()
-            if (fx, fy) != (1.0, 1.0):  # decoded reduced: detections.json is in the original image's pixels
-                predictions[key][:, :4] *= [fx, fy, fx, fy]
-                predictions[key][:, 6:] *= [fx, fy] * ((predictions[key].shape[1] - 6) // 2)
+            # decoded reduced: detections.json is in the original image's pixels
+            predictions[key] = rows_to_original(det.to_rows(), fx, fy)
             if det.attributes:
                 attribute_values[key] = {n: [round(float(v), 4) for v in p] for n, p in det.attributes.items()}
             target = out / key
@@ -462,13 +447,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     peers = list(PEER_NAMES) if args.peers == "all" else [p for p in (args.peers or "").split(",") if p]
     options = {}
     if args.data_option:
-        from singleshot.data.formats import parse_spec
-        from singleshot.registry import DATASET_FORMATS
-
         if not args.data:
             raise UserError("--data-option needs --data")
-        name, _ = parse_spec(args.data)
-        options = _parse_options(args.data_option, DATASET_FORMATS.get(name), f"{name} format")
+        options = _data_options(args.data, args.data_option)
     report = run_bench(
         args.weights, runtimes, frames, threads, args.runs, args.min_score, args.image, peers, args.data,
         args.min_size, args.calib, args.work_dir, progress=not args.no_progress,
@@ -501,11 +482,8 @@ def _cmd_attribute_train(args: argparse.Namespace) -> int:
 
 def _cmd_attribute_crops(args: argparse.Namespace) -> int:
     from singleshot.attributes import cut_face_crops
-    from singleshot.data.formats import parse_spec
-    from singleshot.registry import DATASET_FORMATS
 
-    name, _ = parse_spec(args.data)
-    options = _parse_options(args.data_option, DATASET_FORMATS.get(name), f"{name} format")
+    options = _data_options(args.data, args.data_option)
     report = cut_face_crops(args.data, args.out, size=args.size, crop_scale=args.crop_scale,
                             min_size=args.min_size, force=args.force, progress=not args.no_progress,
                             data_options=options)
