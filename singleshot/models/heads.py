@@ -25,6 +25,9 @@ class SSDHead(nn.Module):
         depthwise: predict with a 3x3 depthwise conv + ReLU + 1x1 conv per output (the separable heads of fast
             face detectors) instead of a full 3x3 conv.
         num_landmarks: points regressed per prior (5 for faces, as RetinaFace's landmark head; 0: none).
+        landmark_layers: separable blocks (3x3 depthwise, 1x1, each with BatchNorm and ReLU) of the landmark
+            branch's own before its predictor, per map: a landmark head learnt on a trained detector's frozen maps
+            gets features of its own for the points while the boxes stay exactly as they were.
 
     Shapes: ``[(N, C_k, H_k, W_k)] -> loc (N, P, 4), conf (N, P, num_classes)`` with ``P = sum H_k W_k A_k``, and
     ``landm (N, P, 2 * num_landmarks)`` third when ``num_landmarks`` > 0 (offsets as
@@ -39,6 +42,7 @@ class SSDHead(nn.Module):
         kernel_size: int = 3,
         depthwise: bool = False,
         num_landmarks: int = 0,
+        landmark_layers: int = 0,
     ) -> None:
         super().__init__()
         if len(in_channels) != len(priors_per_cell):
@@ -56,14 +60,30 @@ class SSDHead(nn.Module):
         self.loc = nn.ModuleList(predictor(c, a * 4) for c, a in zip(in_channels, priors_per_cell))
         self.conf = nn.ModuleList(predictor(c, a * num_classes) for c, a in zip(in_channels, priors_per_cell))
         self.num_landmarks = int(num_landmarks)
+        if landmark_layers < 0 or (landmark_layers and not num_landmarks):
+            raise ValueError(f"landmark_layers {landmark_layers} needs num_landmarks > 0 and a count >= 0")
+
+        def separable(c: int) -> nn.Module:
+            return nn.Sequential(
+                nn.Conv2d(c, c, kernel_size, padding=pad, groups=c, bias=False), nn.BatchNorm2d(c),
+                nn.ReLU(inplace=True), nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+            )
+
+        def landmark_branch(c: int, a: int) -> nn.Module:
+            out = predictor(c, a * 2 * num_landmarks)
+            if not landmark_layers:
+                return out  # the plain predictor (checkpoints from before the option load unchanged)
+            return nn.Sequential(*(separable(c) for _ in range(landmark_layers)), out)
+
         self.landm = (
-            nn.ModuleList(predictor(c, a * 2 * num_landmarks) for c, a in zip(in_channels, priors_per_cell))
+            nn.ModuleList(landmark_branch(c, a) for c, a in zip(in_channels, priors_per_cell))
             if num_landmarks else None
         )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, features: Sequence[Tensor]) -> tuple[Tensor, ...]:
         loc = torch.cat([_flatten(layer(f), 4) for layer, f in zip(self.loc, features)], dim=1)

@@ -59,6 +59,7 @@ def face_slim(
     pal: bool = False,
     extra_units: tuple[int, int, int] = (0, 0, 0),
     landmarks: bool = False,
+    landmark_layers: int = 0,
 ) -> SingleShotDetector:
     """The default face detector: slim depthwise-separable backbone, SSD heads on strides 8-64, faces 10-400 px.
 
@@ -69,19 +70,24 @@ def face_slim(
     loss (inference uses the second shot only). Data-anchor sampling is a data setting (``data.augment``).
     ``extra_units`` deepens the backbone's stride-8/16/32 stages with residual units that start as the identity
     (fine-tune a trained model into a deeper one). ``landmarks`` adds RetinaFace's five-point head (ten offsets per
-    prior, a third output).
+    prior, a third output); ``landmark_layers`` gives that head separable blocks of its own (a head learnt on a
+    frozen detector).
     """
     backbone = slim.slim(width=width, extra_units=extra_units)
     top = backbone.out_channels[-1]
     neck = SSDExtras(backbone.out_channels, (ExtraBlock(top // 4, top, 2, 1, depthwise=True),))
     spec = face_prior_spec((8, 16, 32, 64))
     points = 5 if landmarks else 0
+    if landmark_layers and not landmarks:
+        raise ValueError("face_slim: landmark_layers needs landmarks: true")
     if not fem and not pal:
-        head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True, num_landmarks=points)
+        head = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True, num_landmarks=points,
+                       landmark_layers=landmark_layers)
         return SingleShotDetector(backbone, neck, head, spec, num_classes, input_size=(320, 320))
     enhance = FEMNeck(neck.out_channels, fem_channels, depthwise=True) if fem else None
     second_in = enhance.out_channels if enhance is not None else neck.out_channels
-    head = SSDHead(second_in, spec.priors_per_cell, num_classes, depthwise=True, num_landmarks=points)
+    head = SSDHead(second_in, spec.priors_per_cell, num_classes, depthwise=True, num_landmarks=points,
+                       landmark_layers=landmark_layers)
     first = SSDHead(neck.out_channels, spec.priors_per_cell, num_classes, depthwise=True) if pal else None
     return DualShotDetector(backbone, neck, enhance, head, first, spec, num_classes, input_size=(320, 320))
 

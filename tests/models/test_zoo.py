@@ -84,3 +84,22 @@ def test_model_info_ssd300():
 def test_unknown_model_suggests_names():
     with pytest.raises(KeyError, match="ssd300_vgg16"):
         create_model("ssd300_vgg")
+
+
+def test_landmark_branch_layers_keep_the_boxes_and_the_old_names():
+    """``landmark_layers`` adds blocks to the landmark branch only: a checkpoint of the plain landmark head loads
+    its box and score weights unchanged, and the branch's outputs keep the prior order of the boxes."""
+    torch.manual_seed(0)
+    plain = create_model("face_slim", width=0.25, landmarks=True).eval()
+    deeper = create_model("face_slim", width=0.25, landmarks=True, landmark_layers=2).eval()
+    state = {k: v for k, v in plain.state_dict().items() if not k.startswith("head.landm")}
+    missing, unexpected = deeper.load_state_dict(state, strict=False)
+    assert not unexpected and missing and all(k.startswith("head.landm") for k in missing)
+    x = torch.rand(1, 3, 160, 192)
+    with torch.no_grad():
+        loc_a, conf_a, landm_a = plain(x)
+        loc_b, conf_b, landm_b = deeper(x)
+    assert torch.equal(loc_a, loc_b) and torch.equal(conf_a, conf_b)
+    assert landm_b.shape == landm_a.shape == (1, loc_a.shape[1], 10)
+    with pytest.raises(ValueError, match="landmark_layers"):
+        create_model("face_slim", width=0.25, landmark_layers=1)
