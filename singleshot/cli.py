@@ -493,6 +493,22 @@ def _cmd_attribute_crops(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_attribute_align(args: argparse.Namespace) -> int:
+    from singleshot.attributes.data import align_crop_folder
+    from singleshot.kindle import create_teacher, teacher_gives_points
+
+    teacher = create_teacher(args.teacher, threads=args.threads)
+    if not teacher_gives_points(teacher):
+        raise UserError(f"teacher {args.teacher!r} gives no five face points (retinaface does, and a "
+                              "checkpoint with a landmark head)")
+    report = align_crop_folder(args.crops, args.out, teacher, size=args.size, scale=args.scale, force=args.force,
+                               progress=not args.no_progress)
+    print(f"{report.aligned} of {report.crops} crops aligned by {teacher.name}'s points, written to {report.out}; "
+          f"{len(report.unaligned)} without a face with points kept as they were (resized); "
+          f"{len(report.unreadable)} unreadable")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from singleshot.serve.app import run_server
 
@@ -712,6 +728,21 @@ def build_parser() -> argparse.ArgumentParser:
                             help="skip faces whose long side is under this many pixels (default 40)")
     attr_crops.add_argument("--force", action="store_true", help="write into a folder that already holds crops")
     _no_progress_flag(attr_crops)
+
+    attr_align = _verb(attr_sub, "align", "align a folder of face crops by the five points a landmark detector "
+                       "finds on them (subfolders kept), for an attribute trained with align: true",
+                       _cmd_attribute_align)
+    attr_align.add_argument("--crops", required=True, metavar="DIR", help="folder of face crops, e.g. with "
+                            "train/0, train/1, test/0, test/1")
+    attr_align.add_argument("--out", required=True, metavar="DIR", help="folder for the aligned crops")
+    attr_align.add_argument("--teacher", default="bundled",
+                            help="detector with five points: retinaface, 'bundled' or a checkpoint (default bundled)")
+    attr_align.add_argument("--size", type=int, default=64, help="aligned crop side in pixels (default 64)")
+    attr_align.add_argument("--scale", type=float, default=1.0,
+                            help="how much around the face, in face-recognition template crops (default 1.0)")
+    attr_align.add_argument("--threads", type=int, default=2, help="teacher threads (2)")
+    attr_align.add_argument("--force", action="store_true", help="replace crops already in --out")
+    _no_progress_flag(attr_align)
 
     train = _verb(sub, "train", "train a model from a YAML config", _cmd_train)
     train.add_argument("config", nargs="?", help="YAML config (e.g. configs/face_slim.yaml); defaults if omitted")

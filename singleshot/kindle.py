@@ -100,6 +100,14 @@ class PeerTeacher:
         return boxes if boxes.ndim == 2 else boxes.reshape(-1, 4), np.asarray(scores, np.float32).reshape(-1)
 
 
+def teacher_gives_points(teacher: Teacher) -> bool:
+    """Whether ``teacher`` returns five face points with its boxes (RetinaFace; a checkpoint with a landmark head)."""
+    detector = getattr(teacher, "detector", None)
+    if detector is not None:
+        return detector.has_landmarks
+    return bool(getattr(getattr(teacher, "peer", None), "with_landmarks", False))
+
+
 def create_teacher(spec: str, threads: int | None = None, input_size: int | None = None) -> Teacher:
     """A teacher from ``spec``: a peer name (``retinaface``, ``mtcnn``, ``blazeface``, ``haar``), ``bundled``
     (the packaged face model) or a checkpoint path.

@@ -85,7 +85,16 @@ def box_from_points(points: np.ndarray, template: np.ndarray = TEMPLATE_112, sid
     return boxes
 
 
-def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
+def aligned_template(size: int = 112, scale: float = 1.0) -> np.ndarray:
+    """``(5, 2)`` :data:`TEMPLATE_112` for a ``size x size`` crop that shows ``scale`` times as much around the face
+    (the template shrunk by ``scale`` about the crop's centre: 1.0 is the face recognition crop, eyebrows to chin)."""
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    return ((TEMPLATE_112 - 56.0) / scale + 56.0) * (size / 112.0)
+
+
+def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112, scale: float = 1.0,
+                fill_rgb: tuple[int, int, int] | None = (0, 0, 0)) -> np.ndarray:
     """Aligned face crops: each face's five points mapped onto :data:`TEMPLATE_112` (scaled to ``size``) by the
     least-squares similarity, as face recognition and attribute models expect their inputs.
 
@@ -93,20 +102,24 @@ def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np
         image: ``(H, W, 3)`` uint8 image.
         landmarks: ``(K, 5, 2)`` points in the image's pixels (a face with fewer than two known points gets a
             crop of zeros).
+        scale: how much around the face the crop shows, in template crops (:func:`aligned_template`).
+        fill_rgb: colour of the crop outside the image; None: the image's edge pixels repeated.
 
     Returns:
-        ``(K, size, size, 3)`` uint8 crops (the border outside the image is black).
+        ``(K, size, size, 3)`` uint8 crops.
     """
     import cv2
 
-    template = TEMPLATE_112 * (size / 112.0)
+    template = aligned_template(size, scale)
+    border = ({"borderMode": cv2.BORDER_REPLICATE} if fill_rgb is None
+              else {"borderMode": cv2.BORDER_CONSTANT, "borderValue": tuple(int(v) for v in fill_rgb)})
     crops = np.zeros((len(landmarks), size, size, 3), np.uint8)
     for k, points in enumerate(np.asarray(landmarks, np.float64)):
         try:
             matrix = similarity_transform(points, template)
         except ValueError:
             continue
-        crops[k] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+        crops[k] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, **border)
     return crops
 
 

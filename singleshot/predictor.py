@@ -311,7 +311,8 @@ class Detector:
         for name in attributes:
             classifier = self.attribute(name)
             for det, array in zip(results, arrays):
-                det.attributes[classifier.name] = torch.from_numpy(classifier.predict(array, det.boxes_xyxy))
+                det.attributes[classifier.name] = torch.from_numpy(classifier.predict(array, det.boxes_xyxy,
+                                                                                       det.landmarks))
         return (time.perf_counter() - start) * 1000
 
     @staticmethod

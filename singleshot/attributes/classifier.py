@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from singleshot.attributes.data import square_crops
+from singleshot.attributes.data import aligned_crops, square_crops
 from singleshot.attributes.model import load_attribute_net, predict_crops
 from singleshot.checkpoint import bundled_weights
 from singleshot.registry import Registry, UnknownNameError
@@ -55,16 +55,27 @@ class AttributeClassifier:
         self.mean_rgb, self.std_rgb = meta["mean_rgb"], meta["std_rgb"]
         self.metrics = checkpoint.get("metrics", {})
         self.flip_tta = bool(checkpoint.get("flip_tta", False))
+        # trained on crops aligned by five points: detections with points are aligned the same way
+        self.align = bool(checkpoint.get("align", False))
         self.runtime = runtime
         self._session = self._ort_session() if runtime == "ort" else None
         self.weights = path
 
-    def predict(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray | Tensor) -> np.ndarray:
-        """Probability of outcome 1 (e.g. smiling) for each box, ``(K,)`` float32."""
+    def predict(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray | Tensor,
+                landmarks: np.ndarray | Tensor | None = None) -> np.ndarray:
+        """Probability of outcome 1 (e.g. smiling) for each box, ``(K,)`` float32.
+
+        ``landmarks`` ``(K, 5, 2)``: the detections' points; an attribute trained on aligned crops (``align``)
+        aligns each face by them (a face without points, or no ``landmarks``: a square crop around its box).
+        """
         boxes = boxes_xyxy.numpy() if isinstance(boxes_xyxy, Tensor) else np.asarray(boxes_xyxy)
         if not len(boxes):
             return np.zeros(0, np.float32)
-        crops = square_crops(image_rgb, boxes, self.input_size, self.crop_scale, self.mean_rgb)
+        if self.align:
+            points = landmarks.numpy() if isinstance(landmarks, Tensor) else landmarks
+            crops = aligned_crops(image_rgb, boxes, points, self.input_size, self.crop_scale, self.mean_rgb)
+        else:
+            crops = square_crops(image_rgb, boxes, self.input_size, self.crop_scale, self.mean_rgb)
         if self._session is None:
             return predict_crops(self.net, crops, self.mean_rgb, self.std_rgb, flip_tta=self.flip_tta).astype(np.float32)
         # numpy, not torch: a torch op here wakes torch's OpenMP pool, whose threads then spin-wait (Intel OpenMP's

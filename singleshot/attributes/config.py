@@ -48,6 +48,10 @@ class AttributeConfig:
             degradations of :class:`singleshot.attributes.data.Degradations` (photos unlike the training crops:
             grayscale, small faces enlarged, blur, JPEG artefacts; 0: off). augment_rotate_deg: head roll, +- this
             many degrees, beside the flip / shift / scale / brightness augmentation.
+        align: the crops (``train``, ``test``) are aligned by five face points (``singleshot attribute align``,
+            which records its ``scale`` beside them; it becomes ``crop_scale``, in template crops); at inference a
+            detection's five points align its crop the same way (a detector without a landmark head: square
+            crops).
         calibrate: with a held-out part (``val_fraction``), choose the decision threshold there (the one of best
             accuracy, on the held-out crops and their degraded copies together) and fold it into the last bias,
             so that 0.5 on the saved network's probability is that threshold (users and tools read 0.5).
@@ -85,6 +89,7 @@ class AttributeConfig:
     augment_jpeg: float = 0.0
     augment_rotate_deg: float = 0.0
     calibrate: bool = False
+    align: bool = False
     out: str = "runs/attributes/smile.pt"
 
     def __post_init__(self) -> None:

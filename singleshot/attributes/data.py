@@ -213,6 +213,121 @@ def square_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray, size: int, scale
     return crops
 
 
+def aligned_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray, landmarks: np.ndarray | None, size: int,
+                  scale: float = 1.0, fill_rgb: Sequence[float] = (124, 116, 104)) -> np.ndarray:
+    """Crops aligned by each face's five points (:func:`singleshot.landmarks.align_faces`, ``scale`` x the
+    template crop), as face attribute systems align before they classify; a face without two known points (or
+    all faces, when ``landmarks`` is None) gets :func:`square_crops`' square around its box instead.
+
+    Args:
+        image_rgb: ``(H, W, 3)`` uint8. boxes_xyxy: ``(K, 4)`` pixels. landmarks: ``(K, 5, 2)`` pixels, NaN unknown.
+
+    Returns:
+        ``(K, size, size, 3)`` uint8.
+    """
+    from singleshot.landmarks import align_faces
+
+    boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+    if landmarks is None:
+        return square_crops(image_rgb, boxes, size, 1.0, fill_rgb)
+    points = np.asarray(landmarks, np.float64).reshape(len(boxes), -1, 2)
+    known = np.isfinite(points).all(axis=2).sum(axis=1) >= 2
+    crops = np.empty((len(boxes), size, size, 3), np.uint8)
+    if known.any():
+        crops[known] = align_faces(image_rgb, points[known], size, scale, tuple(round(v) for v in fill_rgb))
+    if (~known).any():
+        crops[~known] = square_crops(image_rgb, boxes[~known], size, 1.0, fill_rgb)
+    return crops
+
+
+#: What ``singleshot attribute align`` writes beside the crops: how they were aligned (read by training).
+ALIGN_FILE = "aligned.json"
+
+
+@dataclass
+class AlignReport:
+    """What :func:`align_crop_folder` wrote: crops aligned by the teacher's points, and crops where it found no
+    face with points (written as they were, resized: kept, so no labelled crop is lost)."""
+
+    crops: int
+    aligned: int
+    unaligned: list[str]
+    unreadable: list[str]
+    out: str
+
+
+def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64, scale: float = 1.0,
+                      canvas: int = 256, force: bool = False, progress: bool = True) -> AlignReport:
+    """Align a folder of face crops (e.g. GENKI-4K's ``train/0``, ``train/1``, ``test/...``; subfolders kept) by
+    the five points a landmark detector finds on them, the way :class:`AttributeClassifier` aligns detections.
+
+    Each crop is enlarged to half of a ``canvas`` px mid-grey square (a detector sees a face filling a whole image
+    badly), the teacher's most confident face with points is taken, and the crop is warped onto the template
+    (:func:`aligned_crops`; outside the crop its edge pixels repeat). ``out/aligned.json`` records ``size`` and
+    ``scale`` for training (``AttributeConfig.align``).
+
+    Args:
+        teacher: an object with ``detect(image_rgb) -> (boxes (N, 14) xyxy + five points, scores (N,))``, as
+            :func:`singleshot.kindle.create_teacher` gives (RetinaFace, or a checkpoint with a landmark head).
+
+    Raises:
+        AttributeError_: no crops in ``src``, or ``out`` already holds images and ``force`` is off.
+    """
+    import json
+
+    from tqdm import tqdm
+
+    from singleshot.data.formats.folder import find_images
+    from singleshot.landmarks import align_faces
+
+    src, out = Path(src), Path(out)
+    paths = find_images(src)
+    if not paths:
+        raise AttributeError_(f"{src}: no crops found")
+    if out.is_dir() and find_images(out) and not force:
+        raise AttributeError_(f"{out} already holds crops; pass --force to replace them")
+    aligned, unaligned, unreadable = 0, [], []
+    half = canvas // 2
+    for path in tqdm(paths, desc="aligning crops", unit="crop", disable=not progress):
+        decoded = decode_image(path)
+        if decoded is None:
+            unreadable.append(str(path))
+            print(f"{path}: {image_problem(path) or 'cannot read the image'}; skipped")
+            continue
+        crop = decoded[0]
+        h, w = crop.shape[:2]
+        zoom = half / max(h, w)
+        big = cv2.resize(crop, (round(w * zoom), round(h * zoom)), interpolation=cv2.INTER_LINEAR)
+        page = np.full((canvas, canvas, 3), 128, np.uint8)
+        top, left = (canvas - big.shape[0]) // 2, (canvas - big.shape[1]) // 2
+        page[top : top + big.shape[0], left : left + big.shape[1]] = big
+        boxes, scores = teacher.detect(page)
+        boxes, scores = np.asarray(boxes, np.float64), np.asarray(scores, np.float64).reshape(-1)
+        with_points = boxes.ndim == 2 and boxes.shape[1] >= 14 and len(scores) > 0
+        if with_points:
+            points = boxes[:, 4:14].reshape(-1, 5, 2)
+            ok = np.isfinite(points).all(axis=(1, 2))
+            with_points = bool(ok.any())
+        if with_points:
+            best = int(np.argmax(np.where(ok, scores, -np.inf)))
+            face = (points[best] - [left, top]) / zoom  # back to the crop's pixels
+            result = align_faces(crop, face[None], size, scale, fill_rgb=None)[0]
+            aligned += 1
+        else:  # kept as it was: no labelled crop is lost, and the count says how many
+            result = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if max(h, w) > size
+                                else cv2.INTER_LINEAR)
+            unaligned.append(str(path))
+        target = out / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # the same file names (lists of crops, such as exclusion lists, still apply)
+        cv2.imwrite(str(target), cv2.cvtColor(result, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    (out / ALIGN_FILE).write_text(json.dumps({
+        "size": size, "scale": scale, "canvas": canvas, "teacher": getattr(teacher, "name", str(teacher)),
+        "crops": len(paths) - len(unreadable), "aligned": aligned, "unaligned": len(unaligned),
+    }, indent=1))
+    return AlignReport(len(paths) - len(unreadable), aligned, unaligned, unreadable, str(out))
+
+
 @dataclass
 class CropReport:
     """What :func:`cut_face_crops` wrote."""

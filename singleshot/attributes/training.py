@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from singleshot.attributes.config import AttributeConfig
+from singleshot.attributes.config import AttributeConfig, AttributeError_
 from singleshot.attributes.data import (
+    ALIGN_FILE,
     Degradations,
     _normalise,
     augment_batch,
@@ -137,6 +138,28 @@ def best_threshold(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
 
 
+def aligned_scale(config: AttributeConfig) -> float:
+    """The template scale ``singleshot attribute align`` recorded beside ``config``'s crops (``aligned.json`` in
+    the train and test folders or a folder above them, the same for both).
+
+    Raises:
+        AttributeError_: a folder's crops were not aligned, or train and test were aligned differently.
+    """
+    import json
+
+    scales = []
+    for folder in (config.train, config.test):
+        found = next((p / ALIGN_FILE for p in (Path(folder), *Path(folder).parents) if (p / ALIGN_FILE).is_file()),
+                     None)
+        if found is None:
+            raise AttributeError_(f"{folder}: align is set but these crops were not aligned (no {ALIGN_FILE} in "
+                                  "it or above it; run singleshot attribute align)")
+        scales.append(float(json.loads(found.read_text())["scale"]))
+    if scales[0] != scales[1]:
+        raise AttributeError_(f"train and test crops were aligned at different scales ({scales[0]}, {scales[1]})")
+    return scales[0]
+
+
 def train_attribute(config: AttributeConfig, progress: bool = True,
                     log: Callable[[str], object] = print) -> AttributeResult:
     """Train, evaluate on the test split, save the checkpoint to ``config.out``; see :class:`AttributeConfig`.
@@ -154,6 +177,7 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
     mean, std = meta["mean_rgb"], meta["std_rgb"]
     teacher = _Teacher(config.teacher, mean, std) if config.teacher else None
     exclude = read_exclude_list(config.exclude)
+    crop_scale = aligned_scale(config) if config.align else config.crop_scale
     train_x, train_y, _ = load_crop_folder(config.train, exclude, config.input_size)
     test_x, test_y, _ = load_crop_folder(config.test, exclude, config.input_size)
     val_x = val_y = val_degraded = None
@@ -254,8 +278,8 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
     out = Path(config.out)
     save_checkpoint(out, {
         "format": FORMAT, "version": VERSION, "kind": "attribute", "name": config.name, "labels": list(config.labels),
-        "input_size": config.input_size, "crop_scale": config.crop_scale, "levels": net.levels,
-        "flip_tta": config.flip_tta,
+        "input_size": config.input_size, "crop_scale": crop_scale, "levels": net.levels,
+        "flip_tta": config.flip_tta, "align": config.align,
         "backbone": meta, "model": net.state_dict(), "config": asdict(config),
         "metrics": metrics,
     })

@@ -118,3 +118,72 @@ def test_cut_face_crops_passes_reader_options(tmp_path, capsys):
     assert main(["attribute", "crops", "--data", f"caltech:{root}", "--data-option", "split=nope", "--out",
                  str(tmp_path / "bad"), "--no-progress"]) != 0
     assert "split" in capsys.readouterr().err
+
+
+def test_aligned_crops_follow_the_points_and_fall_back_to_the_box():
+    from singleshot.attributes.data import aligned_crops
+    from singleshot.landmarks import TEMPLATE_112, align_faces
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (200, 240, 3), np.uint8)
+    points = TEMPLATE_112[None] * 1.5 + [30, 20]  # a face 1.5x the template, at (30, 20)
+    unknown = np.full((1, 5, 2), np.nan)
+    boxes = np.array([[30, 20, 198, 188], [100, 50, 160, 110]], np.float64)
+    crops = aligned_crops(image, boxes, np.concatenate((points, unknown)), 32, scale=1.2)
+    np.testing.assert_array_equal(crops[0], align_faces(image, points, 32, 1.2, (124, 116, 104))[0])
+    np.testing.assert_array_equal(crops[1], square_crops(image, boxes[1:], 32)[0])  # no points: the box's square
+    np.testing.assert_array_equal(aligned_crops(image, boxes, None, 32), square_crops(image, boxes, 32))
+
+
+class _PointTeacher:
+    """Finds one face with its five points where the template would put them on the crop, filling the canvas'
+    middle half; nothing on crops whose name starts with 'blank'."""
+
+    name = "toy"
+
+    def __init__(self):
+        from singleshot.landmarks import TEMPLATE_112
+
+        self.points = TEMPLATE_112 / 112 * 128 + 64  # the crop spans pixels 64-192 of a 256 canvas
+        self.blank = False
+
+    def detect(self, page):
+        if page[64:192, 64:192].max() == page[64:192, 64:192].min():  # a flat crop: no face
+            return np.zeros((0, 14), np.float32), np.zeros(0, np.float32)
+        row = np.concatenate(([64, 64, 192, 192], self.points.ravel()))[None]
+        return row.astype(np.float32), np.array([0.9], np.float32)
+
+
+def test_align_crop_folder_keeps_names_and_counts_what_it_could_not_align(tmp_path):
+    import json
+
+    from singleshot.attributes.data import ALIGN_FILE, align_crop_folder
+    from singleshot.landmarks import aligned_template
+
+    src = tmp_path / "crops"
+    ramp = np.arange(64, dtype=np.float64) * 4  # x in blue, y in green: any misplacement changes the pixels
+    smooth = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], np.full((64, 64), 100.0)), -1).astype(np.uint8)
+    for rel in ("train/0/a.jpg", "train/1/b.jpg", "test/1/c.jpg"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(src / rel), smooth)
+    cv2.imwrite(str(src / "test/1/flat.jpg"), np.full((64, 64, 3), 90, np.uint8))
+    report = align_crop_folder(src, tmp_path / "out", _PointTeacher(), size=32, scale=1.0, progress=False)
+    assert (report.crops, report.aligned) == (4, 3) and report.unaligned == [str(src / "test/1/flat.jpg")]
+    for rel in ("train/0/a.jpg", "train/1/b.jpg", "test/1/c.jpg", "test/1/flat.jpg"):
+        assert cv2.imread(str(tmp_path / "out" / rel)).shape == (32, 32, 3)  # same names: exclusion lists apply
+    # the teacher put the points where the template has them on the crop: the aligned crop is the crop, resized
+    assert np.allclose(aligned_template(64), aligned_template(32) * 2)
+    aligned = cv2.imread(str(tmp_path / "out/train/0/a.jpg")).astype(int)
+    shrunk = cv2.resize(smooth, (32, 32), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(shrunk - aligned)[2:-2, 2:-2].mean() < 4  # JPEG and resampling apart
+    assert np.abs(shrunk[:, ::-1] - aligned)[2:-2, 2:-2, 0].mean() > 40  # (a mirrored crop would be far off)
+    meta = json.loads((tmp_path / "out" / ALIGN_FILE).read_text())
+    assert (meta["size"], meta["scale"], meta["aligned"], meta["unaligned"]) == (32, 1.0, 3, 1)
+    with pytest.raises(AttributeError_, match="already holds"):
+        align_crop_folder(src, tmp_path / "out", _PointTeacher(), progress=False)
+
+
+def test_attribute_align_refuses_a_teacher_without_points(tmp_path, capsys):
+    assert main(["attribute", "align", "--crops", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--teacher", str(ROOT / "checkpoints" / "face_slim_v3.pt"), "--no-progress"]) == 2
+    assert "gives no five face points" in capsys.readouterr().err

@@ -107,3 +107,30 @@ def test_degradations_and_calibrated_threshold(crops, tmp_path):
         load_dataclass(AttributeConfig, None, ["calibrate=true"])
     with pytest.raises(ConfigError, match="probability"):
         load_dataclass(AttributeConfig, None, ["augment_blur=2"])
+
+
+def test_aligned_crops_train_an_attribute_that_aligns_detections(crops, tmp_path):
+    import json
+    import shutil
+
+    from singleshot.attributes.config import AttributeError_
+    from singleshot.landmarks import TEMPLATE_112
+
+    config = AttributeConfig(name="bright", labels=("dark", "bright"), train=str(tmp_path / "c" / "train"),
+                             test=str(tmp_path / "c" / "test"), exclude=None, input_size=24, epochs=3, lr=0.01,
+                             batch_size=16, backbone_lr_factor=1.0, align=True, out=str(tmp_path / "aligned.pt"))
+    shutil.copytree(crops, tmp_path / "c")
+    with pytest.raises(AttributeError_, match="not aligned"):
+        train_attribute(config, progress=False, log=lambda s: None)
+    (tmp_path / "c" / "aligned.json").write_text(json.dumps({"size": 24, "scale": 1.3}))
+    result = train_attribute(config, progress=False, log=lambda s: None)
+    clf = AttributeClassifier(result.checkpoint)
+    assert clf.align and clf.crop_scale == 1.3
+    image = np.zeros((100, 200, 3), np.uint8)
+    image[:, 100:] = 220
+    boxes = np.array([[110, 10, 190, 90], [110, 10, 190, 90]], np.float32)
+    points = np.stack((TEMPLATE_112 / 112 * 60 + [120, 20], np.full((5, 2), np.nan)))
+    points[0, :, 0] -= 70  # the first face's points on the dark half: its crop follows the points, not the box
+    probs = clf.predict(image, boxes, points)
+    assert probs[0] < 0.5 < probs[1]  # the second, without points, is cut around its box on the bright half
+    np.testing.assert_allclose(clf.predict(image, boxes), [probs[1], probs[1]], atol=1e-6)
