@@ -58,15 +58,16 @@ class _Engine:
     """``workers`` detectors, each used by one pool thread at a time, and the count of requests waiting or running."""
 
     def __init__(self, onnx_path: Path, workers: int, threads: int | None, input_size: int,
-                 attributes: Sequence[str], max_queue: int) -> None:
+                 attributes: dict[str, str], max_queue: int) -> None:
         from singleshot.predictor import Detector
 
         self._free: queue.SimpleQueue = queue.SimpleQueue()
         self.detectors = []
+        self.attribute_sources = dict(attributes)  # served name -> what loads it (a registered name or a checkpoint)
         for _ in range(workers):
             detector = Detector(onnx_path, input_size=input_size, threads=threads, runtime="ort")
-            for name in attributes:
-                detector.attribute(name)  # loaded now: the first request with ?attributes= would pay for it
+            for source in attributes.values():
+                detector.attribute(source)  # loaded now: the first request with ?attributes= would pay for it
             self.detectors.append(detector)
             self._free.put(detector)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="singleshot-detect")
@@ -79,7 +80,8 @@ class _Engine:
         # one detector per pool thread at a time: a Detector keeps per-call state (timing) and is not shared
         detector = self._free.get()
         try:
-            faces = detector.detect(image, min_score=min_score, attributes=attributes or None)
+            sources = [self.attribute_sources[name] for name in attributes]
+            faces = detector.detect(image, min_score=min_score, attributes=sources or None)
         finally:
             self._free.put(detector)
         return detections_json(faces, image.shape[1], image.shape[0])
@@ -142,7 +144,8 @@ def prepare_model(weights: str | Path | None, folder: Path, attributes: Sequence
         served.attributes[classifier.name] = {
             "path": path, "input_size": classifier.input_size, "crop_scale": classifier.crop_scale,
             "mean_rgb": list(classifier.mean_rgb), "std_rgb": list(classifier.std_rgb),
-            "flip_tta": classifier.flip_tta, "labels": classifier.labels,
+            "flip_tta": classifier.flip_tta, "labels": classifier.labels, "align": classifier.align,
+            "source": str(name),
         }
     return served
 
@@ -185,7 +188,8 @@ def create_app(
     folder = Path(model_dir) if model_dir is not None else Path(tempfile.mkdtemp(prefix="singleshot-serve-"))
     folder.mkdir(parents=True, exist_ok=True)
     model = prepare_model(weights, folder, attributes, input_size)
-    engine = _Engine(model.onnx_path, workers, threads, input_size, list(model.attributes), max_queue)
+    engine = _Engine(model.onnx_path, workers, threads, input_size,
+                     {name: spec["source"] for name, spec in model.attributes.items()}, max_queue)
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -222,7 +226,7 @@ def create_app(
             "mean_rgb": list(model.mean_rgb), "input_size": model.input_size, "pad_multiple": 32,
             "min_score": 0.5, "max_overlap": 0.45, "top_k": 200, "pre_nms_top_k": 400,
             "limits": {"max_bytes": limits.max_bytes, "max_pixels": limits.max_pixels},
-            "attributes": {name: {**{k: v for k, v in spec.items() if k != "path"}, "model": f"/model/{name}.onnx"}
+            "attributes": {name: {**{k: v for k, v in spec.items() if k not in ("path", "source")}, "model": f"/model/{name}.onnx"}
                            for name, spec in model.attributes.items()},
         }
 

@@ -127,15 +127,57 @@ def test_switch_sends_the_photo_to_the_server(served, browser_page, photos):
     assert result["faces"] == api["faces"] and blocked == []
 
 
+def _aligned_attribute(folder: Path, faces_rgb: np.ndarray, boxes_xyxy: np.ndarray, points: np.ndarray) -> Path:
+    """An attribute trained (one epoch) on toy crops marked aligned, its last layer rescaled so that the given
+    faces' aligned crops get logits of mean 0 and spread 3: its probability moves with the crop's framing, and
+    aligned crops and square ones score apart."""
+    import json
+
+    from singleshot.attributes.config import AttributeConfig
+    from singleshot.attributes.training import train_attribute
+    from singleshot.checkpoint import load_checkpoint, save_checkpoint
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for outcome in (0, 1):
+            (folder / split / str(outcome)).mkdir(parents=True)
+            for i in range(8):
+                cv2.imwrite(str(folder / split / str(outcome) / f"{i}.jpg"),
+                            rng.integers(0, 255, (32, 32, 3)).astype(np.uint8))
+    (folder / "aligned.json").write_text(json.dumps({"size": 32, "scale": 1.0}))
+    out = folder / "aligned.pt"
+    train_attribute(AttributeConfig(name="toy", train=str(folder / "train"), test=str(folder / "test"), exclude=None,
+                                    input_size=32, epochs=1, batch_size=16, align=True, out=str(out)),
+                    progress=False, log=lambda s: None)
+    from singleshot.attributes import AttributeClassifier
+
+    probs = AttributeClassifier(out).predict(faces_rgb, boxes_xyxy, points).astype(np.float64).clip(1e-6, 1 - 1e-6)
+    logits = np.log(probs / (1 - probs))
+    gain = 3.0 / max(logits.std(), 1e-3)
+    checkpoint = load_checkpoint(out)
+    last = max(k for k in checkpoint["model"] if k.startswith("head.") and k.endswith(".weight"))
+    bias = last.replace("weight", "bias")
+    checkpoint["model"][last] = checkpoint["model"][last] * gain
+    checkpoint["model"][bias] = (checkpoint["model"][bias] - float(logits.mean())) * gain
+    save_checkpoint(out, checkpoint)
+    return out
+
+
 def test_page_gives_a_landmark_models_five_points_as_onnx_runtime_does(browser_page, photos, tmp_path):
     """A model with a landmark head (v4 step 2, committed): the page decodes its points in the graph's output and
-    they match ONNX Runtime in Python within 2 px (a second server, in a new context of the same browser)."""
+    they match ONNX Runtime in Python within 2 px (a second server, in a new context of the same browser); an
+    attribute trained on aligned crops is scored on crops aligned by those points, in the page as in Python."""
     from singleshot import Detector
+    from singleshot.attributes import AttributeClassifier
     from singleshot.serve import create_app
     from tests.serve.conftest import start_server
 
-    app = create_app(ROOT / "checkpoints" / "face_slim_v4_step2.pt", attributes=(), model_dir=tmp_path / "m",
-                     threads=1)
+    weights = ROOT / "checkpoints" / "face_slim_v4_step2.pt"
+    demo_rgb = cv2.cvtColor(cv2.imread(str(photos[0])), cv2.COLOR_BGR2RGB)
+    faces = Detector(weights).detect(demo_rgb, min_score=0.5)
+    aligned = _aligned_attribute(tmp_path / "toy", demo_rgb, faces.boxes_xyxy.numpy(), faces.landmarks.numpy())
+    app = create_app(ROOT / "checkpoints" / "face_slim_v4_step2.pt", attributes=(str(aligned),),
+                     model_dir=tmp_path / "m", threads=1)
     assert app.state.model.landmarks
     server, thread, url = start_server(app)
     try:
@@ -148,13 +190,21 @@ def test_page_gives_a_landmark_models_five_points_as_onnx_runtime_does(browser_p
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-    ref = Detector(app.state.model.onnx_path, runtime="ort").detect(str(photos[0]), min_score=0.5)
+    ref = Detector(app.state.model.onnx_path, runtime="ort").detect(str(photos[0]), min_score=0.5,
+                                                                   attributes=[str(aligned)])
     assert _max_difference(result["faces"], ref) <= 2.0
     got = np.array([f["landmarks"] for f in result["faces"]], dtype=np.float64)  # (K, 5, 2)
     want = ref.landmarks.numpy().astype(np.float64)
     assert got.shape == want.shape == (len(ref), 5, 2)
     distances = np.abs(got[:, None] - want[None]).max(axis=(2, 3))  # (page, ref) largest point difference
     assert distances.min(axis=1).max() <= 2.0
+    # the aligned attribute: the page's probabilities are Python's on aligned crops, not on squares around the boxes
+    order = np.argsort([-f["score"] for f in result["faces"]])
+    page_probs = np.array([result["faces"][i]["attributes"]["toy"] for i in order])
+    np.testing.assert_allclose(page_probs, ref.attributes["toy"].numpy(), atol=0.05)
+    assert page_probs.std() > 0.1  # the faces score apart
+    square = AttributeClassifier(aligned).predict(demo_rgb, ref.boxes_xyxy)
+    assert np.abs(square - ref.attributes["toy"].numpy()).max() > 0.1
 
 
 def test_camera_frames_run_through_the_model(browser_page):

@@ -187,9 +187,41 @@ async function detectInBrowser(data, w, h, minScore) {
   return faces;
 }
 
+// singleshot.landmarks.TEMPLATE_112: the five points of a 112x112 aligned face crop.
+const TEMPLATE_112 = [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]];
+
+// singleshot.landmarks.similarity_transform in 2D: the least-squares rotation, scale and shift taking the known
+// points onto the template; returned as its inverse (crop pixel -> photo pixel), which sampling needs. Null with
+// fewer than two known points.
+function alignment(points, S, scale) {
+  const pairs = [];
+  points.forEach(([px, py], i) => {
+    if (Number.isFinite(px) && Number.isFinite(py)) {
+      pairs.push([px, py, ((TEMPLATE_112[i][0] - 56) / scale + 56) * S / 112, ((TEMPLATE_112[i][1] - 56) / scale + 56) * S / 112]);
+    }
+  });
+  if (pairs.length < 2) return null;
+  const n = pairs.length;
+  const [msx, msy, mdx, mdy] = [0, 1, 2, 3].map((j) => pairs.reduce((a, p) => a + p[j], 0) / n);
+  let re = 0, im = 0, norm = 0;  // a = sum(d conj(s)) / sum |s|^2 with s, d centred, as complex numbers
+  for (const [sx, sy, dx, dy] of pairs) {
+    const ax = sx - msx, ay = sy - msy, bx = dx - mdx, by = dy - mdy;
+    re += bx * ax + by * ay; im += by * ax - bx * ay; norm += ax * ax + ay * ay;
+  }
+  if (norm <= 0) return null;
+  re /= norm; im /= norm;
+  const det = re * re + im * im;  // inverse of [[re, -im], [im, re]]
+  const [ir, ii] = [re / det, -im / det];
+  // photo = inverse(crop - t), t = mean_d - a mean_s
+  const tx = mdx - (re * msx - im * msy), ty = mdy - (im * msx + re * msy);
+  return (u, v) => [ir * (u - tx) - ii * (v - ty), ii * (u - tx) + ir * (v - ty)];
+}
+
 // singleshot.attributes.data.square_crops: a square of crop_scale x the box's long side around its centre, warped
 // to input_size pixels bilinearly (pixel centres at integer coordinates, as cv2.warpAffine), outside filled with
-// the mean colour; then normalised and scored, optionally averaged with the mirrored crop.
+// the mean colour; for an attribute trained on aligned crops (spec.align), aligned_crops: the face's five points
+// onto the template instead, where it has two known points. Then normalised and scored, optionally averaged with
+// the mirrored crop.
 async function scoreAttribute(name, spec, data, w, h, faces) {
   if (!faces.length) return [];
   const S = spec.input_size;
@@ -198,13 +230,16 @@ async function scoreAttribute(name, spec, data, w, h, faces) {
   const at = (px, py, c) => (px < 0 || py < 0 || px >= w || py >= h ? fill[c] : data[(py * w + px) * 4 + c]);
   faces.forEach((face, k) => {
     const [x1, y1, x2, y2] = face.box_xyxy;
-    const side = Math.max(x2 - x1, y2 - y1, 1) * spec.crop_scale;
-    const s = S / side, cx = (x1 + x2) / 2, cy = (y1 + y2) / 2;
+    let source = spec.align && face.landmarks ? alignment(face.landmarks, S, spec.crop_scale) : null;
+    if (!source) {
+      const side = Math.max(x2 - x1, y2 - y1, 1) * (spec.align ? 1 : spec.crop_scale);
+      const s = S / side, cx = (x1 + x2) / 2, cy = (y1 + y2) / 2;
+      source = (u, v) => [(u - (S / 2 - s * cx)) / s, (v - (S / 2 - s * cy)) / s];
+    }
     for (let v = 0; v < S; v++) {
-      const sy = (v - (S / 2 - s * cy)) / s;
-      const y0 = Math.floor(sy), ay = sy - y0;
       for (let u = 0; u < S; u++) {
-        const sx = (u - (S / 2 - s * cx)) / s;
+        const [sx, sy] = source(u, v);
+        const y0 = Math.floor(sy), ay = sy - y0;
         const x0 = Math.floor(sx), ax = sx - x0;
         for (let c = 0; c < 3; c++) {
           const value = Math.round((1 - ay) * ((1 - ax) * at(x0, y0, c) + ax * at(x0 + 1, y0, c))
