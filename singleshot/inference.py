@@ -95,6 +95,9 @@ class ModelPredictor:
         self.std_rgb = tuple(float(v) for v in std_rgb)
         self.long_side = int(long_side)
         self.vote_iou = vote_iou
+        # relative priors (SSD's) learnt on square crops: every batch is padded to a square, so a photo's priors
+        # do not depend on its shape or on the photos batched with it
+        self.square = getattr(getattr(model, "prior_spec", None), "unit", "pixels") == "relative"
 
     def preprocess(self, images: Sequence[np.ndarray], long_side: int | None = None) -> tuple[torch.Tensor, list[float]]:
         """RGB uint8 images -> ``(B, 3, H, W)`` normalised batch, right/bottom padded with zeros (the mean colour),
@@ -102,6 +105,8 @@ class ModelPredictor:
         pairs = [resize_keep_aspect(image, long_side or self.long_side) for image in images]
         resized = [p[0] for p in pairs]
         height, width = padded_size(resized)
+        if self.square:
+            height = width = max(height, width)
         batch = torch.zeros(len(resized), 3, height, width)
         for i, r in enumerate(resized):
             batch[i, :, : r.shape[0], : r.shape[1]] = normalize_image(r, self.mean_rgb, self.std_rgb)

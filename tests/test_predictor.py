@@ -169,3 +169,28 @@ def test_detections_do_not_depend_on_padding():
     assert len(found[0]) == len(found[1]) == 3
     assert (found[0][:, 2:] - found[0][:, :2]).max() > 128  # a face the stride-64 level predicts
     assert (found[0] - found[1]).abs().max() < 1.0
+
+
+@pytest.mark.parametrize("runtime", ["torch", "ort"])
+def test_relative_priors_see_a_square_input_whatever_the_batch(tmp_path, runtime):
+    """SSD's priors are fractions of the input's sides and it learns on square crops: a photo is padded to a square,
+    so its detections do not depend on its shape or on the photos batched with it (a face model's pixel priors are
+    padded only to the stride)."""
+    if runtime == "ort":
+        pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = create_model("ssd_mobilenet_v2", num_classes=3, width=0.25).eval()
+    path = tmp_path / "ssd.pt"
+    meta = model_metadata(model, "ssd_mobilenet_v2", {"width": 0.25}, ["background", "a", "b"],
+                          (120, 115, 100), (60, 60, 60))
+    save_checkpoint(path, {**meta, "model": model.state_dict()})
+    detector = Detector(path, input_size=160, runtime=runtime)
+    rng = np.random.default_rng(0)
+    wide = (rng.random((90, 160, 3)) * 255).astype(np.uint8)
+    tall = (rng.random((160, 90, 3)) * 255).astype(np.uint8)
+    batch, _ = detector.preprocess([wide])
+    assert tuple(batch.shape[-2:]) == (160, 160)  # not 96x160
+    alone = detector.detect(wide, min_score=0.0, top_k=20)
+    together = detector.detect([wide, tall], min_score=0.0, top_k=20)[0]
+    torch.testing.assert_close(alone.boxes_xyxy, together.boxes_xyxy, atol=1e-3, rtol=0)
+    torch.testing.assert_close(alone.scores, together.scores, atol=1e-4, rtol=0)

@@ -36,13 +36,21 @@ from singleshot.priors import PriorSpec
 #: ``metadata_props`` keys written into the ONNX file (read back by the ONNX runtimes).
 META_KEYS = (
     "singleshot_class_names", "singleshot_model", "singleshot_input_size", "singleshot_dynamic", "singleshot_mean_rgb",
-    "singleshot_vote_iou",
+    "singleshot_vote_iou", "singleshot_square_input",
 )
 _MAX_LOG_SCALE = math.log(1000.0 / 16)  # as singleshot.boxes.decode_offsets
 
 
 class ExportError(SingleshotError):
     """An export that cannot be done; the message says why."""
+
+
+def square_input(model: SingleShotDetector) -> bool:
+    """Whether ``model`` is to see square inputs: its priors are fractions of the input's sides (SSD's relative
+    priors) and it learnt on square crops, so on a 320x256 input each prior would cover a different share of the
+    photo's width than of its height. Photos keep their aspect ratio and are padded to a square instead."""
+    spec = getattr(model, "prior_spec", None)
+    return getattr(spec, "unit", "pixels") == "relative"
 
 
 class DecodedDetector(nn.Module):
@@ -249,6 +257,8 @@ def export_onnx(
     }
     if vote_iou is not None:
         meta["singleshot_vote_iou"] = f"{vote_iou:g}"
+    if square_input(model):
+        meta["singleshot_square_input"] = "true"
     del proto.metadata_props[:]
     for key, value in meta.items():
         entry = proto.metadata_props.add()
