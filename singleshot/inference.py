@@ -95,9 +95,9 @@ class ModelPredictor:
         self.std_rgb = tuple(float(v) for v in std_rgb)
         self.long_side = int(long_side)
         self.vote_iou = vote_iou
-        # relative priors (SSD's) learnt on square crops: every batch is padded to a square, so a photo's priors
-        # do not depend on its shape or on the photos batched with it
-        self.square = getattr(getattr(model, "prior_spec", None), "unit", "pixels") == "relative"
+        # every batch padded to a square for relative priors (PriorSpec.square_input), so a photo's priors do not
+        # depend on its shape or on the photos batched with it
+        self.square = model.prior_spec.square_input
 
     def preprocess(self, images: Sequence[np.ndarray], long_side: int | None = None) -> tuple[torch.Tensor, list[float]]:
         """RGB uint8 images -> ``(B, 3, H, W)`` normalised batch, right/bottom padded with zeros (the mean colour),

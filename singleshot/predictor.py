@@ -164,7 +164,7 @@ class Detector:
         self._attribute_cache = {}
         vote = meta.get("singleshot_vote_iou")
         self.vote_iou = float(vote) if vote else None
-        self._square = meta.get("singleshot_square_input") == "true"  # as ModelPredictor.square
+        self._square = meta.get("singleshot_square_input") == "true"  # PriorSpec.square_input, as ModelPredictor
 
     @classmethod
     def from_model(
@@ -211,7 +211,7 @@ class Detector:
         pairs = [resize_keep_aspect(image, input_size or self.input_size, fit=fixed) for image in images]
         resized = [p[0] for p in pairs]
         height, width = fixed if fixed else padded_size(resized)
-        if not fixed and getattr(self, "_square", False):
+        if not fixed and self._square:
             height = width = max(height, width)
         blob = np.empty((len(images), 3, height, width), np.float32)
         for i, r in enumerate(resized):

@@ -107,6 +107,13 @@ class PriorSpec:
             raise ValueError("a pixel PriorSpec needs every level's stride (its cell centres sit on the stride grid)")
 
     @property
+    def square_input(self) -> bool:
+        """Whether the detector is to see square inputs: relative priors are fractions of the input's sides and
+        are learnt on square crops, so on a 320x256 input each would cover a different share of the photo's width
+        than of its height. Photos keep their aspect ratio and are padded to a square (pixel priors need not)."""
+        return self.unit == "relative"
+
+    @property
     def priors_per_cell(self) -> tuple[int, ...]:
         """Priors per cell for each level (what each head must predict per location)."""
         return tuple(level.priors_per_cell for level in self.levels)

@@ -45,14 +45,6 @@ class ExportError(SingleshotError):
     """An export that cannot be done; the message says why."""
 
 
-def square_input(model: SingleShotDetector) -> bool:
-    """Whether ``model`` is to see square inputs: its priors are fractions of the input's sides (SSD's relative
-    priors) and it learnt on square crops, so on a 320x256 input each prior would cover a different share of the
-    photo's width than of its height. Photos keep their aspect ratio and are padded to a square instead."""
-    spec = getattr(model, "prior_spec", None)
-    return getattr(spec, "unit", "pixels") == "relative"
-
-
 class DecodedDetector(nn.Module):
     """A :class:`SingleShotDetector` with normalisation, priors and decoding folded in (the exported graph).
 
@@ -257,7 +249,7 @@ def export_onnx(
     }
     if vote_iou is not None:
         meta["singleshot_vote_iou"] = f"{vote_iou:g}"
-    if square_input(model):
+    if model.prior_spec.square_input:  # read back by the Detector, as ModelPredictor pads
         meta["singleshot_square_input"] = "true"
     del proto.metadata_props[:]
     for key, value in meta.items():

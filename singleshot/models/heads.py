@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from singleshot.models.backbones.slim import dw_separable
+
 
 def _flatten(x: Tensor, values_per_prior: int) -> Tensor:
     """``(N, A * V, H, W) -> (N, H * W * A, V)``: cells row-major, then the A priors of a cell (prior order)."""
@@ -63,17 +65,11 @@ class SSDHead(nn.Module):
         if landmark_layers < 0 or (landmark_layers and not num_landmarks):
             raise ValueError(f"landmark_layers {landmark_layers} needs num_landmarks > 0 and a count >= 0")
 
-        def separable(c: int) -> nn.Module:
-            return nn.Sequential(
-                nn.Conv2d(c, c, kernel_size, padding=pad, groups=c, bias=False), nn.BatchNorm2d(c),
-                nn.ReLU(inplace=True), nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
-            )
-
         def landmark_branch(c: int, a: int) -> nn.Module:
             out = predictor(c, a * 2 * num_landmarks)
             if not landmark_layers:
                 return out  # the plain predictor (checkpoints from before the option load unchanged)
-            return nn.Sequential(*(separable(c) for _ in range(landmark_layers)), out)
+            return nn.Sequential(*(dw_separable(c, c, kernel=kernel_size) for _ in range(landmark_layers)), out)
 
         self.landm = (
             nn.ModuleList(landmark_branch(c, a) for c, a in zip(in_channels, priors_per_cell))

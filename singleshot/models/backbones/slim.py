@@ -21,10 +21,10 @@ def conv_bn(cin: int, cout: int, stride: int = 1, kernel: int = 3) -> nn.Sequent
     )
 
 
-def dw_separable(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    """3x3 depthwise + BN + ReLU, then 1x1 pointwise + BN + ReLU (MobileNet v1 unit)."""
+def dw_separable(cin: int, cout: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
+    """3x3 (``kernel``) depthwise + BN + ReLU, then 1x1 pointwise + BN + ReLU (MobileNet v1 unit)."""
     return nn.Sequential(
-        nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False),
+        nn.Conv2d(cin, cin, kernel, stride, kernel // 2, groups=cin, bias=False),
         nn.BatchNorm2d(cin),
         nn.ReLU(inplace=True),
         nn.Conv2d(cin, cout, 1, bias=False),
