@@ -271,7 +271,8 @@ def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64,
             :func:`singleshot.kindle.create_teacher` gives (RetinaFace, or a checkpoint with a landmark head).
 
     Raises:
-        AttributeError_: no crops in ``src``, or ``out`` already holds images and ``force`` is off.
+        AttributeError_: no crops in ``src``, none of them readable, or ``out`` already holds images and
+            ``force`` is off.
     """
     import json
 
@@ -286,6 +287,7 @@ def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64,
         raise AttributeError_(f"{src}: no crops found")
     if out.is_dir() and find_images(out) and not force:
         raise AttributeError_(f"{out} already holds crops; pass --force to replace them")
+    out.mkdir(parents=True, exist_ok=True)
     aligned, unaligned, unreadable = 0, [], []
     half = canvas // 2
     for path in tqdm(paths, desc="aligning crops", unit="crop", disable=not progress):
@@ -321,6 +323,8 @@ def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64,
         target.parent.mkdir(parents=True, exist_ok=True)
         # the same file names (lists of crops, such as exclusion lists, still apply)
         cv2.imwrite(str(target), cv2.cvtColor(result, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    if len(unreadable) == len(paths):
+        raise AttributeError_(f"{src}: none of its {len(paths)} image file(s) could be read")
     (out / ALIGN_FILE).write_text(json.dumps({
         "size": size, "scale": scale, "canvas": canvas, "teacher": getattr(teacher, "name", str(teacher)),
         "crops": len(paths) - len(unreadable), "aligned": aligned, "unaligned": len(unaligned),

@@ -181,6 +181,10 @@ def test_align_crop_folder_keeps_names_and_counts_what_it_could_not_align(tmp_pa
     assert (meta["size"], meta["scale"], meta["aligned"], meta["unaligned"]) == (32, 1.0, 3, 1)
     with pytest.raises(AttributeError_, match="already holds"):
         align_crop_folder(src, tmp_path / "out", _PointTeacher(), progress=False)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.jpg").write_bytes(b"not an image")
+    with pytest.raises(AttributeError_, match="none of its 1 image"):
+        align_crop_folder(tmp_path / "bad", tmp_path / "out_bad", _PointTeacher(), progress=False)
 
 
 def test_attribute_align_refuses_a_teacher_without_points(tmp_path, capsys):
