@@ -86,7 +86,8 @@ def main() -> None:
         truth = np.stack([s.extra["landmarks"][0] for s in data.samples])
         result = normalised_mean_error(best_points_per_crop(predictions, keys), truth)
         figures.update({f"aflw_{k}": v for k, v in result.figures.items()})
-        print(f"mtfl aflw: NME {result.figures['nme']:.4f}, failure rate {result.figures['failure_rate']:.3f} "
+        print(f"mtfl aflw at {args.crop_side} px: NME {result.figures['nme']:.4f}, failure rate "
+              f"{result.figures['failure_rate']:.3f}, eye distance x{result.figures['eye_scale']:.3f} "
               f"({result.details['missing']} of {result.details['faces']} crops without points)", flush=True)
     emit({k: v if np.isfinite(v) else None for k, v in figures.items()})  # NaN (no landmark head) as JSON null
 

@@ -35,7 +35,9 @@ def normalised_mean_error(predicted: np.ndarray, truth: np.ndarray, failure_thre
 
     Returns:
         ``figures``: ``nme`` (mean over the faces with a prediction), ``failure_rate`` (share of all faces with
-        error above ``failure_threshold`` or no prediction); ``details``: ``faces``, ``missing``.
+        error above ``failure_threshold`` or no prediction), ``eye_scale`` (median of predicted over labelled
+        inter-ocular distance: a face alignment made from the points is zoomed by its inverse, so 1 is wanted);
+        ``details``: ``faces``, ``missing``.
     """
     predicted = np.asarray(predicted, np.float64)
     truth = np.asarray(truth, np.float64)
@@ -45,9 +47,11 @@ def normalised_mean_error(predicted: np.ndarray, truth: np.ndarray, failure_thre
     errors = np.linalg.norm(predicted - truth, axis=2).mean(axis=1) / np.maximum(interocular, 1e-9)
     found = ~np.isnan(errors)
     failures = (~found) | (errors > failure_threshold)
+    scale = np.linalg.norm(predicted[:, 0] - predicted[:, 1], axis=1) / np.maximum(interocular, 1e-9)
     return LandmarkResult(
         figures={"nme": float(errors[found].mean()) if found.any() else float("nan"),
-                 "failure_rate": float(failures.mean()) if len(errors) else float("nan")},
+                 "failure_rate": float(failures.mean()) if len(errors) else float("nan"),
+                 "eye_scale": float(np.median(scale[found])) if found.any() else float("nan")},
         details={"faces": len(errors), "missing": int((~found).sum())},
     )
 

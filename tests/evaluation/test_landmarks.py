@@ -23,6 +23,13 @@ def test_nme_hand_computed():
         normalised_mean_error(truth[:, :4], truth)
 
 
+def test_eye_scale_is_the_median_ratio_of_eye_distances():
+    truth = np.array([[[0.0, 0], [10, 0], [5, 5], [2, 8], [8, 8]]] * 3)
+    centre = truth.mean(axis=1, keepdims=True)
+    predicted = centre + (truth - centre) * np.array([1.2, 1.5, 0.9])[:, None, None]  # faces 1.2x, 1.5x, 0.9x
+    assert normalised_mean_error(predicted, truth).figures["eye_scale"] == pytest.approx(1.2)
+
+
 def test_best_points_per_crop_takes_the_top_detection():
     rows = np.zeros((2, 16))
     rows[:, 4] = [0.3, 0.9]
