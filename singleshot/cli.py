@@ -130,7 +130,9 @@ def _predict_dataset(data, args: argparse.Namespace) -> dict:
     from singleshot.evaluation.predictions import write_predictions
     from singleshot.inference import predict_dataset
 
-    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime, not args.no_box_vote)
+    # boxes are what is scored: no point network
+    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime, not args.no_box_vote,
+                              points=None)
     predictions, missing = predict_dataset(
         lambda images: detector.detect(images, min_score=args.min_score, max_overlap=args.max_overlap,
                                        top_k=args.top_k),
@@ -196,10 +198,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_detector(weights, input_size: int, threads: int | None, runtime: str | None = None, box_vote: bool = True):
+def _load_detector(weights, input_size: int, threads: int | None, runtime: str | None = None, box_vote: bool = True,
+                   points: str | None = "auto"):
     from singleshot.predictor import Detector
 
-    return Detector(weights, input_size=input_size, threads=threads, runtime=runtime, box_vote=box_vote)
+    return Detector(weights, input_size=input_size, threads=threads, runtime=runtime, box_vote=box_vote,
+                    points=None if points == "off" else points)
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
@@ -229,7 +233,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             raise UserError(f"{v}: no such video file")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime, not args.no_box_vote)
+    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime, not args.no_box_vote,
+                              args.points)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     attributes = [a.strip() for a in (args.attributes or "").split(",") if a.strip()]
@@ -239,8 +244,9 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         detector.attribute(name)
     crops_dir = Path(args.crops) if args.crops else None
     if crops_dir is not None:
-        if not detector.has_landmarks:
-            raise UserError(f"--crops aligns faces by their five landmarks: {detector.weights} has no landmark head")
+        if not detector.has_landmarks and detector.point_refiner is None:
+            raise UserError(f"--crops aligns faces by their five landmarks: {detector.weights} has no landmark head "
+                            f"and --points is off")
         crops_dir.mkdir(parents=True, exist_ok=True)
     predictions, skipped, faces, seconds, done = {}, 0, 0, 0.0, 0
     attribute_values: dict[str, dict[str, list[float]]] = {}
@@ -467,6 +473,35 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_points_train(args: argparse.Namespace) -> int:
+    from singleshot.config import load_dataclass
+    from singleshot.points import PointConfig, train_points
+
+    config = load_dataclass(PointConfig, args.config, args.set)
+    if args.out:
+        config.out = args.out
+    result = train_points(config, progress=not args.no_progress, resume=args.resume)
+    if args.json:
+        print(json.dumps(asdict(result), indent=1))
+    else:
+        print(f"{result.train_faces} training faces ({', '.join(f'{k}: {v}' for k, v in result.faces_per_set.items())}),"
+              f" {result.val_faces} held out: NME {result.val_nme:.4f}, failure rate {result.val_failure_rate:.3f}, "
+              f"eye distance x{result.val_eye_scale:.3f}, eye error / face size {result.val_eye_error:.4f}; "
+              f"weights {result.checkpoint}")
+    return 0
+
+
+def _cmd_points_export(args: argparse.Namespace) -> int:
+    from singleshot.points import PointRefiner
+
+    refiner = PointRefiner(args.weights)
+    path = refiner.export_onnx(args.out)
+    print(f"{path}: crops (K, 3, {refiner.input_size}, {refiner.input_size}) normalised RGB (mean {refiner.mean_rgb}, "
+          f"std {refiner.std_rgb}) -> points (K, 10) in crop pixels / {refiner.input_size}; the crop: a square of "
+          f"{refiner.crop_scale:g} box long sides around the box's centre")
+    return 0
+
+
 def _cmd_attribute_train(args: argparse.Namespace) -> int:
     from singleshot.attributes import AttributeConfig, train_attribute
     from singleshot.config import load_dataclass
@@ -526,6 +561,12 @@ def _deprecated(parser: argparse.ArgumentParser, old: str, dest: str, new: str, 
             setattr(namespace, self.dest, values)
 
     parser.add_argument(old, dest=dest, action=Deprecated, help=argparse.SUPPRESS, **kwargs)
+
+
+def _points_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--points", default="auto", metavar="auto|off|NAME|CKPT",
+                        help="five points on each face from a point network: auto (the bundled one, for a face "
+                             "detector without a landmark head of its own), off, or a point checkpoint (default auto)")
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
@@ -621,6 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--attributes", metavar="NAME[,NAME]",
                         help="also score attributes of each detection (e.g. smile, or an attribute checkpoint); "
                              "drawn on the images and written to attributes.json")
+    _points_flag(detect)
     detect.add_argument("--show", action="store_true", help="videos and cameras: show the frames instead of writing")
     detect.add_argument("--crops", metavar="DIR",
                         help="also write each face aligned by its five landmarks (112x112, the face-recognition "
@@ -706,6 +748,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--input-size", type=int, default=640, help="long side of the inference resolution (640)")
     serve.add_argument("--max-queue", type=int, default=32,
                        help="requests waiting or running at once; more are answered 503 (32)")
+
+    points_sub = _verb_group(sub, "points", "five face points from a second-stage network on each detected face")
+    points_train = _verb(points_sub, "train", "train a point network from a YAML config, report its held-out error",
+                         _cmd_points_train)
+    points_train.add_argument("config", nargs="?", help="YAML config (e.g. configs/points/face_points.yaml)")
+    points_train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                              help="override a config value, e.g. --set epochs=4 (repeatable, validated)")
+    points_train.add_argument("--out", help="folder for last.pt and face_points.pt (same as --set out=...)")
+    points_train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    _json_flag(points_train)
+    _no_progress_flag(points_train)
+    points_export = _verb(points_sub, "export", "write a point network as ONNX (for runtimes outside Python)",
+                          _cmd_points_export)
+    points_export.add_argument("--weights", default="face", help="a point checkpoint or a registered name (face)")
+    points_export.add_argument("--out", required=True, help="ONNX file to write")
 
     attr_sub = _verb_group(sub, "attribute", "face attributes (e.g. smile) by transfer learning")
     attr_train = _verb(attr_sub, "train", "train an attribute head from a YAML config, report test accuracy",

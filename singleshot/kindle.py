@@ -101,10 +101,11 @@ class PeerTeacher:
 
 
 def teacher_gives_points(teacher: Teacher) -> bool:
-    """Whether ``teacher`` returns five face points with its boxes (RetinaFace; a checkpoint with a landmark head)."""
+    """Whether ``teacher`` returns five face points with its boxes (RetinaFace; a checkpoint with a landmark head;
+    a face detector given points by the point network, as the bundled one)."""
     detector = getattr(teacher, "detector", None)
     if detector is not None:
-        return detector.has_landmarks
+        return detector.has_landmarks or detector.point_refiner is not None
     return bool(getattr(getattr(teacher, "peer", None), "with_landmarks", False))
 
 

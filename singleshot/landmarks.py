@@ -149,3 +149,48 @@ def blur_faces(image: np.ndarray, boxes_xyxy: np.ndarray, mode: str = "blur", gr
             sigma = max(c - a, d - b) / 4
             out[b:d, a:c] = cv2.GaussianBlur(region, (0, 0), sigmaX=sigma, sigmaY=sigma)
     return out
+
+
+def box_crop_matrix(box_xyxy: np.ndarray, size: int, scale: float, angle_deg: float = 0.0) -> np.ndarray:
+    """``(2, 3)`` matrix taking photo pixels to a ``size x size`` crop: a square of ``scale`` times the box's long
+    side around its centre, turned by ``angle_deg`` (counter-clockwise in the crop), pixel centres at integer
+    coordinates as in ``cv2.warpAffine``: ``crop_xy = photo_xy @ M[:, :2].T + M[:, 2]``."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    side = max(scale * max(x2 - x1, y2 - y1), 1e-6)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    s = size / side
+    a = np.radians(angle_deg)
+    c, n = np.cos(a) * s, np.sin(a) * s
+    return np.array([[c, -n, size / 2 - c * cx + n * cy], [n, c, size / 2 - n * cx - c * cy]])
+
+
+def map_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``(..., 2)`` points through the ``(2, 3)`` affine ``matrix`` (NaN stays NaN)."""
+    points = np.asarray(points, np.float64)
+    return points @ np.asarray(matrix)[:, :2].T + np.asarray(matrix)[:, 2]
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """The ``(2, 3)`` inverse of an invertible ``(2, 3)`` affine matrix."""
+    full = np.vstack([np.asarray(matrix, np.float64), [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2]
+
+
+def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int, max_supersample: int = 8) -> np.ndarray:
+    """The ``size x size`` crop of ``image`` seen through ``matrix`` (photo -> crop), its edge pixels repeated outside.
+
+    A crop that shrinks the photo is anti-aliased: it is sampled ``k x k`` times per pixel (``k`` the shrink factor
+    rounded up, at most ``max_supersample``) and averaged, the sub-samples centred on each crop pixel, so the
+    mapping stays exactly ``matrix`` (a plain bilinear shrink would alias fine detail away, and a network trained
+    on smooth crops sees noise). Returns float32 ``(size, size, C)``.
+    """
+    import cv2
+
+    matrix = np.asarray(matrix, np.float64)
+    zoom = np.sqrt(abs(np.linalg.det(matrix[:, :2])))
+    k = int(min(max_supersample, max(1, np.ceil(1.0 / max(zoom, 1e-9) - 1e-6))))
+    fine = matrix * k
+    fine[:, 2] += (k - 1) / 2  # crop pixel u covers fine pixels k*u .. k*u+k-1, centred on k*u + (k-1)/2
+    big = cv2.warpAffine(image, fine, (size * k, size * k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    big = big.reshape(size * k, size * k, -1).astype(np.float32)
+    return big.reshape(size, k, size, k, -1).mean((1, 3))

@@ -17,6 +17,7 @@ prior pulled towards a trained teacher's on the same priors.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -174,3 +175,25 @@ def landmark_loss(landm_pred: Tensor, landm_target: Tensor, labels: Tensor) -> T
     loss = F.smooth_l1_loss(landm_pred, target, reduction="none") * known
     priors_with_points = known.any(dim=-1).sum().clamp(min=1)
     return loss.sum() / priors_with_points
+
+
+def wing_loss(pred: Tensor, target: Tensor, width: float = 10.0, curvature: float = 2.0) -> Tensor:
+    """Wing loss (Feng et al. 2018, "Wing Loss for Robust Facial Landmark Localisation", eq. 5) over the known
+    coordinates, averaged.
+
+    Logarithmic for errors under ``width`` (so small and medium errors keep pulling, where L2 and Smooth L1 fade),
+    L1 beyond; ``curvature`` is the paper's epsilon. Both in the units of ``pred`` (the paper's 10 and 2 are pixels of a
+    64 px input; section 4.2).
+
+    Args:
+        pred: ``(N, D)`` predicted coordinates.
+        target: ``(N, D)`` true coordinates; NaN where unknown (no loss, no gradient).
+
+    Returns:
+        A scalar; 0 when nothing is known.
+    """
+    known = ~torch.isnan(target)
+    diff = (pred - torch.where(known, target, pred.detach())).abs()
+    offset = width - width * math.log1p(width / curvature)
+    loss = torch.where(diff < width, width * torch.log1p(diff / curvature), diff - offset)
+    return (loss * known).sum() / known.sum().clamp(min=1)

@@ -67,6 +67,7 @@ class Timing:
     network_ms: float = 0.0
     postprocess_ms: float = 0.0
     attributes_ms: float = 0.0
+    points_ms: float = 0.0
 
 
 #: Runtimes a :class:`Detector` can run on.
@@ -88,6 +89,10 @@ class Detector:
             input of ``input_size`` pixels wide). Same API and same detections on every runtime.
         box_vote: apply the box voting the model recommends (its checkpoint's or ONNX file's ``vote_iou``, set by
             its training config); False: plain NMS. The attribute ``vote_iou`` holds the value in use (None: off).
+        points: five face points for every detection from a second-stage point network
+            (:class:`singleshot.points.PointRefiner`): ``auto`` (the bundled ``face`` point network for a face
+            detector, one whose classes are background and face, without a landmark head of its own), a registered
+            name or a point checkpoint, or None (no points unless the model has a landmark head).
 
     Example:
         >>> detector = Detector()                      # the bundled face model
@@ -103,8 +108,10 @@ class Detector:
         fuse: bool = True,
         runtime: str | None = None,
         box_vote: bool = True,
+        points: str | Path | None = "auto",
     ) -> None:
         path = Path(weights) if weights is not None else bundled_weights()
+        self._points_source = points
         is_onnx = path.suffix.lower() == ".onnx"
         runtime = runtime or ("ort" if is_onnx else "torch")
         if runtime not in RUNTIMES:
@@ -121,7 +128,13 @@ class Detector:
             self._setup_onnx(path, input_size, threads)
             if not box_vote:
                 self.vote_iou = None
-            return
+        else:
+            self._setup_checkpoint(path, input_size, threads, fuse, box_vote)
+        if points is not None and str(points) not in ("auto", "off"):
+            _ = self.point_refiner  # a named point network is loaded (and checked) now, not at the first photo
+
+    def _setup_checkpoint(self, path: Path, input_size: int, threads: int | None, fuse: bool, box_vote: bool) -> None:
+        runtime = self.runtime
         checkpoint = load_checkpoint(path)
         model = build_model_from_checkpoint(checkpoint, str(path)).eval()
         if fuse:
@@ -162,6 +175,7 @@ class Detector:
         self.input_size = int(input_size)
         self.timing = Timing()
         self._attribute_cache = {}
+        self._refiner = None
         vote = meta.get("singleshot_vote_iou")
         self.vote_iou = float(vote) if vote else None
         self._square = meta.get("singleshot_square_input") == "true"  # PriorSpec.square_input, as ModelPredictor
@@ -181,6 +195,7 @@ class Detector:
         detector.weights = None
         detector.runtime = "torch"
         detector._backend = None
+        detector._points_source = None
         return detector
 
     def _setup(self, model, class_names, mean_rgb, std_rgb, input_size, threads) -> None:
@@ -194,6 +209,7 @@ class Detector:
         self.input_size = int(input_size)
         self.timing = Timing()
         self._attribute_cache: dict = {}
+        self._refiner = None
         self.vote_iou: float | None = None
 
     def preprocess(
@@ -275,13 +291,52 @@ class Detector:
                                               landm=outputs[2] if len(outputs) > 2 else None)
         to_original_pixels(results, scales, arrays)
         t3 = time.perf_counter()
+        points_ms = self._place_points(results, arrays)  # before the attributes: aligned crops need the points
         self.timing = Timing((t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000,
-                             self._score_attributes(results, arrays, attributes))
+                             self._score_attributes(results, arrays, attributes), points_ms)
         return results[0] if single else results
 
     @property
+    def point_refiner(self):
+        """The :class:`singleshot.points.PointRefiner` that places this detector's five points (None: the model's
+        own landmark head, or no points), loaded on first use and kept."""
+        source = getattr(self, "_points_source", None)
+        if source is None or str(source) == "off":
+            return None
+        if self._refiner is None:
+            if str(source) == "auto":
+                from singleshot.points import POINT_MODELS
+
+                if self.has_landmarks or [n.lower() for n in self.class_names] != ["background", "face"]:
+                    self._points_source = None
+                    return None
+                if not POINT_MODELS.get("face")().is_file():
+                    self._points_source = None
+                    return None
+                source = "face"
+            from singleshot.points import PointRefiner
+
+            # ONNX Runtime whenever installed, whatever the detector's runtime (as the attributes, for the same
+            # reason: PyTorch's per-call overhead dominates a handful of 64 px crops)
+            self._refiner = PointRefiner(source, runtime="ort" if _has_onnxruntime() else "torch")
+        return self._refiner
+
+    def _place_points(self, results: list[Detections], arrays: list[np.ndarray]) -> float:
+        """Fill each detection's five points from the point network; returns the milliseconds spent."""
+        import time
+
+        refiner = self.point_refiner
+        if refiner is None:
+            return 0.0
+        start = time.perf_counter()
+        for det, array in zip(results, arrays):
+            det.landmarks = torch.from_numpy(refiner.predict(array, det.boxes_xyxy))
+        return (time.perf_counter() - start) * 1000
+
+    @property
     def has_landmarks(self) -> bool:
-        """Whether the model predicts five face points (a landmark head; an ONNX graph with a landmarks output)."""
+        """Whether the model itself predicts five face points (a landmark head; an ONNX graph with a landmarks
+        output); :attr:`point_refiner` gives points to a model without them."""
         if self._backend is not None:
             outputs = getattr(self._backend, "outputs", None)
             if outputs is None:  # OpenCV DNN: the graph's output names

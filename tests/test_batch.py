@@ -72,7 +72,8 @@ def test_local_engine_and_parquet_shards_hold_the_detections_of_detect(photos, m
     assert pq.read_schema(shards[0]).metadata[b"singleshot_class_names"] == b"background,face"
     assert rows.keys() == expected.keys()
     for key, dets in expected.items():
-        np.testing.assert_allclose(np.asarray(rows[key]).reshape(-1, 6), np.asarray(dets).reshape(-1, 6),
+        # rows of 16: box, score, label and the point network's five points
+        np.testing.assert_allclose(np.asarray(rows[key]).reshape(-1, 16), np.asarray(dets).reshape(-1, 16),
                                    atol=1e-3, rtol=0)
 
 

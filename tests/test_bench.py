@@ -21,10 +21,12 @@ def test_frame_from_covers_without_stretching():
 
 
 def test_report_markdown_and_json():
-    report = BenchReport(rows=[BenchRow("singleshot", "ort", "640x480", 2, 3.0, 4.0, 0.5, 2.0, 0.5, 0.9)],
+    report = BenchReport(rows=[BenchRow("singleshot", "ort", "640x480", 2, 3.0, 4.0, 0.5, 2.0, 0.5, 0.9, 0.25),
+                               BenchRow("retinaface", "peer", "640x480", 2, 6.0, 7.0)],
                          settings={"x": "y"}, skipped=["mtcnn: not installed"])
     text = report.markdown()
-    assert "| singleshot | ort | 640x480 | 2 | 3.00 | 4.00 | 0.50 | 2.00 | 0.50 (17%) | 0.9000 |" in text
+    assert "| singleshot | ort | 640x480 | 2 | 3.00 | 4.00 | 0.50 | 2.00 | 0.50 (17%) | 0.25 | 0.9000 |" in text
+    assert "| retinaface | peer | 640x480 | 2 | 6.00 | 7.00 | - | - | - | - | - |" in text
     assert "skipped: mtcnn" in text
     assert json.loads(report.to_json())["rows"][0]["ap50"] == 0.9
 

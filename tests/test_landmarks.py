@@ -60,3 +60,33 @@ def test_blur_faces_hides_the_box_and_leaves_the_rest():
         assert inside.std() < image[25:55, 25:55].astype(float).std() / 2  # the detail is gone
     with pytest.raises(ValueError, match="mode"):
         blur_faces(image, [[0, 0, 5, 5]], mode="smudge")
+
+
+def test_box_crop_matrix_on_a_hand_computed_case():
+    from singleshot.landmarks import box_crop_matrix, invert_affine, map_points
+
+    # box 40 x 20 px centred at (60, 40); crop: 1.5 x 40 = 60 px square at 30 px, so half scale
+    m = box_crop_matrix(np.array([40.0, 30.0, 80.0, 50.0]), 30, 1.5)
+    assert np.allclose(m, [[0.5, 0, 15 - 30], [0, 0.5, 15 - 20]])
+    assert np.allclose(map_points(np.array([[60.0, 40.0], [30.0, 10.0]]), m), [[15, 15], [0, 0]])
+    # turned by 90 degrees: the photo's +x points down the crop's +y (x' = -s dy, y' = s dx about the centre)
+    r = box_crop_matrix(np.array([40.0, 30.0, 80.0, 50.0]), 30, 1.5, angle_deg=90)
+    assert np.allclose(map_points(np.array([[70.0, 40.0]]), r), [[15, 20]], atol=1e-9)
+    back = map_points(map_points(np.array([[1.0, 2.0]]), r), invert_affine(r))
+    assert np.allclose(back, [[1.0, 2.0]])
+
+
+def test_warp_crop_keeps_the_mapping_when_it_shrinks():
+    from singleshot.landmarks import box_crop_matrix, map_points, warp_crop
+
+    image = np.zeros((400, 400, 3), np.uint8)
+    image[200:208, 120:128] = 255  # an 8 x 8 block centred at (123.5, 203.5)
+    m = box_crop_matrix(np.array([0.0, 0.0, 400.0, 400.0]), 50, 1.0)  # 8x shrink: 8 x 8 sub-samples per pixel
+    crop = warp_crop(image, m, 50)
+    assert crop.shape == (50, 50, 3) and crop.dtype == np.float32
+    u, v = map_points(np.array([123.5, 203.5]), m)
+    ys, xs = np.nonzero(crop[..., 0] > 0)
+    weights = crop[ys, xs, 0]
+    # the block's mass lands where the matrix says, and all of it (an area average, not one bilinear sample)
+    assert abs((xs * weights).sum() / weights.sum() - u) < 0.05 and abs((ys * weights).sum() / weights.sum() - v) < 0.05
+    assert abs(weights.sum() - 255.0) < 1.0

@@ -148,3 +148,23 @@ def test_landmark_loss_counts_only_known_points_on_positives():
     assert torch.isfinite(pred.grad).all() and pred.grad[0, 1:].abs().sum() == 0
     none = landmark_loss(pred, torch.full((1, 3, 4), float("nan")), labels)
     assert none.item() == 0.0
+
+
+def test_wing_loss_on_hand_computed_values_and_unknown_coordinates():
+    import math
+
+    from singleshot.losses import wing_loss
+
+    pred = torch.tensor([[1.0, 4.0, 30.0, 0.0]], requires_grad=True)
+    target = torch.tensor([[0.0, 0.0, 0.0, float("nan")]])
+    loss = wing_loss(pred, target, width=10.0, curvature=2.0)
+    c = 10 - 10 * math.log(1 + 10 / 2)
+    expected = (10 * math.log(1 + 1 / 2) + 10 * math.log(1 + 4 / 2) + (30 - c)) / 3
+    assert math.isclose(loss.item(), expected, rel_tol=1e-6)
+    loss.backward()
+    assert pred.grad[0, 3] == 0 and torch.isfinite(pred.grad).all()
+    # continuous at |x| = width
+    at = wing_loss(torch.tensor([[10.0]]), torch.zeros(1, 1))
+    near = wing_loss(torch.tensor([[10.0001]]), torch.zeros(1, 1))
+    assert abs(at.item() - near.item()) < 1e-3
+    assert wing_loss(torch.zeros(1, 2), torch.full((1, 2), float("nan"))).item() == 0

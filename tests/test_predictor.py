@@ -57,7 +57,7 @@ def test_detect_cli_writes_images_and_json(checkpoint, tmp_path, capsys):
     detections = json.loads((out / "detections.json").read_text())
     assert detections.pop("@classes") == ["background", "face"]  # the model's class names, first
     assert set(detections) == {"a.jpg", "b.jpg", "c.jpg", "d.jpg"}
-    assert all(len(v) == 2 and len(v[0]) == 6 for v in detections.values())
+    assert all(len(v) == 2 and len(v[0]) == 16 for v in detections.values())  # a face model: + five points
     assert (out / "a.jpg").is_file() and (out / "d.jpg").is_file()
     assert "4 image(s)" in capsys.readouterr().out
 
@@ -91,7 +91,7 @@ def test_eval_with_weights(tmp_path, capsys):
 
     data = load_annotations(spec, single_class="face")
     assert (len(data), sum(len(s) for s in data.samples)) == (2, 8)
-    detector = Detector(bundled_weights(), input_size=320)
+    detector = Detector(bundled_weights(), input_size=320, points=None)  # eval scores boxes: no point network
     direct = {s.key: detector.detect(s.image_path, min_score=0.02).to_rows() for s in data.samples}  # eval's default
     written = read_predictions(saved)
     assert set(written) == set(direct)
@@ -194,3 +194,32 @@ def test_relative_priors_see_a_square_input_whatever_the_batch(tmp_path, runtime
     together = detector.detect([wide, tall], min_score=0.0, top_k=20)[0]
     torch.testing.assert_close(alone.boxes_xyxy, together.boxes_xyxy, atol=1e-3, rtol=0)
     torch.testing.assert_close(alone.scores, together.scores, atol=1e-4, rtol=0)
+
+
+def test_bundled_detector_gives_five_points_per_face_from_the_point_network():
+    demo = str(Path(__file__).resolve().parents[1] / "assets" / "demo.jpg")
+    detector = Detector(threads=1)
+    faces = detector.detect(demo, min_score=0.5)
+    assert not detector.has_landmarks and detector.point_refiner is not None
+    assert faces.landmarks.shape == (len(faces), 5, 2) and detector.timing.points_ms > 0
+    boxes, points = faces.boxes_xyxy.numpy(), faces.landmarks.numpy()
+    # every face's eyes lie in its box, above its mouth corners, left eye left of the right one
+    assert (points[:, :2, 0] >= boxes[:, None, 0]).all() and (points[:, :2, 0] <= boxes[:, None, 2]).all()
+    assert (points[:, :2, 1] < points[:, 3:, 1].min(axis=1, keepdims=True)).all()
+    assert (points[:, 0, 0] < points[:, 1, 0]).all()
+    assert Detector(threads=1, points=None).detect(demo).landmarks is None
+    pytest.importorskip("onnxruntime")
+    on_ort = Detector(threads=1, runtime="ort").detect(demo, min_score=0.5)
+    assert np.abs(on_ort.landmarks.numpy() - points).max() < 1.0
+
+
+def test_points_flag_off_and_a_bad_point_model(tmp_path, capsys):
+    demo = str(Path(__file__).resolve().parents[1] / "assets" / "demo.jpg")
+    assert main(["detect", demo, "--out", str(tmp_path / "a"), "--points", "off"]) == 0
+    rows = json.loads((tmp_path / "a" / "detections.json").read_text())["demo.jpg"]
+    assert rows and all(len(r) == 6 for r in rows)
+    assert main(["detect", demo, "--out", str(tmp_path / "b"), "--crops", str(tmp_path / "c")]) == 0
+    rows = json.loads((tmp_path / "b" / "detections.json").read_text())["demo.jpg"]
+    assert all(len(r) == 16 for r in rows) and len(list((tmp_path / "c").glob("*.jpg"))) == len(rows)
+    assert main(["detect", demo, "--out", str(tmp_path / "d"), "--points", "nosuch"]) == 2
+    assert "nosuch" in capsys.readouterr().err

@@ -6,7 +6,8 @@ first photo. Requests:
 
 - ``GET /``: the demo page (``static/index.html``); ``GET /static/...``: its script, style and the onnxruntime-web
   files that ``make web`` copies into ``static/ort`` (no CDN: the page works without a network);
-- ``GET /model/config.json``, ``/model/face.onnx``, ``/model/<attribute>.onnx``: what the page runs in the browser;
+- ``GET /model/config.json``, ``/model/face.onnx``, ``/model/points.onnx`` (the point network, for a face model
+  without a landmark head), ``/model/<attribute>.onnx``: what the page runs in the browser;
 - ``GET /health``: the model and the queue;
 - ``POST /detect``: multipart field ``image``; query ``min_score``, ``attributes=smile`` (comma-separated).
 
@@ -52,6 +53,7 @@ class ServedModel:
     mean_rgb: tuple[float, ...]
     input_size: int
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> page settings, file under "path"
+    points: dict[str, Any] | None = None  # the point network's page settings, its file under "path" (None: none)
 
 
 class _Engine:
@@ -68,6 +70,7 @@ class _Engine:
             detector = Detector(onnx_path, input_size=input_size, threads=threads, runtime="ort")
             for source in attributes.values():
                 detector.attribute(source)  # loaded now: the first request with ?attributes= would pay for it
+            _ = detector.point_refiner  # likewise the point network, where the model takes one
             self.detectors.append(detector)
             self._free.put(detector)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="singleshot-detect")
@@ -138,6 +141,16 @@ def prepare_model(weights: str | Path | None, folder: Path, attributes: Sequence
         mean_rgb=tuple(float(v) for v in mean.split(",")) if mean else (123.675, 116.28, 103.53),
         input_size=int(input_size),
     )
+    if not served.landmarks:
+        # the page runs the point network the server's Detector picks for this model (``points="auto"``)
+        from singleshot.points import POINT_MODELS, PointRefiner
+
+        names = meta.get("singleshot_class_names", "").lower().split(",")
+        if names == ["background", "face"] and POINT_MODELS.get("face")().is_file():
+            refiner = PointRefiner("face")
+            served.points = {"path": refiner.export_onnx(folder / "points.onnx"), "input_size": refiner.input_size,
+                             "crop_scale": refiner.crop_scale, "mean_rgb": list(refiner.mean_rgb),
+                             "std_rgb": list(refiner.std_rgb)}
     for name in attributes:
         classifier = AttributeClassifier(name)
         path = classifier.export_onnx(folder / f"{classifier.name}.onnx")
@@ -213,7 +226,8 @@ def create_app(
     async def health() -> dict:
         """The model served and the state of the queue."""
         return {
-            "status": "ok", "model": model.name, "landmarks": model.landmarks, "attributes": list(model.attributes),
+            "status": "ok", "model": model.name, "landmarks": model.landmarks or model.points is not None,
+            "attributes": list(model.attributes),
             "workers": len(engine.detectors), "pending": engine.pending, "max_queue": engine.max_queue,
             "web_runtime": web_runtime_ready(),
         }
@@ -223,6 +237,8 @@ def create_app(
         """What the page needs to run the model in the browser as the server runs it."""
         return {
             "model": "/model/face.onnx", "name": model.name, "landmarks": model.landmarks, "vote_iou": model.vote_iou,
+            "points": {**{k: v for k, v in model.points.items() if k != "path"}, "model": "/model/points.onnx"}
+            if model.points else None,
             "mean_rgb": list(model.mean_rgb), "input_size": model.input_size, "pad_multiple": 32,
             "min_score": 0.5, "max_overlap": 0.45, "top_k": 200, "pre_nms_top_k": 400,
             "limits": {"max_bytes": limits.max_bytes, "max_pixels": limits.max_pixels},
@@ -234,6 +250,8 @@ def create_app(
     async def model_file(name: str) -> FileResponse:
         if name == "face":
             return FileResponse(model.onnx_path, media_type="application/octet-stream")
+        if name == "points" and model.points:
+            return FileResponse(model.points["path"], media_type="application/octet-stream")
         if name in model.attributes:
             return FileResponse(model.attributes[name]["path"], media_type="application/octet-stream")
         raise HTTPException(404, f"no model {name!r} (models: face, {', '.join(model.attributes) or 'no attributes'})")

@@ -59,7 +59,8 @@ def test_detect_answers_faces_in_original_pixels_as_the_detector_finds_them(serv
     np.testing.assert_allclose([f["box_xyxy"] for f in faces], ref.boxes_xyxy.numpy(), atol=0.02)
     np.testing.assert_allclose([f["score"] for f in faces], ref.scores.numpy(), atol=1e-3)
     np.testing.assert_allclose([f["attributes"]["smile"] for f in faces], ref.attributes["smile"].numpy(), atol=1e-3)
-    assert all(f["landmarks"] is None for f in faces)  # the bundled model has no landmark head
+    # the bundled model has no landmark head: its five points come from the bundled point network, as in Python
+    np.testing.assert_allclose([f["landmarks"] for f in faces], ref.landmarks.numpy(), atol=0.02)
 
 
 def test_min_score_and_attributes_are_optional(served):
@@ -163,9 +164,11 @@ def test_page_models_health_and_api_docs_are_served(served):
     onnx = httpx.get(served.url + config["model"])
     assert onnx.status_code == 200 and onnx.content == served.app.state.model.onnx_path.read_bytes()
     assert httpx.get(served.url + config["attributes"]["smile"]["model"]).status_code == 200
+    assert config["landmarks"] is False and config["points"]["input_size"] == 64
+    assert httpx.get(served.url + config["points"]["model"]).status_code == 200
     assert httpx.get(served.url + "/model/nothing.onnx").status_code == 404
     health = httpx.get(served.url + "/health").json()
-    assert health["model"] == "face_slim" and health["landmarks"] is False and health["attributes"] == ["smile"]
+    assert health["model"] == "face_slim" and health["landmarks"] is True and health["attributes"] == ["smile"]
     assert httpx.get(served.url + "/docs").status_code == 200
     assert "/detect" in httpx.get(served.url + "/openapi.json").json()["paths"]
 

@@ -1,6 +1,7 @@
 """The demo page in a real browser (Debian's Chromium driven by Playwright): the model runs in the page with
-onnxruntime-web, no request leaves 127.0.0.1, and its faces match ONNX Runtime in Python within 2 px on three
-photos (one shrunk by the page, two enlarged); the switch sends the photo to POST /detect instead."""
+onnxruntime-web, no request leaves 127.0.0.1, and its faces and their five points match ONNX Runtime in Python
+within 2 px on three photos (one shrunk by the page, two enlarged); the switch sends the photo to POST /detect
+instead."""
 
 from __future__ import annotations
 
@@ -102,6 +103,11 @@ def test_page_finds_the_faces_onnx_runtime_finds_without_leaving_127_0_0_1(serve
         smiles = np.array([result["faces"][i]["attributes"]["smile"] for i in order])
         np.testing.assert_allclose(smiles, ref.attributes["smile"].numpy(), atol=0.05)
         assert all(set(f) == {"box_xyxy", "score", "landmarks", "attributes"} for f in result["faces"])
+        # the five points of the point network, run in the page on its own crops: Python's within 2 px
+        points = np.array([result["faces"][i]["landmarks"] for i in order], dtype=np.float64)
+        assert points.shape == (len(ref), 5, 2)
+        point_difference = float(np.abs(points - ref.landmarks.numpy()).max())
+        assert point_difference <= 2.0, f"{photo.name}: page points {point_difference:.2f} px from Python's"
     print(f"largest difference between the page and ONNX Runtime in Python: {worst:.3f} px")
     shot = tmp_path_factory.getbasetemp() / "serve-page.png"
     page.screenshot(path=str(shot))

@@ -16,6 +16,7 @@ const video = $("video");
 let config = null;
 let faceSession = null;
 const attributeSessions = {};
+let pointSession = null;
 let cameraStream = null;
 
 function say(text, isError = false) {
@@ -180,11 +181,55 @@ async function detectInBrowser(data, w, h, minScore) {
     landmarks: points ? Array.from({ length: L / 2 }, (_, k) => [row[4 + 2 * k] / scale, row[5 + 2 * k] / scale]) : null,
     attributes: {},
   }));
+  if (config.points && !points) await locatePoints(config.points, data, w, h, faces);
   for (const [name, spec] of Object.entries(config.attributes)) {
     const probs = await scoreAttribute(name, spec, data, w, h, faces);
     faces.forEach((f, k) => { f.attributes[name] = probs[k]; });
   }
   return faces;
+}
+
+// singleshot.points.PointRefiner: the point network on a square of crop_scale x the box's long side around each
+// box, at input_size pixels (singleshot.landmarks.warp_crop: each pixel the mean of k x k bilinear samples, k the
+// shrink factor rounded up, at most 8, each sample rounded to a byte as cv2.warpAffine writes it; the photo's edge
+// pixels repeated outside), its points (crop pixels / input_size) mapped back to the photo.
+async function locatePoints(spec, data, w, h, faces) {
+  if (!faces.length) return;
+  const S = spec.input_size;
+  const x = new Float32Array(faces.length * 3 * S * S);
+  const at = (px, py, c) => data[(Math.min(Math.max(py, 0), h - 1) * w + Math.min(Math.max(px, 0), w - 1)) * 4 + c];
+  const frames = faces.map((face, k) => {
+    const [x1, y1, x2, y2] = face.box_xyxy;
+    const s = S / Math.max(spec.crop_scale * Math.max(x2 - x1, y2 - y1), 1e-6);
+    const tx = S / 2 - s * (x1 + x2) / 2, ty = S / 2 - s * (y1 + y2) / 2; // crop = s * photo + t
+    const K = Math.min(8, Math.max(1, Math.ceil(1 / s - 1e-6)));
+    const fs = s * K, ftx = tx * K + (K - 1) / 2, fty = ty * K + (K - 1) / 2; // the K-times finer grid
+    const sum = [0, 0, 0];
+    for (let v = 0; v < S; v++) {
+      for (let u = 0; u < S; u++) {
+        sum[0] = sum[1] = sum[2] = 0;
+        for (let j = 0; j < K; j++) {
+          const sy = (v * K + j - fty) / fs, y0 = Math.floor(sy), ay = sy - y0;
+          for (let i = 0; i < K; i++) {
+            const sx = (u * K + i - ftx) / fs, x0 = Math.floor(sx), ax = sx - x0;
+            for (let c = 0; c < 3; c++) {
+              sum[c] += Math.round((1 - ay) * ((1 - ax) * at(x0, y0, c) + ax * at(x0 + 1, y0, c))
+                + ay * ((1 - ax) * at(x0, y0 + 1, c) + ax * at(x0 + 1, y0 + 1, c)));
+            }
+          }
+        }
+        for (let c = 0; c < 3; c++) x[((k * 3 + c) * S + v) * S + u] = (sum[c] / (K * K) - spec.mean_rgb[c]) / spec.std_rgb[c];
+      }
+    }
+    return [s, tx, ty];
+  });
+  const out = await pointSession.run({ crops: new ort.Tensor("float32", x, [faces.length, 3, S, S]) });
+  const P = out.points.dims[1] / 2;
+  faces.forEach((face, k) => {
+    const [s, tx, ty] = frames[k];
+    face.landmarks = Array.from({ length: P }, (_, p) => [
+      (out.points.data[k * 2 * P + 2 * p] * S - tx) / s, (out.points.data[k * 2 * P + 2 * p + 1] * S - ty) / s]);
+  });
 }
 
 // singleshot.landmarks.TEMPLATE_112: the five points of a 112x112 aligned face crop.
@@ -378,6 +423,7 @@ async function main() {
     config = await (await fetch("/model/config.json")).json();
     const options = { executionProviders: ["wasm"] };
     faceSession = await ort.InferenceSession.create(config.model, options);
+    if (config.points) pointSession = await ort.InferenceSession.create(config.points.model, options);
     for (const [name, spec] of Object.entries(config.attributes)) {
       attributeSessions[name] = await ort.InferenceSession.create(spec.model, options);
     }
@@ -387,7 +433,7 @@ async function main() {
   }
   $("file").addEventListener("change", (e) => { if (e.target.files.length) onPhoto(e.target.files[0]); });
   $("camera").addEventListener("click", toggleCamera);
-  say(`Ready: ${config.name}${config.landmarks ? " with landmarks" : ""}${Object.keys(config.attributes).length ? ", " + Object.keys(config.attributes).join(", ") : ""}. Choose a photo or start the camera.`);
+  say(`Ready: ${config.name}${config.landmarks || config.points ? " with landmarks" : ""}${Object.keys(config.attributes).length ? ", " + Object.keys(config.attributes).join(", ") : ""}. Choose a photo or start the camera.`);
   document.body.dataset.ready = "true";
 }
 
