@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from singleshot.checkpoint import bundled_weights
-from singleshot.landmarks import box_crop_matrix, invert_affine, map_points, warp_crop
+from singleshot.landmarks import box_crop_matrix, warp_crop
 from singleshot.points.model import load_point_net, normalise_crops, predict_points
 from singleshot.registry import Registry, UnknownNameError
 
@@ -57,7 +57,10 @@ class PointRefiner:
     def crops(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The network's crops ``(K, S, S, 3)`` float32 and their ``(K, 2, 3)`` photo -> crop matrices."""
         matrices = np.stack([box_crop_matrix(b, self.input_size, self.crop_scale) for b in boxes_xyxy])
-        return np.stack([warp_crop(image_rgb, m, self.input_size) for m in matrices]), matrices
+        crops = np.empty((len(matrices), self.input_size, self.input_size, 3), np.float32)
+        for k, m in enumerate(matrices):
+            crops[k] = warp_crop(image_rgb, m, self.input_size)
+        return crops, matrices
 
     def predict(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray | Tensor) -> np.ndarray:
         """``(K, 5, 2)`` float32 points in photo pixels for the ``(K, 4)`` xyxy face boxes of ``image_rgb``
@@ -71,7 +74,9 @@ class PointRefiner:
         else:
             out = self._session.run(None, {"crops": normalise_crops(crops)})[0]
             points = out.reshape(len(crops), -1, 2) * self.input_size
-        return np.stack([map_points(p, invert_affine(m)) for p, m in zip(points, matrices)]).astype(np.float32)
+        # the crop matrices are a scale and a shift (no turn): photo = (crop - t) / s
+        scale = matrices[:, 0, 0][:, None, None]
+        return ((points - matrices[:, None, :, 2]) / scale).astype(np.float32)
 
     def export_onnx(self, path: str | Path) -> Path:
         """Write the network as ONNX: ``crops (K, 3, S, S)`` normalised RGB -> ``points (K, 2P)`` in crop pixels / S."""
