@@ -23,3 +23,12 @@ def test_training_config_loads_and_builds_its_model(path):
 def test_attribute_config_loads(path):
     config = load_dataclass(AttributeConfig, path)
     assert config.name and len(config.labels) == 2 and config.input_size > 0
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "points").rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_point_config_loads(path):
+    from singleshot.points import PointConfig
+
+    config = load_dataclass(PointConfig, path)
+    assert config.train, f"{path.name}: no training data"
+    assert config.input_size > 0 and config.epochs > 0
