@@ -178,24 +178,62 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
     return np.linalg.inv(full)[:2]
 
 
-def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int, max_supersample: int = 8) -> np.ndarray:
+def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int, max_supersample: int = 8,
+              keep_dtype: bool = False, area_first: bool = False) -> np.ndarray:
     """The ``size x size`` crop of ``image`` seen through ``matrix`` (photo -> crop), its edge pixels repeated outside.
 
     A crop that shrinks the photo is anti-aliased: it is sampled ``k x k`` times per pixel (``k`` the shrink factor
     rounded up, at most ``max_supersample``) and averaged, the sub-samples centred on each crop pixel, so the
     mapping stays exactly ``matrix`` (a plain bilinear shrink would alias fine detail away, and a network trained
-    on smooth crops sees noise). Returns float32 ``(size, size, C)``.
+    on smooth crops sees noise). Returns float32 ``(size, size, C)``, or the image's own dtype with ``keep_dtype``
+    (uint8 stays uint8: values rounded, about twice as fast).
+
+    ``area_first`` (a matrix without a turn only, e.g. :func:`box_crop_matrix`'s): shrink the crop's region of the
+    photo by cv2's area filter to about the crop's scale, then warp by the small remaining scale and shift: the
+    same mapping, a box filter of the same width, at a fraction of the cost of ``k x k`` samples for a large face.
     """
     import cv2
 
     matrix = np.asarray(matrix, np.float64)
     zoom = math.sqrt(abs(matrix[0, 0] * matrix[1, 1] - matrix[0, 1] * matrix[1, 0]))
     k = int(min(max_supersample, max(1, math.ceil(1.0 / max(zoom, 1e-9) - 1e-6))))
+    if area_first and k > 1 and matrix[0, 1] == 0 and matrix[1, 0] == 0 and matrix[0, 0] > 0 and matrix[1, 1] > 0:
+        return _area_then_warp(image, matrix, size, keep_dtype)
     fine = matrix * k
     fine[:, 2] += (k - 1) / 2  # crop pixel u covers fine pixels k*u .. k*u+k-1, centred on k*u + (k-1)/2
     big = cv2.warpAffine(image, fine, (size * k, size * k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    big = big.reshape(size * k, size * k, -1).astype(np.float32)
+    big = big.reshape(size * k, size * k, -1)
+    if not keep_dtype:
+        big = big.astype(np.float32)
     if k == 1:
         return big
     # the k x k block means: cv2's area shrink by a whole factor is exactly that, 20x faster than a numpy mean
     return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, -1)
+
+
+def _area_then_warp(image: np.ndarray, matrix: np.ndarray, size: int, keep_dtype: bool) -> np.ndarray:
+    """:func:`warp_crop` of a scale-and-shift ``matrix`` that shrinks by ``1/s``: the crop's region of the photo is
+    first shrunk ``f = floor(1/s)`` times by block means (cv2's whole-factor area path, cheap), then warped by the
+    remaining scale (``s f``, between 0.5 and 1) with :func:`warp_crop`'s supersampling."""
+    import cv2
+
+    sx, sy, tx, ty = matrix[0, 0], matrix[1, 1], matrix[0, 2], matrix[1, 2]
+    f = math.floor(1.0 / max(sx, sy) + 1e-6)
+    if f < 2:
+        return warp_crop(image, matrix, size, keep_dtype=keep_dtype)
+    h, w = image.shape[:2]
+    # the photo region the crop sees (photo = (crop - t) / s), a block wider each side for the bilinear step,
+    # a whole number of f x f blocks
+    x0, y0 = math.floor(-tx / sx) - f, math.floor(-ty / sy) - f
+    nx, ny = -(-(math.ceil((size - tx) / sx) + f - x0) // f), -(-(math.ceil((size - ty) / sy) + f - y0) // f)
+    x1, y1 = x0 + nx * f, y0 + ny * f
+    cx0, cy0 = min(max(x0, 0), w - 1), min(max(y0, 0), h - 1)  # the region clipped to the photo (at least a pixel)
+    cx1, cy1 = max(min(x1, w), cx0 + 1), max(min(y1, h), cy0 + 1)
+    region = image[cy0:cy1, cx0:cx1]
+    pads = (cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1)  # outside the photo: its edge pixels repeated
+    region = cv2.copyMakeBorder(region, *pads, cv2.BORDER_REPLICATE) if any(pads) else np.ascontiguousarray(region)
+    small = cv2.resize(region, (nx, ny), interpolation=cv2.INTER_AREA)
+    # small pixel u covers photo pixels x0 + f u .. x0 + f u + f - 1, centred on x0 + f u + (f - 1) / 2
+    rest = np.array([[sx * f, 0.0, sx * (x0 + (f - 1) / 2) + tx],
+                     [0.0, sy * f, sy * (y0 + (f - 1) / 2) + ty]])
+    return warp_crop(small.reshape(ny, nx, -1), rest, size, keep_dtype=keep_dtype)

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from singleshot.checkpoint import bundled_weights
 from singleshot.landmarks import box_crop_matrix, warp_crop
-from singleshot.points.model import load_point_net, normalise_crops, predict_points
+from singleshot.points.model import load_point_net, predict_points
 from singleshot.registry import Registry, UnknownNameError
 
 #: name -> zero-argument function returning the path of that point network's bundled weights.
@@ -55,11 +55,12 @@ class PointRefiner:
         self._session = self._ort_session() if runtime == "ort" else None
 
     def crops(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The network's crops ``(K, S, S, 3)`` float32 and their ``(K, 2, 3)`` photo -> crop matrices."""
+        """The network's crops ``(K, S, S, 3)`` (the image's dtype: uint8 for a photo) and their ``(K, 2, 3)``
+        photo -> crop matrices."""
         matrices = np.stack([box_crop_matrix(b, self.input_size, self.crop_scale) for b in boxes_xyxy])
-        crops = np.empty((len(matrices), self.input_size, self.input_size, 3), np.float32)
+        crops = np.empty((len(matrices), self.input_size, self.input_size, 3), image_rgb.dtype)
         for k, m in enumerate(matrices):
-            crops[k] = warp_crop(image_rgb, m, self.input_size)
+            crops[k] = warp_crop(image_rgb, m, self.input_size, keep_dtype=True, area_first=True)
         return crops, matrices
 
     def predict(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray | Tensor) -> np.ndarray:
@@ -72,7 +73,9 @@ class PointRefiner:
         if self._session is None:
             points = predict_points(self.net, crops)
         else:
-            out = self._session.run(None, {"crops": normalise_crops(crops)})[0]
+            if crops.dtype != np.uint8:
+                crops = np.clip(crops + 0.5, 0, 255).astype(np.uint8)
+            out = self._session.run(None, {"crops": crops})[0]
             points = out.reshape(len(crops), -1, 2) * self.input_size
         # the crop matrices are a scale and a shift (no turn): photo = (crop - t) / s
         scale = matrices[:, 0, 0][:, None, None]
@@ -94,12 +97,37 @@ class PointRefiner:
 
     def _ort_session(self):
         import tempfile
+        import warnings
 
         import onnxruntime as ort
 
-        path = self.export_onnx(Path(tempfile.mkdtemp(prefix="singleshot-points-")) / "face_points.onnx")
+        # the session's graph takes the uint8 crops as cut, (K, S, S, 3): casting, normalising and the layout
+        # change run inside it, which saves a numpy pass over every crop
+        path = Path(tempfile.mkdtemp(prefix="singleshot-points-")) / "face_points_uint8.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Uint8Input(self.net, self.mean_rgb, self.std_rgb),
+                (torch.zeros(1, self.input_size, self.input_size, 3, dtype=torch.uint8),), str(path),
+                input_names=["crops"], output_names=["points"],
+                dynamic_axes={"crops": {0: "faces"}, "points": {0: "faces"}}, opset_version=17, dynamo=False,
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # as AttributeClassifier's session: one thread, no spinning
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class _Uint8Input(torch.nn.Module):
+    """The point network behind its input normalisation: ``(K, S, S, 3)`` uint8 RGB -> ``(K, 2P)``."""
+
+    def __init__(self, net: torch.nn.Module, mean_rgb, std_rgb) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean_rgb, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("inv_std", 1.0 / torch.tensor(std_rgb, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, crops: Tensor) -> Tensor:
+        x = crops.permute(0, 3, 1, 2).float()
+        return self.net((x - self.mean) * self.inv_std)

@@ -190,20 +190,41 @@ async function detectInBrowser(data, w, h, minScore) {
 }
 
 // singleshot.points.PointRefiner: the point network on a square of crop_scale x the box's long side around each
-// box, at input_size pixels (singleshot.landmarks.warp_crop: each pixel the mean of k x k bilinear samples, k the
-// shrink factor rounded up, at most 8, each sample rounded to a byte as cv2.warpAffine writes it; the photo's edge
-// pixels repeated outside), its points (crop pixels / input_size) mapped back to the photo.
+// box, at input_size pixels, cut as singleshot.landmarks.warp_crop(area_first=True) cuts it: a shrink of f =
+// floor(1/s) >= 2 first takes f x f block means of the photo region (the photo's edge pixels repeated outside,
+// rounded to a byte as cv2's area resize writes them), then each crop pixel is the mean of k x k bilinear samples
+// of that (k the remaining shrink rounded up, at most 8; samples and means rounded to bytes as cv2 writes them);
+// its points (crop pixels / input_size) are mapped back to the photo.
 async function locatePoints(spec, data, w, h, faces) {
   if (!faces.length) return;
   const S = spec.input_size;
   const x = new Float32Array(faces.length * 3 * S * S);
-  const at = (px, py, c) => data[(Math.min(Math.max(py, 0), h - 1) * w + Math.min(Math.max(px, 0), w - 1)) * 4 + c];
+  const clamp = (v, lo, hi) => Math.min(Math.max(v, lo), hi);
+  const at = (px, py, c) => data[(clamp(py, 0, h - 1) * w + clamp(px, 0, w - 1)) * 4 + c];
   const frames = faces.map((face, k) => {
     const [x1, y1, x2, y2] = face.box_xyxy;
     const s = S / Math.max(spec.crop_scale * Math.max(x2 - x1, y2 - y1), 1e-6);
     const tx = S / 2 - s * (x1 + x2) / 2, ty = S / 2 - s * (y1 + y2) / 2; // crop = s * photo + t
-    const K = Math.min(8, Math.max(1, Math.ceil(1 / s - 1e-6)));
-    const fs = s * K, ftx = tx * K + (K - 1) / 2, fty = ty * K + (K - 1) / 2; // the K-times finer grid
+    let src = at, ss = s, stx = tx, sty = ty;
+    const f = Math.floor(1 / s + 1e-6);
+    if (f >= 2) {
+      const X0 = Math.floor(-tx / s) - f, Y0 = Math.floor(-ty / s) - f;
+      const nx = Math.ceil((Math.ceil((S - tx) / s) + f - X0) / f), ny = Math.ceil((Math.ceil((S - ty) / s) + f - Y0) / f);
+      const small = new Uint8Array(nx * ny * 3);
+      for (let by = 0; by < ny; by++) {
+        for (let bx = 0; bx < nx; bx++) {
+          for (let c = 0; c < 3; c++) {
+            let sum = 0;
+            for (let j = 0; j < f; j++) for (let i = 0; i < f; i++) sum += at(X0 + bx * f + i, Y0 + by * f + j, c);
+            small[(by * nx + bx) * 3 + c] = Math.round(sum / (f * f));
+          }
+        }
+      }
+      src = (px, py, c) => small[(clamp(py, 0, ny - 1) * nx + clamp(px, 0, nx - 1)) * 3 + c];
+      ss = s * f; stx = s * (X0 + (f - 1) / 2) + tx; sty = s * (Y0 + (f - 1) / 2) + ty;
+    }
+    const K = Math.min(8, Math.max(1, Math.ceil(1 / ss - 1e-6)));
+    const fs = ss * K, ftx = stx * K + (K - 1) / 2, fty = sty * K + (K - 1) / 2; // the K-times finer grid
     const sum = [0, 0, 0];
     for (let v = 0; v < S; v++) {
       for (let u = 0; u < S; u++) {
@@ -213,12 +234,14 @@ async function locatePoints(spec, data, w, h, faces) {
           for (let i = 0; i < K; i++) {
             const sx = (u * K + i - ftx) / fs, x0 = Math.floor(sx), ax = sx - x0;
             for (let c = 0; c < 3; c++) {
-              sum[c] += Math.round((1 - ay) * ((1 - ax) * at(x0, y0, c) + ax * at(x0 + 1, y0, c))
-                + ay * ((1 - ax) * at(x0, y0 + 1, c) + ax * at(x0 + 1, y0 + 1, c)));
+              sum[c] += Math.round((1 - ay) * ((1 - ax) * src(x0, y0, c) + ax * src(x0 + 1, y0, c))
+                + ay * ((1 - ax) * src(x0, y0 + 1, c) + ax * src(x0 + 1, y0 + 1, c)));
             }
           }
         }
-        for (let c = 0; c < 3; c++) x[((k * 3 + c) * S + v) * S + u] = (sum[c] / (K * K) - spec.mean_rgb[c]) / spec.std_rgb[c];
+        for (let c = 0; c < 3; c++) {
+          x[((k * 3 + c) * S + v) * S + u] = (Math.round(sum[c] / (K * K)) - spec.mean_rgb[c]) / spec.std_rgb[c];
+        }
       }
     }
     return [s, tx, ty];
