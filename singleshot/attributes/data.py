@@ -345,12 +345,17 @@ class CropReport:
 
 
 def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float = 1.0, min_size: float = 40.0,
-                   force: bool = False, progress: bool = True, data_options: dict | None = None) -> CropReport:
+                   force: bool = False, progress: bool = True, data_options: dict | None = None,
+                   align: str | None = None) -> CropReport:
     """Cut the faces of a detection dataset into square crops, as :class:`AttributeClassifier` cuts detections.
 
     Unlabelled crops for distillation (``AttributeConfig.unlabeled``) or for labelling a new attribute by hand.
     Faces marked ignore and faces whose long side is under ``min_size`` pixels (too blurred once enlarged) are
     skipped and counted. ``out`` gets one JPEG per face, ``<image key>_<face index>.jpg`` with ``/`` as ``__``.
+
+    ``align``: a point network (:class:`singleshot.points.PointRefiner`'s ``weights``: ``face``, the bundled one,
+    or a checkpoint) whose five points on each box align its crop onto the template (:func:`aligned_crops`,
+    ``crop_scale`` x the template crop), as an attribute trained with ``align: true`` sees detections.
 
     Raises:
         AttributeError_: ``out`` already holds images and ``force`` is off; DataError: an unreadable dataset.
@@ -364,6 +369,16 @@ def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float
     if out.is_dir() and find_images(out) and not force:
         raise AttributeError_(f"{out} already holds crops; pass --force to add to it (same names are replaced)")
     dataset = load_annotations(spec, **(data_options or {}))  # before creating the folder: a bad spec leaves nothing behind
+    refiner = None
+    if align is not None:
+        from singleshot.points import PointRefiner
+
+        try:
+            import onnxruntime  # noqa: F401
+            runtime = "ort"
+        except ImportError:
+            runtime = "torch"
+        refiner = PointRefiner(align, runtime=runtime)
     out.mkdir(parents=True, exist_ok=True)
     crops = small = ignored = 0
     unreadable = []
@@ -384,7 +399,11 @@ def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float
             continue
         rgb = decoded[0]
         stem = Path(sample.key).with_suffix("").as_posix().replace("/", "__")
-        for k, crop in zip(np.flatnonzero(keep), square_crops(rgb, boxes[keep], size, crop_scale)):
+        if refiner is None:
+            cut = square_crops(rgb, boxes[keep], size, crop_scale)
+        else:
+            cut = aligned_crops(rgb, boxes[keep], refiner.predict(rgb, boxes[keep]), size, crop_scale)
+        for k, crop in zip(np.flatnonzero(keep), cut):
             cv2.imwrite(str(out / f"{stem}_{k}.jpg"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
             crops += 1

@@ -120,6 +120,29 @@ def test_cut_face_crops_passes_reader_options(tmp_path, capsys):
     assert "split" in capsys.readouterr().err
 
 
+def test_cut_face_crops_aligned_by_the_point_network(tmp_path, capsys):
+    from singleshot.attributes.data import aligned_crops
+    from singleshot.data.formats import load_annotations
+    from singleshot.points import PointRefiner
+
+    spec = f"csv:{ROOT / 'tests' / 'fixtures' / 'csv'}"
+    report = cut_face_crops(spec, tmp_path / "al", size=32, min_size=12, progress=False, align="face")
+    plain = cut_face_crops(spec, tmp_path / "sq", size=32, min_size=12, progress=False)
+    assert report.crops == plain.crops == 2
+    sample = next(s for s in load_annotations(spec).samples if s.key.endswith("a.jpg"))
+    rgb = cv2.cvtColor(cv2.imread(str(sample.image_path)), cv2.COLOR_BGR2RGB)
+    boxes = np.asarray(sample.boxes_xyxy, np.float64)[:1]
+    refiner = PointRefiner("face", runtime="torch")
+    expected = aligned_crops(rgb, boxes, refiner.predict(rgb, boxes), 32)[0].astype(np.float32)
+    written = cv2.cvtColor(cv2.imread(str(tmp_path / "al" / "images__a_0.jpg")), cv2.COLOR_BGR2RGB).astype(np.float32)
+    square = cv2.cvtColor(cv2.imread(str(tmp_path / "sq" / "images__a_0.jpg")), cv2.COLOR_BGR2RGB).astype(np.float32)
+    # the crop written is the aligned one (up to JPEG and the runtime), not the box's square
+    assert np.abs(written - expected).mean() < 4 < np.abs(square - expected).mean()
+    assert main(["attribute", "crops", "--data", spec, "--out", str(tmp_path / "bad"), "--align", "nope",
+                 "--no-progress"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
 def test_aligned_crops_follow_the_points_and_fall_back_to_the_box():
     from singleshot.attributes.data import aligned_crops
     from singleshot.landmarks import TEMPLATE_112, align_faces
