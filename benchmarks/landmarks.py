@@ -1,6 +1,7 @@
 """Off-domain and landmark figures of a face detector: Caltech WebFaces validation photos and MTFL's AFLW crops.
 
     python benchmarks/landmarks.py --caltech .data/caltech --mtfl .data/mtfl [--weights W] [--runtime ort]
+    python benchmarks/landmarks.py --caltech .data/caltech --mtfl .data/mtfl --points runs/face_points/face_points.pt
     python benchmarks/landmarks.py --caltech .data/caltech --mtfl .data/mtfl --peer retinaface   # a peer instead
 
 - Caltech (``caltech:ROOT``, ``split=val``: a fixed 10% of the photos by name hash, never trained on): the share of
@@ -39,6 +40,9 @@ def main() -> None:
     parser.add_argument("--long-side", type=int, default=640, help="inference long side for the Caltech photos")
     parser.add_argument("--crop-side", type=int, default=160, help="inference side for the 80x80 MTFL crops")
     parser.add_argument("--peer", default=None, help="score an installed peer detector instead (retinaface)")
+    parser.add_argument("--points", default="auto",
+                        help="point network for a model without a landmark head: auto (the bundled one), a point "
+                             "checkpoint (singleshot points train), or off")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     set_threads(args.threads)
@@ -69,7 +73,7 @@ def main() -> None:
                 return out
             return run_peer
         detector = Detector(args.weights or bundled_weights(), input_size=side, threads=args.threads,
-                            runtime=args.runtime)
+                            runtime=args.runtime, points=None if args.points == "off" else args.points)
         return lambda images: detector.detect(images, min_score=min_score)
 
     if args.caltech:

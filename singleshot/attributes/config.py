@@ -52,6 +52,10 @@ class AttributeConfig:
             which records its ``scale`` beside them; it becomes ``crop_scale``, in template crops); at inference a
             detection's five points align its crop the same way (a detector without a landmark head: square
             crops).
+        teacher_square: for an aligned student (``align``) taught by a head trained on square crops: the square
+            crops of the same faces under the same file names (``singleshot attribute crops`` without ``--align``),
+            the training folder first, then one folder for each ``unlabeled`` folder, in order. Teacher members
+            trained on square crops score these, aligned members the student's own crops (offline distillation).
         calibrate: with a held-out part (``val_fraction``), choose the decision threshold there (the one of best
             accuracy, on the held-out crops and their degraded copies together) and fold it into the last bias,
             so that 0.5 on the saved network's probability is that threshold (users and tools read 0.5).
@@ -90,6 +94,7 @@ class AttributeConfig:
     augment_rotate_deg: float = 0.0
     calibrate: bool = False
     align: bool = False
+    teacher_square: list[str] = field(default_factory=list)
     out: str = "runs/attributes/smile.pt"
 
     def __post_init__(self) -> None:
@@ -108,5 +113,12 @@ class AttributeConfig:
         for key in ("augment_grayscale", "augment_low_resolution", "augment_blur", "augment_jpeg"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ValueError(f"{key} is a probability in [0, 1], got {getattr(self, key)}")
+        if self.teacher_square:
+            if not (self.align and self.teacher) or self.distill_online:
+                raise ValueError("teacher_square is for an aligned student (align: true) with a teacher, offline "
+                                 "(distill_online: false)")
+            if len(self.teacher_square) != 1 + len(self.unlabeled):
+                raise ValueError(f"teacher_square needs {1 + len(self.unlabeled)} folders (the training crops', "
+                                 f"then one per unlabeled folder), got {len(self.teacher_square)}")
         if self.calibrate and self.val_fraction <= 0:
             raise ValueError("calibrate chooses the threshold on held-out crops: set val_fraction > 0")

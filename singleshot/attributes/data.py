@@ -56,21 +56,28 @@ def load_crop_folder(folder: str | Path, exclude: set[str], size: int) -> tuple[
     return np.stack(images), np.array(labels, np.int64), names
 
 
-def load_unlabeled_crops(folders: Sequence[str | Path], size: int) -> np.ndarray:
-    """Every image under ``folders`` (recursively), resized to ``size``: uint8 ``(N, size, size, 3)`` RGB.
+def load_unlabeled_crops(folders: Sequence[str | Path], size: int, with_names: bool = False):
+    """Every image under ``folders`` (recursively), resized to ``size``: uint8 ``(N, size, size, 3)`` RGB, and with
+    ``with_names`` their names too (``<folder index>/<path inside the folder>``, to match crops of the same faces
+    cut another way).
 
     Raises:
         AttributeError_: a folder is missing or holds no images. Unreadable files are reported and skipped.
     """
     from singleshot.data.formats.folder import find_images
 
-    images = []
-    for folder in folders:
+    images, names = [], []
+    for k, folder in enumerate(folders):
         paths = find_images(Path(folder)) if Path(folder).is_dir() else []
         if not paths:
             raise AttributeError_(f"{folder}: no crops found (a folder of images is expected)")
-        images.extend(image for image in (_read_crop(path, size) for path in paths) if image is not None)
-    return np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+        for path in paths:
+            image = _read_crop(path, size)
+            if image is not None:
+                images.append(image)
+                names.append(f"{k}/{path.relative_to(folder).as_posix()}")
+    stacked = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+    return (stacked, names) if with_names else stacked
 
 
 def read_exclude_list(path: str | Path | None) -> set[str]:

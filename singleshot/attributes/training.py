@@ -84,6 +84,7 @@ class _Teacher:
                 "path": str(path), "net": net, "size": int(checkpoint["input_size"]),
                 "flip": bool(checkpoint.get("flip_tta", False)), "scale": s_std / t_std,
                 "shift": (s_mean - t_mean) / t_std, "accuracy": checkpoint.get("metrics", {}).get("accuracy"),
+                "align": bool(checkpoint.get("align", False)),
             })
 
     def describe(self) -> str:
@@ -92,11 +93,12 @@ class _Teacher:
                          for m in self.members)
 
     @torch.no_grad()
-    def __call__(self, x: Tensor) -> Tensor:
-        """``(B, 3, S, S)`` student-normalised crops -> ``(B,)`` teacher probabilities."""
+    def __call__(self, x: Tensor, x_square: Tensor | None = None) -> Tensor:
+        """``(B, 3, S, S)`` student-normalised crops -> ``(B,)`` teacher probabilities. ``x_square``: the same faces
+        cut square (``teacher_square``), what members trained on square crops see instead of ``x``."""
         total = torch.zeros(len(x))
         for m in self.members:
-            xm = x * m["scale"] + m["shift"]
+            xm = (x if x_square is None or m["align"] else x_square) * m["scale"] + m["shift"]
             if xm.shape[-1] != m["size"]:  # the member's own input size (its training crops were resized likewise)
                 xm = nn.functional.interpolate(xm, size=(m["size"], m["size"]), mode="bilinear", align_corners=False)
             total += _probabilities(m["net"], xm, m["flip"])
@@ -160,6 +162,34 @@ def aligned_scale(config: AttributeConfig) -> float:
     return scales[0]
 
 
+def _square_views(config: AttributeConfig, exclude: set[str], train_names: Sequence[str],
+                  extra_names: Sequence[str]) -> np.ndarray:
+    """The square crops (``config.teacher_square``) of the faces named ``train_names`` then ``extra_names``, row for
+    row: uint8 ``(N, S, S, 3)``.
+
+    Raises:
+        AttributeError_: a face has no square crop of its name.
+    """
+    size = config.input_size
+    square_x, _, square_names = load_crop_folder(config.teacher_square[0], exclude, size)
+    def inside(name: str) -> str:  # the crop's name below its folder's own name (the two folders' names may differ)
+        return name.split("/", 1)[1]
+
+    parts = [(config.teacher_square[0], square_x, [inside(n) for n in square_names], [inside(n) for n in train_names])]
+    if config.unlabeled:
+        extra_x, names = load_unlabeled_crops(config.teacher_square[1:], size, with_names=True)
+        parts.append((", ".join(config.teacher_square[1:]), extra_x, names, extra_names))
+    out = []
+    for where, crops, names, wanted in parts:
+        index = {name: i for i, name in enumerate(names)}
+        missing = [name for name in wanted if name not in index]
+        if missing:
+            raise AttributeError_(f"{where}: no square crop for {len(missing)} of {len(wanted)} crops, e.g. "
+                                  f"{missing[0]} (teacher_square must hold the same faces under the same names)")
+        out.append(crops[[index[name] for name in wanted]] if wanted else crops[:0])
+    return np.concatenate(out)
+
+
 def train_attribute(config: AttributeConfig, progress: bool = True,
                     log: Callable[[str], object] = print) -> AttributeResult:
     """Train, evaluate on the test split, save the checkpoint to ``config.out``; see :class:`AttributeConfig`.
@@ -178,7 +208,7 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
     teacher = _Teacher(config.teacher, mean, std) if config.teacher else None
     exclude = read_exclude_list(config.exclude)
     crop_scale = aligned_scale(config) if config.align else config.crop_scale
-    train_x, train_y, _ = load_crop_folder(config.train, exclude, config.input_size)
+    train_x, train_y, train_names = load_crop_folder(config.train, exclude, config.input_size)
     test_x, test_y, _ = load_crop_folder(config.test, exclude, config.input_size)
     val_x = val_y = val_degraded = None
     if config.val_fraction > 0:
@@ -186,6 +216,7 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
         val_x, val_y = train_x[held], train_y[held]
         val_degraded = degraded_copy(val_x)
         train_x, train_y = train_x[kept], train_y[kept]
+        train_names = [train_names[i] for i in kept]
     degradations = Degradations(grayscale=config.augment_grayscale, low_resolution=config.augment_low_resolution,
                                 blur=config.augment_blur, jpeg=config.augment_jpeg)
     if teacher is not None:
@@ -195,15 +226,21 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
     y_all = torch.from_numpy(train_y).float()
     # per-crop weight of the label in the target: labelled crops (1 - distill_weight), unlabelled ones 0 (teacher)
     label_w = torch.full((len(x_all),), 1.0 - (config.distill_weight if teacher is not None else 0.0))
+    extra_names: list[str] = []
     if config.unlabeled:
-        extra = load_unlabeled_crops(config.unlabeled, config.input_size)
+        extra, extra_names = load_unlabeled_crops(config.unlabeled, config.input_size, with_names=True)
         log(f"{len(extra)} unlabelled crops from {', '.join(config.unlabeled)} (teacher targets only)")
         x_all = torch.cat((x_all, _normalise(extra, mean, std)))
         y_all = torch.cat((y_all, torch.zeros(len(extra))))
         label_w = torch.cat((label_w, torch.zeros(len(extra))))
     fixed_targets = None
     if teacher is not None and not config.distill_online:
-        fixed_targets = torch.cat([teacher(x_all[i : i + 256]) for i in range(0, len(x_all), 256)])
+        x_square = None
+        if config.teacher_square:
+            x_square = _normalise(_square_views(config, exclude, train_names, extra_names), mean, std)
+            log(f"square crops of the same faces for the teachers trained on them: {', '.join(config.teacher_square)}")
+        fixed_targets = torch.cat([teacher(x_all[i : i + 256], None if x_square is None else x_square[i : i + 256])
+                                   for i in range(0, len(x_all), 256)])
     if config.freeze_backbone:
         for p in net.backbone.parameters():
             p.requires_grad_(False)

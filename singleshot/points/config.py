@@ -20,7 +20,8 @@ class PointConfig:
     Attributes:
         train: detection datasets whose faces carry five points (``Sample.extra["landmarks"]``: human points,
             or a teacher's from ``singleshot kindle``); every face with ``min_points`` known points and a box of at
-            least ``min_face`` px is used.
+            least ``min_face`` px is used. A set's ``weight`` scales how often each of its faces is drawn (all
+            equal: every face once an epoch).
         cache: where the faces are kept once cut out (an ``.npz`` of ``cache_size`` px context crops, a square of
             ``cache_context`` box sides around each box): made on the first run, reused while ``train`` is
             unchanged.
@@ -73,5 +74,8 @@ class PointConfig:
                 raise ValueError(f"{key} is a probability in [0, 1], got {getattr(self, key)}")
         if not 2 <= self.min_points <= 5:
             raise ValueError(f"min_points must be 2 to 5, got {self.min_points}")
+        for spec in self.train:
+            if not spec.weight > 0:
+                raise ValueError(f"train set {spec.spec}: weight must be > 0, got {spec.weight}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")

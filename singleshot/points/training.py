@@ -70,6 +70,18 @@ def evaluate_faces(net, faces: FaceSet, idx: np.ndarray, size: int, crop_scale: 
     return figures
 
 
+def _draw_probabilities(config: PointConfig, faces: FaceSet, train_idx: np.ndarray) -> np.ndarray | None:
+    """Each training face's chance to be drawn, in proportion to its set's ``weight`` (None: all weights equal).
+
+    A set of twice the weight is seen twice as often per face, whatever its size: how a smaller set whose points
+    are human (Caltech's, MTFL's) is made to count beside larger sets labelled by a teacher."""
+    weights = np.asarray([float(s.weight) for s in config.train], np.float64)
+    if len(weights) == 0 or np.allclose(weights, weights[0]):
+        return None
+    per_face = weights[faces.source[train_idx]]
+    return per_face / per_face.sum()
+
+
 def train_points(config: PointConfig, progress: bool = True, resume: bool = False) -> PointResult:
     """Train a point network as ``config`` says; write ``<out>/last.pt`` (resumable) after every epoch and
     ``<out>/face_points.pt`` (the network only, what :class:`~singleshot.points.PointRefiner` loads) at the end.
@@ -95,6 +107,7 @@ def train_points(config: PointConfig, progress: bool = True, resume: bool = Fals
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * steps_per_epoch,
                                                    pct_start=0.05)
     rng = np.random.default_rng(config.seed)
+    draw = _draw_probabilities(config, faces, train_idx)
     first_epoch, history, seconds = 0, [], 0.0
     last = out / "last.pt"
     if resume:
@@ -115,7 +128,8 @@ def train_points(config: PointConfig, progress: bool = True, resume: bool = Fals
     for epoch in bar:
         start = time.perf_counter()
         net.train()
-        order = rng.permutation(train_idx)
+        # equal weights: every face once an epoch; else an epoch's worth of faces drawn by their set's weight
+        order = rng.permutation(train_idx) if draw is None else rng.choice(train_idx, len(train_idx), p=draw)
         total = 0.0
         for step in range(steps_per_epoch):
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]

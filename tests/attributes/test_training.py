@@ -130,7 +130,47 @@ def test_aligned_crops_train_an_attribute_that_aligns_detections(crops, tmp_path
     image[:, 100:] = 220
     boxes = np.array([[110, 10, 190, 90], [110, 10, 190, 90]], np.float32)
     points = np.stack((TEMPLATE_112 / 112 * 60 + [120, 20], np.full((5, 2), np.nan)))
-    points[0, :, 0] -= 70  # the first face's points on the dark half: its crop follows the points, not the box
+    points[0, :, 0] -= 95  # the first face's points on the dark half (its whole crop): it follows the points, not the box
     probs = clf.predict(image, boxes, points)
     assert probs[0] < 0.5 < probs[1]  # the second, without points, is cut around its box on the bright half
     np.testing.assert_allclose(clf.predict(image, boxes), [probs[1], probs[1]], atol=1e-6)
+
+
+def test_square_teachers_score_the_square_crops_of_an_aligned_students_faces(crops, trained, tmp_path):
+    """The aligned crops here are the square ones inverted (dark <-> bright) under the same names, so a teacher that
+    scored them instead of their square copies would teach the opposite of their labels."""
+    import json
+
+    import cv2
+
+    from singleshot.attributes.config import AttributeError_
+
+    for path in crops.rglob("*.jpg"):
+        out = tmp_path / "aligned" / path.relative_to(crops)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out), 255 - cv2.imread(str(path)))
+    (tmp_path / "aligned" / "aligned.json").write_text(json.dumps({"size": 32, "scale": 1.0}))
+    values = {"name": "bright", "labels": ("dark", "bright"), "train": str(tmp_path / "aligned" / "train"),
+              "test": str(tmp_path / "aligned" / "test"), "exclude": None, "input_size": 32, "epochs": 3,
+              "batch_size": 16, "lr": 0.01, "backbone_lr_factor": 1.0, "teacher": trained.checkpoint,
+              "distill_weight": 1.0, "distill_online": False, "align": True,
+              "unlabeled": [str(tmp_path / "aligned" / "test" / "1")], "out": str(tmp_path / "student.pt")}
+    logs = []
+    result = train_attribute(AttributeConfig(**values, teacher_square=[str(crops / "train"),
+                                                                       str(crops / "test" / "1")]),
+                             progress=False, log=logs.append)
+    assert result.accuracy >= 0.9 and any("square crops" in line for line in logs)
+    # the same teacher on the aligned crops themselves teaches the inverse
+    wrong = train_attribute(AttributeConfig(**values | {"out": str(tmp_path / "wrong.pt")}), progress=False,
+                            log=lambda s: None)
+    assert wrong.accuracy <= 0.1
+    other = tmp_path / "other"
+    other.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(other / f"g{i}.jpg"), np.full((32, 32, 3), 200, np.uint8))
+    with pytest.raises(AttributeError_, match="no square crop for 10 of 10 crops, e.g. 0/f0.jpg"):
+        train_attribute(AttributeConfig(**values, teacher_square=[str(crops / "train"), str(other)]),
+                        progress=False, log=lambda s: None)
+    with pytest.raises(ConfigError, match="teacher_square needs 2 folders"):
+        load_dataclass(AttributeConfig, None, ["teacher=t.pt", "align=true", "unlabeled=[u]", "distill_online=false",
+                                               "teacher_square=[s]"])

@@ -93,3 +93,23 @@ def test_cli_exports_the_bundled_point_network_as_onnx(tmp_path, capsys):
     assert [i.name for i in graph.input] == ["crops"] and [o.name for o in graph.output] == ["points"]
     assert "1.3 box long sides" in capsys.readouterr().out
     assert main(["points", "export", "--weights", "nosuch", "--out", str(out)]) == 2
+
+
+def test_set_weights_set_how_often_each_face_is_drawn(point_set, tmp_path):
+    from singleshot.points.data import extract_faces
+    from singleshot.points.training import _draw_probabilities
+
+    sets = [DatasetConfig(spec=f"csv:{point_set}", weight=3.0), DatasetConfig(spec=f"csv:{point_set}", weight=1.0)]
+    config = _config(point_set, tmp_path, train=sets, epochs=1)
+    faces = extract_faces(sets, config.cache, config.cache_size, val_fraction=config.val_fraction, progress=False)
+    train_idx = np.flatnonzero(~faces.val)
+    p = _draw_probabilities(config, faces, train_idx)
+    first, second = p[faces.source[train_idx] == 0], p[faces.source[train_idx] == 1]
+    assert len(first) == len(second) > 0 and np.isclose(p.sum(), 1.0)
+    assert np.allclose(first, 3 * second[0]) and np.allclose(second, second[0])
+    equal = _config(point_set, tmp_path, train=[DatasetConfig(spec=s.spec, weight=2.0) for s in sets])
+    assert _draw_probabilities(equal, faces, train_idx) is None  # equal weights: a plain permutation
+    result = train_points(config, progress=False)
+    assert result.train_faces == len(train_idx) and np.isfinite(result.val_nme)
+    with pytest.raises(ValueError, match="weight must be > 0"):
+        _config(point_set, tmp_path, train=[DatasetConfig(spec=f"csv:{point_set}", weight=0.0)])
