@@ -48,16 +48,15 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     var_s = (s**2).sum() / len(src)
     if var_s <= 0:
         raise ValueError("the points coincide: no similarity is defined")
-    cov = d.T @ s / len(src)  # (2, 2)
-    u, sigma, vt = np.linalg.svd(cov)
-    sign = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:  # no reflection
-        sign[-1] = -1
-    rotation = u @ np.diag(sign) @ vt
-    scale = (sigma * sign).sum() / var_s
+    # In the plane Umeyama's rotation and scale have a closed form: with points as complex numbers, the a that
+    # minimises sum |d - a s|^2 is sum(conj(s) d) / sum |s|^2 (|a| the scale, arg a the angle); equal to the SVD
+    # solution with its reflection check, and several times cheaper per face (it runs on every detection).
+    re = (s[:, 0] * d[:, 0] + s[:, 1] * d[:, 1]).sum() / (len(src) * var_s)
+    im = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum() / (len(src) * var_s)
+    block = np.array([[re, -im], [im, re]])  # scale x rotation
     matrix = np.empty((2, 3))
-    matrix[:, :2] = scale * rotation
-    matrix[:, 2] = mu_d - scale * rotation @ mu_s
+    matrix[:, :2] = block
+    matrix[:, 2] = mu_d - block @ mu_s
     return matrix
 
 
