@@ -318,7 +318,7 @@ class Detector:
 
             # ONNX Runtime whenever installed, whatever the detector's runtime (as the attributes, for the same
             # reason: PyTorch's per-call overhead dominates a handful of 64 px crops)
-            self._refiner = PointRefiner(source, runtime="ort" if _has_onnxruntime() else "torch")
+            self._refiner = PointRefiner(source, runtime="auto")
         return self._refiner
 
     def _place_points(self, results: list[Detections], arrays: list[np.ndarray]) -> float:

@@ -56,10 +56,9 @@ def load_crop_folder(folder: str | Path, exclude: set[str], size: int) -> tuple[
     return np.stack(images), np.array(labels, np.int64), names
 
 
-def load_unlabeled_crops(folders: Sequence[str | Path], size: int, with_names: bool = False):
-    """Every image under ``folders`` (recursively), resized to ``size``: uint8 ``(N, size, size, 3)`` RGB, and with
-    ``with_names`` their names too (``<folder index>/<path inside the folder>``, to match crops of the same faces
-    cut another way).
+def load_unlabeled_crops(folders: Sequence[str | Path], size: int) -> tuple[np.ndarray, list[str]]:
+    """Every image under ``folders`` (recursively), resized to ``size``: uint8 ``(N, size, size, 3)`` RGB, and their
+    names (``<folder index>/<path inside the folder>``, to match crops of the same faces cut another way).
 
     Raises:
         AttributeError_: a folder is missing or holds no images. Unreadable files are reported and skipped.
@@ -76,8 +75,7 @@ def load_unlabeled_crops(folders: Sequence[str | Path], size: int, with_names: b
             if image is not None:
                 images.append(image)
                 names.append(f"{k}/{path.relative_to(folder).as_posix()}")
-    stacked = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
-    return (stacked, names) if with_names else stacked
+    return (np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)), names
 
 
 def read_exclude_list(path: str | Path | None) -> set[str]:
@@ -380,12 +378,7 @@ def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float
     if align is not None:
         from singleshot.points import PointRefiner
 
-        try:
-            import onnxruntime  # noqa: F401
-            runtime = "ort"
-        except ImportError:
-            runtime = "torch"
-        refiner = PointRefiner(align, runtime=runtime)
+        refiner = PointRefiner(align, runtime="auto")
     out.mkdir(parents=True, exist_ok=True)
     crops = small = ignored = 0
     unreadable = []

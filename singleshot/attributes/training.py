@@ -172,12 +172,13 @@ def _square_views(config: AttributeConfig, exclude: set[str], train_names: Seque
     """
     size = config.input_size
     square_x, _, square_names = load_crop_folder(config.teacher_square[0], exclude, size)
+
     def inside(name: str) -> str:  # the crop's name below its folder's own name (the two folders' names may differ)
         return name.split("/", 1)[1]
 
     parts = [(config.teacher_square[0], square_x, [inside(n) for n in square_names], [inside(n) for n in train_names])]
     if config.unlabeled:
-        extra_x, names = load_unlabeled_crops(config.teacher_square[1:], size, with_names=True)
+        extra_x, names = load_unlabeled_crops(config.teacher_square[1:], size)
         parts.append((", ".join(config.teacher_square[1:]), extra_x, names, extra_names))
     out = []
     for where, crops, names, wanted in parts:
@@ -186,7 +187,7 @@ def _square_views(config: AttributeConfig, exclude: set[str], train_names: Seque
         if missing:
             raise AttributeError_(f"{where}: no square crop for {len(missing)} of {len(wanted)} crops, e.g. "
                                   f"{missing[0]} (teacher_square must hold the same faces under the same names)")
-        out.append(crops[[index[name] for name in wanted]] if wanted else crops[:0])
+        out.append(crops[[index[name] for name in wanted]])
     return np.concatenate(out)
 
 
@@ -228,7 +229,7 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
     label_w = torch.full((len(x_all),), 1.0 - (config.distill_weight if teacher is not None else 0.0))
     extra_names: list[str] = []
     if config.unlabeled:
-        extra, extra_names = load_unlabeled_crops(config.unlabeled, config.input_size, with_names=True)
+        extra, extra_names = load_unlabeled_crops(config.unlabeled, config.input_size)
         log(f"{len(extra)} unlabelled crops from {', '.join(config.unlabeled)} (teacher targets only)")
         x_all = torch.cat((x_all, _normalise(extra, mean, std)))
         y_all = torch.cat((y_all, torch.zeros(len(extra))))

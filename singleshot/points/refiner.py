@@ -30,9 +30,9 @@ class PointRefiner:
     Args:
         weights: a point checkpoint (``singleshot points train``), or a registered name (:data:`POINT_MODELS`,
             ``face``: the one bundled with the face detector).
-        runtime: ``torch``, or ``ort`` (the network exported on the fly and run by ONNX Runtime on one thread,
+        runtime: ``torch``, ``ort`` (the network exported on the fly and run by ONNX Runtime on one thread,
             without busy-waiting: a handful of 64 px crops gains nothing from more, and the detector's own session
-            keeps the other cores).
+            keeps the other cores), or ``auto`` (``ort`` where ONNX Runtime is installed, else ``torch``).
     """
 
     def __init__(self, weights: str | Path = "face", runtime: str = "torch") -> None:
@@ -51,6 +51,10 @@ class PointRefiner:
         self.mean_rgb, self.std_rgb = checkpoint["mean_rgb"], checkpoint["std_rgb"]
         self.metrics = checkpoint.get("metrics", {})
         self.weights = path
+        if runtime == "auto":
+            import importlib.util
+
+            runtime = "ort" if importlib.util.find_spec("onnxruntime") is not None else "torch"
         self.runtime = runtime
         self._session = self._ort_session() if runtime == "ort" else None
 

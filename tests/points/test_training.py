@@ -70,6 +70,7 @@ def test_refiner_maps_points_back_to_the_photo_on_both_runtimes(point_set, tmp_p
         assert (abs(points[:, 0] - cx) < half).all() and (abs(points[:, 1] - cy) < half).all()
     pytest.importorskip("onnxruntime")
     on_ort = PointRefiner(result.checkpoint, runtime="ort").predict(image, boxes)
+    assert PointRefiner(result.checkpoint, runtime="auto").runtime == "ort"  # ONNX Runtime installed: it is taken
     assert np.abs(on_ort - on_torch).max() < 1.0  # the ONNX graph agrees with PyTorch within 1 px
     assert PointRefiner(result.checkpoint).predict(image, np.zeros((0, 4))).shape == (0, 5, 2)
 
