@@ -3,6 +3,11 @@ one way at a time (grayscale, resolution, blur, JPEG, framing, rotation), and an
 another dataset (each crop grayscale, enlarged to 128 px in a 256 px canvas, through detection and the head).
 
     python benchmarks/smile_robustness.py [--attribute smile|CKPT] [--weights DETECTOR] [--no-head] [--json out.json]
+        [--misses DIR] [--zooms 1.0,1.25,0.8]
+
+``--zooms`` adds grey end-to-end rows whose crops were zoomed first (1.25: a tighter crop, the face's edges cut, as
+in datasets cropped closer than GENKI-4K's Haar boxes; 0.8: looser, the border repeated). ``--misses DIR`` writes the end-to-end photos whose face was not found (grey ones), named by crop and best score,
+and a contact sheet of them (``misses.jpg``): GENKI-4K's crops were cut by a Haar detector, and some are not faces.
 
 Accuracy is at the head's decision threshold (0.5 unless the checkpoint stores one); ROC AUC does not depend on it.
 End to end, a crop whose face is not found at score >= 0.5 counts as wrong in the accuracy (``found`` says how many
@@ -85,6 +90,25 @@ def canvas(crop: np.ndarray, face_px: int = 128, side: int = 256, grayscale: boo
     return out
 
 
+def write_misses(folder: Path, missed: list[tuple[str, np.ndarray]], detector) -> None:
+    """Each photo with its best score below 0.5 in the name, and a contact sheet of all of them (8 a row)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tiles = []
+    for name, image in missed:
+        scores = detector.detect(image, min_score=0.05).scores.numpy()
+        best = float(scores.max()) if len(scores) else 0.0
+        cv2.imwrite(str(folder / f"{Path(name).stem}_best{best:.2f}.png"), image[..., ::-1])
+        tile = cv2.resize(image[64:192, 64:192], (96, 96))
+        cv2.putText(tile, f"{best:.2f}", (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1)
+        tiles.append(tile)
+    while tiles and len(tiles) % 8:
+        tiles.append(np.zeros_like(tiles[0]))
+    if tiles:
+        sheet = np.vstack([np.hstack(tiles[i : i + 8]) for i in range(0, len(tiles), 8)])
+        cv2.imwrite(str(folder / "misses.jpg"), sheet[..., ::-1])
+    print(f"  {len(missed)} grey photos with no face at 0.5 written to {folder} (contact sheet misses.jpg)")
+
+
 def score(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
     return {"accuracy": float(((probs >= threshold) == labels).mean()), "auc": float(roc_auc(probs, labels))}
 
@@ -98,12 +122,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-end-to-end", action="store_true")
     parser.add_argument("--no-head", action="store_true", help="skip the head-alone degradations")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--zooms", default="1.0",
+                        help="end to end, also grey crops zoomed before the canvas, e.g. 1.0,1.25,0.8 (> 1: tighter)")
+    parser.add_argument("--misses", default=None, help="folder for the grey end-to-end photos with no face found")
     args = parser.parse_args(argv)
 
     head = AttributeClassifier(args.attribute, threads=2)
     threshold = float(head.metrics.get("threshold", 0.5))
     exclude = read_exclude_list(Path(args.genki) / "suspect_duplicates.txt")
-    crops, labels, _ = load_crop_folder(Path(args.genki) / args.split, exclude, 64)
+    crops, labels, names = load_crop_folder(Path(args.genki) / args.split, exclude, 64)
     crops_in = crops if head.input_size == 64 else np.stack(
         [cv2.resize(c, (head.input_size,) * 2, interpolation=cv2.INTER_LINEAR) for c in crops])
     result: dict = {"attribute": str(head.weights), "threshold": threshold, "crops": len(labels), "head": {}}
@@ -118,17 +145,23 @@ def main(argv: list[str] | None = None) -> dict:
         from singleshot.predictor import Detector
 
         detector = Detector(args.weights, threads=2)
-        for grayscale in (True, False):
+        missed: list[tuple[str, np.ndarray]] = []
+        zooms = [float(z) for z in args.zooms.split(",")]
+        for zoom, grayscale in [(1.0, True), (1.0, False)] + [(z, True) for z in zooms if z != 1.0]:
             probs = np.full(len(labels), 0.5, np.float32)
             found = np.zeros(len(labels), bool)
             for i, crop in enumerate(crops):
-                image = canvas(crop, grayscale=grayscale)
+                image = canvas(crop if zoom == 1.0 else framing(zoom)(crop), grayscale=grayscale)
                 faces = detector.detect(image, min_score=0.5, attributes=[str(head.weights)])
                 if len(faces.scores):  # the most confident face: the photo holds one
                     best = int(np.argmax(faces.scores.numpy()))
                     probs[i] = float(faces.attributes[head.name][best])
                     found[i] = True
+                elif grayscale and zoom == 1.0 and args.misses:
+                    missed.append((names[i], image))
             key = "end to end, " + ("grayscale" if grayscale else "colour") + " 128 px face in 256 px"
+            if zoom != 1.0:
+                key += f", crop zoomed {zoom:g}x ({'tighter' if zoom > 1 else 'looser'})"
             row = score(probs, labels, threshold)
             row["accuracy"] = float((((probs >= threshold) == labels) & found).mean())
             row["found"] = int(found.sum())
@@ -136,6 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
             result[key] = row
             print(f"  {key}: found {row['found']}/{len(labels)}, accuracy {row['accuracy']:.3f} "
                   f"(on found faces {row['accuracy_found']:.3f}), AUC {row['auc']:.3f}")
+        if args.misses:
+            write_misses(Path(args.misses), missed, detector)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return result

@@ -32,7 +32,8 @@ class AttributeConfig:
         teacher: an attribute checkpoint, or a list of them (their probabilities averaged), to distil from
             (knowledge distillation, Hinton et al. 2015): the teacher scores the student's crops (resized to its
             input, with its mirror average if it has one) and the student also learns these soft probabilities
-            (see ``distill_online``). None: labels only.
+            (see ``distill_online``). None: labels only. A list may also name a registered network trained on
+            other data (``fer-happy``, an expression network's P(happy): :mod:`singleshot.attributes.teachers`).
         distill_weight: weight of the teacher's soft targets in the loss; the labels get ``1 - distill_weight``.
         distill_online: the teacher scores every augmented batch, the very crops the student sees ("function
             matching", Beyer et al. 2022; needed with mixup); off: it scores each crop once before training and
@@ -46,8 +47,10 @@ class AttributeConfig:
             ``val_every`` epochs, so that settings can be chosen without the test split (0: none).
         augment_grayscale, augment_low_resolution, augment_blur, augment_jpeg: per-crop probabilities of the
             degradations of :class:`singleshot.attributes.data.Degradations` (photos unlike the training crops:
-            grayscale, small faces enlarged, blur, JPEG artefacts; 0: off). augment_rotate_deg: head roll, +- this
-            many degrees, beside the flip / shift / scale / brightness augmentation.
+            grayscale, small faces enlarged, blur, JPEG artefacts; 0: off). augment_paste: the probability of flat
+            bands of up to a fifth of the side at the crop's edges (a closely cropped face put in a photo).
+            augment_rotate_deg: head roll, +- this many degrees, beside the flip / shift / scale / brightness
+            augmentation.
         align: the crops (``train``, ``test``) are aligned by five face points (``singleshot attribute align``,
             which records its ``scale`` beside them; it becomes ``crop_scale``, in template crops); at inference a
             detection's five points align its crop the same way (a detector without a landmark head: square
@@ -91,6 +94,7 @@ class AttributeConfig:
     augment_low_resolution: float = 0.0
     augment_blur: float = 0.0
     augment_jpeg: float = 0.0
+    augment_paste: float = 0.0
     augment_rotate_deg: float = 0.0
     calibrate: bool = False
     align: bool = False
@@ -110,7 +114,8 @@ class AttributeConfig:
             raise ValueError(f"mixup must be >= 0, got {self.mixup}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        for key in ("augment_grayscale", "augment_low_resolution", "augment_blur", "augment_jpeg"):
+        for key in ("augment_grayscale", "augment_low_resolution", "augment_blur", "augment_jpeg",
+                    "augment_paste"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ValueError(f"{key} is a probability in [0, 1], got {getattr(self, key)}")
         if self.teacher_square:

@@ -120,7 +120,12 @@ def augment_batch(images: Tensor, generator: torch.Generator, rotate_deg: float 
 class Degradations:
     """Per-crop probabilities of the degradations that separate GENKI-4K's crops from faces met elsewhere
     (docs/attributes.md: grayscale, low resolution, blur, JPEG artefacts); each applies independently, in the order
-    resolution, blur, JPEG, grayscale (a camera's order: optics, then the file, then the user's conversion)."""
+    resolution, blur, JPEG, grayscale (a camera's order: optics, then the file, then the user's conversion).
+
+    ``paste``, last: a face from a dataset of face crops (cut closer than the detector's box, then put in a photo)
+    reaches the head with flat bands where the crop ended. Each side of the crop loses a band drawn from
+    ``paste_margin`` (a fraction of the side), filled with one grey level drawn from 0..255 for the crop.
+    """
 
     grayscale: float = 0.0
     low_resolution: float = 0.0      # down to a side drawn from ``resolution_px``, then back up (bilinear)
@@ -129,9 +134,11 @@ class Degradations:
     blur_sigma: tuple[float, float] = (0.5, 2.0)
     jpeg: float = 0.0                # re-encoded at a quality drawn from ``jpeg_quality``
     jpeg_quality: tuple[int, int] = (15, 60)
+    paste: float = 0.0               # the crop cut closer and pasted on a flat canvas, see below
+    paste_margin: tuple[float, float] = (0.0, 0.2)
 
     def any(self) -> bool:
-        return max(self.grayscale, self.low_resolution, self.blur, self.jpeg) > 0
+        return max(self.grayscale, self.low_resolution, self.blur, self.jpeg, self.paste) > 0
 
 
 def degrade_batch(images: Tensor, generator: torch.Generator, degradations: Degradations,
@@ -147,6 +154,8 @@ def degrade_batch(images: Tensor, generator: torch.Generator, degradations: Degr
     x = images * std + mean  # pixel values, 0..255
     b, _, side, _ = x.shape
     draws = torch.rand(b, 7, generator=generator)
+    # drawn only when used, so that runs without it keep their earlier random stream
+    paste_draws = torch.rand(b, 6, generator=generator) if degradations.paste > 0 else None
 
     def between(lo: float, hi: float, u: Tensor) -> float:
         return float(lo + (hi - lo) * u)
@@ -177,6 +186,12 @@ def degrade_batch(images: Tensor, generator: torch.Generator, degradations: Degr
         if u[6] < degradations.grayscale:
             luma = 0.299 * crop[:, 0:1] + 0.587 * crop[:, 1:2] + 0.114 * crop[:, 2:3]
             crop = luma.expand(-1, 3, -1, -1)
+        if paste_draws is not None and paste_draws[i, 0] < degradations.paste:
+            lo, hi = degradations.paste_margin
+            top, bottom, left, right = (round(between(lo, hi, v) * side) for v in paste_draws[i, 1:5])
+            keep = torch.zeros(1, 1, side, side, dtype=torch.bool)
+            keep[..., top : side - bottom, left : side - right] = True
+            crop = torch.where(keep, crop, torch.full_like(crop, round(float(paste_draws[i, 5]) * 255)))
         out.append(crop)
     return (torch.cat(out) - mean) / std
 

@@ -26,6 +26,7 @@ from singleshot.attributes.data import (
     read_exclude_list,
 )
 from singleshot.attributes.model import _probabilities, build_attribute_net, load_attribute_net, predict_crops
+from singleshot.attributes.teachers import EXTERNAL_TEACHERS, load_external_teacher
 from singleshot.checkpoint import FORMAT, VERSION, save_checkpoint
 
 
@@ -72,7 +73,13 @@ class _Teacher:
         paths = [weights] if isinstance(weights, (str, Path)) else list(weights)
         self.members = []
         s_mean, s_std = torch.tensor(student_mean).view(1, 3, 1, 1), torch.tensor(student_std).view(1, 3, 1, 1)
+        self.student_mean, self.student_std = s_mean, s_std
         for path in paths:
+            if str(path) in EXTERNAL_TEACHERS:  # a network trained elsewhere, on square crops
+                external = load_external_teacher(str(path))
+                self.members.append({"path": external.description, "external": external, "align": False,
+                                     "size": external.input_size, "flip": False, "accuracy": None})
+                continue
             net, checkpoint = load_attribute_net(path)
             for p in net.parameters():
                 p.requires_grad_(False)
@@ -98,7 +105,11 @@ class _Teacher:
         cut square (``teacher_square``), what members trained on square crops see instead of ``x``."""
         total = torch.zeros(len(x))
         for m in self.members:
-            xm = (x if x_square is None or m["align"] else x_square) * m["scale"] + m["shift"]
+            xm = x if x_square is None or m["align"] else x_square
+            if "external" in m:  # it reads RGB pixels and does its own resizing
+                total += m["external"](xm * self.student_std + self.student_mean)
+                continue
+            xm = xm * m["scale"] + m["shift"]
             if xm.shape[-1] != m["size"]:  # the member's own input size (its training crops were resized likewise)
                 xm = nn.functional.interpolate(xm, size=(m["size"], m["size"]), mode="bilinear", align_corners=False)
             total += _probabilities(m["net"], xm, m["flip"])
@@ -219,7 +230,7 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
         train_x, train_y = train_x[kept], train_y[kept]
         train_names = [train_names[i] for i in kept]
     degradations = Degradations(grayscale=config.augment_grayscale, low_resolution=config.augment_low_resolution,
-                                blur=config.augment_blur, jpeg=config.augment_jpeg)
+                                blur=config.augment_blur, jpeg=config.augment_jpeg, paste=config.augment_paste)
     if teacher is not None:
         log(f"teacher: {teacher.describe()}; distill_weight {config.distill_weight}")
     beta = torch.distributions.Beta(config.mixup, config.mixup) if config.mixup > 0 else None

@@ -81,6 +81,26 @@ def test_each_degradation_does_what_it_says():
     assert np.abs(coded[0].permute(1, 2, 0).round().numpy() - expected).max() <= 1  # the same codec, round trip
 
 
+def test_paste_leaves_flat_bands_at_the_edges_and_the_centre_untouched():
+    crops, x = _checker_crops()
+    pixels = lambda t: t * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)
+    pasted = pixels(degrade_batch(x, torch.Generator().manual_seed(1),
+                                  Degradations(paste=1.0, paste_margin=(0.1, 0.2)), MEAN, STD))
+    original = torch.from_numpy(crops).permute(0, 3, 1, 2).float()
+    # margins of 0.1-0.2 of 32 px: 3 to 6 px cut on every side, the middle 20 x 20 always kept
+    assert torch.allclose(pasted[..., 6:26, 6:26], original[..., 6:26, 6:26], atol=1e-3)
+    for crop in pasted:
+        assert crop[:, :3].std() < 1e-3 and crop[:, -3:].std() < 1e-3  # one flat grey per crop
+        assert crop[:, :, :3].std() < 1e-3 and crop[:, :, -3:].std() < 1e-3
+        assert (crop[0, 0, 0] - crop[2, -1, -1]).abs() < 1e-3  # grey: the same level in every channel
+    # without paste the random stream is the one earlier runs drew
+    every = Degradations(grayscale=0.5, low_resolution=0.5)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    degrade_batch(x, g1, every, MEAN, STD)
+    torch.rand(len(x), 7, generator=g2)
+    assert torch.equal(torch.rand(3, generator=g1), torch.rand(3, generator=g2))
+
+
 def test_cut_face_crops_from_a_dataset_and_refuse_to_mix(tmp_path, capsys):
     spec = f"csv:{ROOT / 'tests' / 'fixtures' / 'csv'}"
     report = cut_face_crops(spec, tmp_path / "crops", size=16, min_size=12, progress=False)
