@@ -27,7 +27,7 @@ from singleshot.attributes.data import (
 )
 from singleshot.attributes.model import _probabilities, build_attribute_net, load_attribute_net, predict_crops
 from singleshot.attributes.teachers import EXTERNAL_TEACHERS, load_external_teacher
-from singleshot.checkpoint import FORMAT, VERSION, save_checkpoint
+from singleshot.checkpoint import FORMAT, VERSION, CheckpointError, save_checkpoint
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -80,6 +80,9 @@ class _Teacher:
                 self.members.append({"path": external.description, "external": external, "align": False,
                                      "size": external.input_size, "flip": False, "accuracy": None})
                 continue
+            if not Path(path).exists():
+                raise CheckpointError(f"{path}: no such attribute checkpoint, nor a registered teacher "
+                                      f"({', '.join(EXTERNAL_TEACHERS.names())})")
             net, checkpoint = load_attribute_net(path)
             for p in net.parameters():
                 p.requires_grad_(False)

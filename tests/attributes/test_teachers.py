@@ -98,3 +98,9 @@ def test_external_member_reads_the_students_crops_as_grey_in_its_own_range(monke
     out = teacher(_normalise(crops, mean, std))
     assert out.numpy() == pytest.approx([0.299 * 2 - 1, 1.0], abs=1e-5)
     assert "mean-grey" in teacher.describe()
+
+
+def test_a_teacher_that_is_neither_a_file_nor_a_name_lists_the_names(tmp_path):
+    with pytest.raises(CheckpointError, match="fer-hapy: no such attribute checkpoint, nor a registered teacher "
+                                              r"\(fer-happy\)"):
+        _Teacher(["fer-hapy"], (0, 0, 0), (1, 1, 1))
