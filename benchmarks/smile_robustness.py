@@ -2,8 +2,8 @@
 one way at a time (grayscale, resolution, blur, JPEG, framing, rotation), and an end-to-end stand-in for photos of
 another dataset (each crop grayscale, enlarged to 128 px in a 256 px canvas, through detection and the head).
 
-    python benchmarks/smile_robustness.py [--attribute smile|CKPT] [--weights DETECTOR] [--no-head] [--json out.json]
-        [--misses DIR] [--zooms 1.0,1.25,0.8]
+    python benchmarks/smile_robustness.py [--attribute smile|CKPT] [--weights DETECTOR] [--points CKPT] [--no-head]
+        [--json out.json] [--misses DIR] [--zooms 1.0,1.25,0.8]
 
 ``--zooms`` adds grey end-to-end rows whose crops were zoomed first (1.25: a tighter crop, the face's edges cut, as
 in datasets cropped closer than GENKI-4K's Haar boxes; 0.8: looser, the border repeated). ``--misses DIR`` writes the end-to-end photos whose face was not found (grey ones), named by crop and best score,
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--attribute", default="smile", help="attribute name or checkpoint")
     parser.add_argument("--weights", default=None, help="detector weights for the end-to-end part (default: bundled)")
+    parser.add_argument("--points", default="auto", help="point network for aligned heads (default: the bundled one)")
     parser.add_argument("--genki", default=str(GENKI))
     parser.add_argument("--split", default="test")
     parser.add_argument("--no-end-to-end", action="store_true")
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_end_to_end:
         from singleshot.predictor import Detector
 
-        detector = Detector(args.weights, threads=2)
+        detector = Detector(args.weights, threads=2, points=args.points)
         missed: list[tuple[str, np.ndarray]] = []
         zooms = [float(z) for z in args.zooms.split(",")]
         for zoom, grayscale in [(1.0, True), (1.0, False)] + [(z, True) for z in zooms if z != 1.0]:

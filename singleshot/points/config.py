@@ -33,6 +33,8 @@ class PointConfig:
             network works from any detector's box, not only the boxes it was trained with.
         rotate_deg, rotate_p: in-plane rotation of up to this many degrees, on this share of the crops.
         grayscale_p, flip: grey crops; mirrored crops (points swapped left for right).
+        cut_p: share of crops whose face is cut flat at the edges, as a closely cropped face put in a photo
+            (:func:`singleshot.points.data.augment_face`).
         wing_width, wing_curvature: the wing loss's w and epsilon in crop pixels (Feng et al. 2018: 10 and 2 at 64 px).
     """
 
@@ -55,6 +57,7 @@ class PointConfig:
     rotate_deg: float = 30.0
     rotate_p: float = 0.7
     grayscale_p: float = 0.2
+    cut_p: float = 0.0
     flip: bool = True
     wing_width: float = 10.0
     wing_curvature: float = 2.0
@@ -69,7 +72,7 @@ class PointConfig:
             raise ValueError(f"need 0 < crop_scale <= cache_context, got {self.crop_scale} and {self.cache_context}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        for key in ("rotate_p", "grayscale_p"):
+        for key in ("rotate_p", "grayscale_p", "cut_p"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ValueError(f"{key} is a probability in [0, 1], got {getattr(self, key)}")
         if not 2 <= self.min_points <= 5:

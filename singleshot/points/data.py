@@ -115,11 +115,15 @@ def extract_faces(sets: Sequence[DatasetConfig], cache: str | Path, size: int = 
 def augment_face(crop: np.ndarray, points_xy: np.ndarray, box_xyxy: np.ndarray, size: int, crop_scale: float,
                  rng: np.random.Generator, shift: float = 0.0, scale: float = 0.0, rotate_deg: float = 0.0,
                  rotate_p: float = 0.0, flip: bool = False, grayscale_p: float = 0.0,
-                 photometric: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                 photometric: bool = False, cut_p: float = 0.0,
+                 cut_max: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
     """One training crop: the network's crop around a noisy copy of the box (centre moved by ``N(0, shift)`` box
     sides, sides scaled by ``exp(N(0, scale))``), turned by up to ``rotate_deg`` (on a ``rotate_p`` share), mirrored
     half the time (``flip``; points swapped, :data:`FLIP_ORDER`), grey on a ``grayscale_p`` share, and with random
-    contrast and brightness (``photometric``).
+    contrast and brightness (``photometric``). On a ``cut_p`` share the face is cut as a closely cropped face put in
+    a photo is: each side of the crop flat grey (one level, drawn) up to a band reaching ``0..cut_max`` box sides
+    inside the face box; the points keep their places (the face is cut, not moved). Its draws are taken only when
+    ``cut_p`` > 0, so other runs keep their random stream.
 
     Returns:
         ``(size, size, 3)`` float32 crop in 0-255 and its ``(5, 2)`` points in crop pixels.
@@ -140,6 +144,16 @@ def augment_face(crop: np.ndarray, points_xy: np.ndarray, box_xyxy: np.ndarray, 
         pts[:, 0] = size - 1 - pts[:, 0]  # pixel centres at integers: u -> S - 1 - u
     if grayscale_p and rng.random() < grayscale_p:
         out = np.repeat(out.mean(2, keepdims=True), 3, axis=2)
+    if cut_p and rng.random() < cut_p:
+        corners = map_points(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64), m)
+        (bx1, by1), (bx2, by2) = corners.min(0), corners.max(0)
+        bw, bh = bx2 - bx1, by2 - by1
+        top, bottom, left, right = rng.uniform(0, cut_max, 4)
+        keep = np.zeros(out.shape[:2], bool)
+        rows = slice(max(0, round(by1 + top * bh)), max(0, round(by2 - bottom * bh)))
+        cols = slice(max(0, round(bx1 + left * bw)), max(0, round(bx2 - right * bw)))
+        keep[rows, cols] = True
+        out = np.where(keep[..., None], out, np.float32(rng.uniform(0, 255)))
     if photometric:
         out = out * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
     return np.clip(out, 0, 255).astype(np.float32), pts.astype(np.float32)

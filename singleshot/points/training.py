@@ -135,7 +135,8 @@ def train_points(config: PointConfig, progress: bool = True, resume: bool = Fals
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
             pairs = [augment_face(faces.crops[i], faces.points_xy[i], faces.boxes_xyxy[i], size, config.crop_scale,
                                   rng, config.jitter_shift, config.jitter_scale, config.rotate_deg, config.rotate_p,
-                                  config.flip, config.grayscale_p, photometric=True) for i in batch]
+                                  config.flip, config.grayscale_p, photometric=True, cut_p=config.cut_p)
+                     for i in batch]
             x = torch.from_numpy(normalise_crops(np.stack([p[0] for p in pairs])))
             y = torch.from_numpy(np.stack([p[1] for p in pairs]).reshape(len(batch), -1))
             loss = wing_loss(net(x) * s, y, config.wing_width, config.wing_curvature)

@@ -68,6 +68,25 @@ def test_augment_face_mirror_swaps_left_and_right_and_keeps_points_on_the_image(
     assert abs(x - moved[1, 0]) <= 1 and abs(y - moved[1, 1]) <= 1
 
 
+def test_augment_face_cut_flattens_the_edges_inside_the_box_and_keeps_the_points():
+    crop = np.random.default_rng(0).uniform(0, 255, (96, 96, 3)).astype(np.float32)
+    points = np.array([[40, 40], [56, 40], [48, 50], [42, 60], [54, 60]], float)
+    box = np.array([24.0, 24.0, 72.0, 72.0])  # at 64 px with crop_scale 2: the box is crop pixels 16..48
+    plain, plain_points = augment_face(crop, points, box, 64, 2.0, np.random.default_rng(1))
+    out, moved = augment_face(crop, points, box, 64, 2.0, np.random.default_rng(1), cut_p=1.0, cut_max=0.15)
+    assert np.allclose(moved, plain_points)
+    # every side flat at least up to the box edge, at most 0.15 box sides (4.8 px) inside; the middle untouched
+    fill = out[0, 0, 0]
+    for band in (out[:16], out[49:], out[:, :16], out[:, 49:]):
+        assert np.all(band == fill)
+    assert np.array_equal(out[22:43, 22:43], plain[22:43, 22:43])
+    # without cut_p the random stream is the earlier one
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    augment_face(crop, points, box, 64, 2.0, rng_a, shift=0.1)
+    augment_face(crop, points, box, 64, 2.0, rng_b, shift=0.1, cut_p=0.0)
+    assert rng_a.random() == rng_b.random()
+
+
 def test_augment_face_rotation_moves_points_with_the_pixels():
     crop = _dot_image(at=(30, 50))
     points = np.full((5, 2), np.nan)
