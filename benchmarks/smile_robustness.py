@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from singleshot.attributes.classifier import AttributeClassifier
-from singleshot.attributes.data import load_crop_folder, read_exclude_list
+from singleshot.attributes.data import load_crop_folder, read_exclude_list, reframe
 from singleshot.attributes.model import predict_crops
 from singleshot.attributes.training import roc_auc
 
@@ -60,11 +60,7 @@ def jpeg(quality: int) -> Callable[[np.ndarray], np.ndarray]:
 
 def framing(scale: float, angle: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:
     """Zoom (scale < 1: a looser crop, the border replicated; > 1: tighter) and rotate about the centre."""
-    def degrade(crop: np.ndarray) -> np.ndarray:
-        h, w = crop.shape[:2]
-        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
-        return cv2.warpAffine(crop, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return degrade
+    return lambda crop: reframe(crop, scale, angle)
 
 
 DEGRADATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {

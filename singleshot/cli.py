@@ -537,7 +537,8 @@ def _cmd_attribute_align(args: argparse.Namespace) -> int:
         raise UserError(f"teacher {args.teacher!r} gives no five face points (retinaface does, and a "
                               "checkpoint with a landmark head)")
     report = align_crop_folder(args.crops, args.out, teacher, size=args.size, scale=args.scale, force=args.force,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, zoom=args.zoom, grayscale=args.grayscale,
+                               seed=args.seed)
     print(f"{report.aligned} of {report.crops} crops aligned by {teacher.name}'s points, written to {report.out}; "
           f"{len(report.unaligned)} without a face with points kept as they were (resized); "
           f"{len(report.unreadable)} unreadable")
@@ -561,6 +562,19 @@ def _deprecated(parser: argparse.ArgumentParser, old: str, dest: str, new: str, 
             setattr(namespace, self.dest, values)
 
     parser.add_argument(old, dest=dest, action=Deprecated, help=argparse.SUPPRESS, **kwargs)
+
+
+def _zoom_range(text: str) -> tuple[float, float]:
+    """``Z`` or ``LOW:HIGH`` -> ``(low, high)``, both > 0 and low <= high (else a one-line usage error)."""
+    problem = argparse.ArgumentTypeError(f"a zoom Z or a range LOW:HIGH with 0 < LOW <= HIGH, got {text!r}")
+    parts = text.split(":")
+    try:
+        low, high = float(parts[0]), float(parts[-1])
+    except ValueError:
+        raise problem from None
+    if len(parts) > 2 or not 0 < low <= high:
+        raise problem
+    return low, high
 
 
 def _points_flag(parser: argparse.ArgumentParser) -> None:
@@ -801,6 +815,12 @@ def build_parser() -> argparse.ArgumentParser:
     attr_align.add_argument("--size", type=int, default=64, help="aligned crop side in pixels (default 64)")
     attr_align.add_argument("--scale", type=float, default=1.0,
                             help="how much around the face, in face-recognition template crops (default 1.0)")
+    attr_align.add_argument("--zoom", type=_zoom_range, default=None, metavar="Z|LOW:HIGH",
+                            help="another view of the faces (for train_views): each crop zoomed first (> 1: cut "
+                                 "closer), by Z or by a zoom drawn from LOW..HIGH, and aligned as the photo shows it")
+    attr_align.add_argument("--grayscale", action="store_true",
+                            help="another view of the faces (for train_views): each crop turned grey first")
+    attr_align.add_argument("--seed", type=int, default=0, help="seed of the zoom draws (default 0)")
     attr_align.add_argument("--threads", type=int, default=2, help="teacher threads (2)")
     attr_align.add_argument("--force", action="store_true", help="replace crops already in --out")
     _no_progress_flag(attr_align)

@@ -59,8 +59,19 @@ class AttributeConfig:
             crops of the same faces under the same file names (``singleshot attribute crops`` without ``--align``),
             the training folder first, then one folder for each ``unlabeled`` folder, in order. Teacher members
             trained on square crops score these, aligned members the student's own crops (offline distillation).
+        train_views: folders of other views of the training crops, under the same names below the folder
+            (``0/``, ``1/``): the same faces as another dataset and the inference pipeline show them, e.g.
+            ``singleshot attribute align --zoom 0.9:1.4 --grayscale`` (cut closer, grey, aligned by the points
+            found on such a face). Each view of a training face trains with that face's label and teacher target
+            (the teachers score the face's own crop); views of held-out faces are scored apart (``val_views_*``
+            in the history and metrics: a held-out measure on faces unlike the training crops).
+        unlabeled_views: views of the ``unlabeled`` faces made the same way: one folder per ``unlabeled`` folder,
+            in order (an empty string for none), the same names inside it. Each trains on its face's teacher
+            target, so the student learns to give on a face as a photo shows it what the teachers say of its
+            clean crop. Views with a teacher need ``distill_online: false`` (the targets are the faces' own).
         calibrate: with a held-out part (``val_fraction``), choose the decision threshold there (the one of best
-            accuracy, on the held-out crops and their degraded copies together) and fold it into the last bias,
+            accuracy, on the held-out crops, their degraded copies and their ``train_views`` together) and fold
+            it into the last bias,
             so that 0.5 on the saved network's probability is that threshold (users and tools read 0.5).
     """
 
@@ -99,6 +110,8 @@ class AttributeConfig:
     calibrate: bool = False
     align: bool = False
     teacher_square: list[str] = field(default_factory=list)
+    train_views: list[str] = field(default_factory=list)
+    unlabeled_views: list[str] = field(default_factory=list)
     out: str = "runs/attributes/smile.pt"
 
     def __post_init__(self) -> None:
@@ -125,5 +138,10 @@ class AttributeConfig:
             if len(self.teacher_square) != 1 + len(self.unlabeled):
                 raise ValueError(f"teacher_square needs {1 + len(self.unlabeled)} folders (the training crops', "
                                  f"then one per unlabeled folder), got {len(self.teacher_square)}")
+        if self.unlabeled_views and len(self.unlabeled_views) != len(self.unlabeled):
+            raise ValueError(f"unlabeled_views needs {len(self.unlabeled)} folders (one per unlabeled folder, '' for "
+                             f"none), got {len(self.unlabeled_views)}")
+        if (self.train_views or self.unlabeled_views) and self.teacher and self.distill_online:
+            raise ValueError("views learn the teacher's targets on their faces' own crops: set distill_online: false")
         if self.calibrate and self.val_fraction <= 0:
             raise ValueError("calibrate chooses the threshold on held-out crops: set val_fraction > 0")

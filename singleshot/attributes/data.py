@@ -276,8 +276,22 @@ class AlignReport:
     out: str
 
 
+def reframe(crop: np.ndarray, zoom: float, angle_deg: float = 0.0) -> np.ndarray:
+    """``crop`` zoomed about its centre (``zoom`` > 1: cut closer, the face's edges lost; < 1: looser, the border
+    repeated) and turned by ``angle_deg``, at the same size: how another dataset may have framed the same face.
+
+    Args:
+        crop: ``(H, W, 3)`` uint8.
+    """
+    h, w = crop.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle_deg, zoom)
+    return cv2.warpAffine(crop, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64, scale: float = 1.0,
-                      canvas: int = 256, force: bool = False, progress: bool = True) -> AlignReport:
+                      canvas: int = 256, force: bool = False, progress: bool = True,
+                      zoom: tuple[float, float] | None = None, grayscale: bool = False,
+                      seed: int = 0) -> AlignReport:
     """Align a folder of face crops (e.g. GENKI-4K's ``train/0``, ``train/1``, ``test/...``; subfolders kept) by
     the five points a landmark detector finds on them, the way :class:`AttributeClassifier` aligns detections.
 
@@ -285,6 +299,12 @@ def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64,
     badly), the teacher's most confident face with points is taken, and the crop is warped onto the template
     (:func:`aligned_crops`; outside the crop its edge pixels repeat). ``out/aligned.json`` records ``size`` and
     ``scale`` for training (``AttributeConfig.align``).
+
+    ``zoom`` or ``grayscale`` write another view of the same faces, as a photo of a crop from another dataset
+    shows them (for ``AttributeConfig.train_views``): each crop is first :func:`reframe`'d by a zoom drawn
+    uniformly from ``zoom`` (seeded by ``seed``; ``(1.25, 1.25)`` for one zoom) and/or turned grey, and the aligned
+    crop is cut from the canvas itself, so that where the template reaches past the crop the canvas' flat grey
+    shows, and the points are the ones the teacher finds on such a face (its errors included).
 
     Args:
         teacher: an object with ``detect(image_rgb) -> (boxes (N, 14) xyxy + five points, scores (N,))``, as
@@ -308,18 +328,27 @@ def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64,
     if out.is_dir() and find_images(out) and not force:
         raise AttributeError_(f"{out} already holds crops; pass --force to replace them")
     out.mkdir(parents=True, exist_ok=True)
+    if zoom is not None and not 0 < zoom[0] <= zoom[1]:
+        raise AttributeError_(f"zoom must be a range 0 < low <= high, got {zoom[0]:g}..{zoom[1]:g}")
+    view = zoom is not None or grayscale
+    zooms = np.random.default_rng(seed).uniform(*(zoom or (1.0, 1.0)), size=len(paths))
     aligned, unaligned, unreadable = 0, [], []
     half = canvas // 2
-    for path in tqdm(paths, desc="aligning crops", unit="crop", disable=not progress):
+    for path, crop_zoom in tqdm(zip(paths, zooms), total=len(paths), desc="aligning crops", unit="crop",
+                                disable=not progress):
         decoded = decode_image(path)
         if decoded is None:
             unreadable.append(str(path))
             print(f"{path}: {image_problem(path) or 'cannot read the image'}; skipped")
             continue
         crop = decoded[0]
+        if zoom is not None:
+            crop = reframe(crop, float(crop_zoom))
+        if grayscale:
+            crop = np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
         h, w = crop.shape[:2]
-        zoom = half / max(h, w)
-        big = cv2.resize(crop, (round(w * zoom), round(h * zoom)), interpolation=cv2.INTER_LINEAR)
+        enlarge = half / max(h, w)
+        big = cv2.resize(crop, (round(w * enlarge), round(h * enlarge)), interpolation=cv2.INTER_LINEAR)
         page = np.full((canvas, canvas, 3), 128, np.uint8)
         top, left = (canvas - big.shape[0]) // 2, (canvas - big.shape[1]) // 2
         page[top : top + big.shape[0], left : left + big.shape[1]] = big
@@ -332,8 +361,11 @@ def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64,
             with_points = bool(ok.any())
         if with_points:
             best = int(np.argmax(np.where(ok, scores, -np.inf)))
-            face = (points[best] - [left, top]) / zoom  # back to the crop's pixels
-            result = align_faces(crop, face[None], size, scale, fill_rgb=None)[0]
+            if view:  # cut from the canvas: the flat grey beyond the crop shows, as in the photo
+                result = align_faces(page, points[best][None], size, scale, fill_rgb=(128, 128, 128))[0]
+            else:
+                face = (points[best] - [left, top]) / enlarge  # back to the crop's pixels
+                result = align_faces(crop, face[None], size, scale, fill_rgb=None)[0]
             aligned += 1
         else:  # kept as it was: no labelled crop is lost, and the count says how many
             result = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if max(h, w) > size
@@ -348,6 +380,7 @@ def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64,
     (out / ALIGN_FILE).write_text(json.dumps({
         "size": size, "scale": scale, "canvas": canvas, "teacher": getattr(teacher, "name", str(teacher)),
         "crops": len(paths) - len(unreadable), "aligned": aligned, "unaligned": len(unaligned),
+        "zoom": list(zoom) if zoom is not None else None, "grayscale": grayscale, "seed": seed,
     }, indent=1))
     return AlignReport(len(paths) - len(unreadable), aligned, unaligned, unreadable, str(out))
 

@@ -205,6 +205,54 @@ def _square_views(config: AttributeConfig, exclude: set[str], train_names: Seque
     return np.concatenate(out)
 
 
+def _train_views(config: AttributeConfig, exclude: set[str], train_names: Sequence[str],
+                 held_names: Sequence[str] = ()) -> tuple[tuple[np.ndarray, Tensor], tuple[np.ndarray, Tensor]]:
+    """The crops of ``config.train_views`` that show the faces named in ``train_names``, then those that show the
+    held-out faces ``held_names``: for each, uint8 ``(M, S, S, 3)`` and the row of each view's face in its list
+    ``(M,)`` (a face is its outcome subfolder and file name).
+
+    Raises:
+        AttributeError_: a view folder is missing, or shows none of the training faces.
+    """
+    def inside(name: str) -> str:  # "<folder>/<outcome>/<file>" -> "<outcome>/<file>"
+        return name.split("/", 1)[1]
+
+    wanted = [{inside(name): i for i, name in enumerate(names)} for names in (train_names, held_names)]
+    found: list[tuple[list[np.ndarray], list[int]]] = [([], []), ([], [])]
+    for folder in config.train_views:
+        x, _labels, names = load_crop_folder(folder, exclude, config.input_size)
+        for (crops, rows), row_of in zip(found, wanted):
+            keep = [k for k, name in enumerate(names) if inside(name) in row_of]
+            crops.append(x[keep])
+            rows.extend(row_of[inside(names[k])] for k in keep)
+        if not any(inside(name) in wanted[0] for name in names):
+            raise AttributeError_(f"{folder}: none of its {len(names)} crops shows a training face (train_views "
+                                  "must hold the training crops' faces under the same names)")
+    return tuple((np.concatenate(crops), torch.tensor(rows, dtype=torch.long)) for crops, rows in found)
+
+
+def _unlabeled_views(config: AttributeConfig, extra_names: Sequence[str]) -> tuple[np.ndarray, Tensor]:
+    """The crops of ``config.unlabeled_views`` and, for each, the row of its face in ``extra_names`` (the unlabelled
+    crops' names, ``<folder index>/<path inside>``): uint8 ``(M, S, S, 3)``, ``(M,)``.
+
+    Raises:
+        AttributeError_: a view folder is missing, or shows none of its unlabelled folder's faces.
+    """
+    row_of = {name: i for i, name in enumerate(extra_names)}
+    crops, rows = [], []
+    for k, folder in enumerate(config.unlabeled_views):
+        if not folder:
+            continue
+        x, names = load_unlabeled_crops([folder], config.input_size)
+        keep = [i for i, name in enumerate(names) if f"{k}/{name.split('/', 1)[1]}" in row_of]
+        if not keep:
+            raise AttributeError_(f"{folder}: none of its {len(names)} crops shows a face of {config.unlabeled[k]} "
+                                  "(unlabeled_views must hold the same faces under the same names)")
+        crops.append(x[keep])
+        rows.extend(row_of[f"{k}/{names[i].split('/', 1)[1]}"] for i in keep)
+    return np.concatenate(crops), torch.tensor(rows, dtype=torch.long)
+
+
 def train_attribute(config: AttributeConfig, progress: bool = True,
                     log: Callable[[str], object] = print) -> AttributeResult:
     """Train, evaluate on the test split, save the checkpoint to ``config.out``; see :class:`AttributeConfig`.
@@ -226,12 +274,15 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
     train_x, train_y, train_names = load_crop_folder(config.train, exclude, config.input_size)
     test_x, test_y, _ = load_crop_folder(config.test, exclude, config.input_size)
     val_x = val_y = val_degraded = None
+    held_names: list[str] = []
     if config.val_fraction > 0:
         kept, held = _stratified_split(train_y, config.val_fraction, config.seed)
         val_x, val_y = train_x[held], train_y[held]
         val_degraded = degraded_copy(val_x)
         train_x, train_y = train_x[kept], train_y[kept]
+        held_names = [train_names[i] for i in held]
         train_names = [train_names[i] for i in kept]
+    val_views = val_views_y = None
     degradations = Degradations(grayscale=config.augment_grayscale, low_resolution=config.augment_low_resolution,
                                 blur=config.augment_blur, jpeg=config.augment_jpeg, paste=config.augment_paste)
     if teacher is not None:
@@ -256,6 +307,30 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
             log(f"square crops of the same faces for the teachers trained on them: {', '.join(config.teacher_square)}")
         fixed_targets = torch.cat([teacher(x_all[i : i + 256], None if x_square is None else x_square[i : i + 256])
                                    for i in range(0, len(x_all), 256)])
+    if config.train_views:
+        (view_x, view_rows), (val_views, held_rows) = _train_views(config, exclude, train_names, held_names)
+        log(f"{len(view_x)} other views of the training faces from {', '.join(config.train_views)}"
+            + (f" ({len(val_views)} of held-out faces scored apart)" if len(val_views) else ""))
+        if len(val_views):
+            val_views_y = val_y[held_rows.numpy()]
+        else:
+            val_views = None
+        x_all = torch.cat((x_all, _normalise(view_x, mean, std)))
+        y_all = torch.cat((y_all, y_all[view_rows]))
+        label_w = torch.cat((label_w, label_w[view_rows]))
+        if fixed_targets is not None:
+            fixed_targets = torch.cat((fixed_targets, fixed_targets[view_rows]))
+    if any(config.unlabeled_views):
+        offset = len(x_all) - len(extra_names)  # the unlabelled crops' first row
+        view_x, view_rows = _unlabeled_views(config, extra_names)
+        log(f"{len(view_x)} other views of the unlabelled faces from "
+            f"{', '.join(folder for folder in config.unlabeled_views if folder)}")
+        view_rows = view_rows + offset
+        x_all = torch.cat((x_all, _normalise(view_x, mean, std)))
+        y_all = torch.cat((y_all, y_all[view_rows]))
+        label_w = torch.cat((label_w, label_w[view_rows]))
+        if fixed_targets is not None:
+            fixed_targets = torch.cat((fixed_targets, fixed_targets[view_rows]))
     if config.freeze_backbone:
         for p in net.backbone.parameters():
             p.requires_grad_(False)
@@ -305,15 +380,19 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
                 predict_crops(net, val_x, mean, std, flip_tta=config.flip_tta), val_y)
             row["val_degraded_accuracy"], row["val_degraded_roc_auc"] = _score(
                 predict_crops(net, val_degraded, mean, std, flip_tta=config.flip_tta), val_y)
+            if val_views is not None:
+                row["val_views_accuracy"], row["val_views_roc_auc"] = _score(
+                    predict_crops(net, val_views, mean, std, flip_tta=config.flip_tta), val_views_y)
         history.append(row)
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
     seconds = time.perf_counter() - start
     net.eval()
     threshold = 0.5
     if config.calibrate:
-        both = np.concatenate((val_x, val_degraded))
-        threshold = best_threshold(predict_crops(net, both, mean, std, flip_tta=config.flip_tta),
-                                   np.concatenate((val_y, val_y)))
+        pool = [val_x, val_degraded] + ([val_views] if val_views is not None else [])
+        pool_y = [val_y, val_y] + ([val_views_y] if val_views is not None else [])
+        threshold = best_threshold(predict_crops(net, np.concatenate(pool), mean, std, flip_tta=config.flip_tta),
+                                   np.concatenate(pool_y))
         with torch.no_grad():  # p >= threshold  <=>  sigmoid(logit - logit(threshold)) >= 0.5
             net.head[-1].bias -= math.log(threshold / (1 - threshold))
     probs = predict_crops(net, test_x, mean, std, flip_tta=config.flip_tta)
@@ -327,6 +406,9 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
         metrics.update(val_accuracy=history[-1]["val_accuracy"], val_roc_auc=history[-1]["val_roc_auc"],
                        val_degraded_accuracy=history[-1]["val_degraded_accuracy"],
                        val_degraded_roc_auc=history[-1]["val_degraded_roc_auc"], val_crops=len(val_x))
+        if val_views is not None:
+            metrics.update(val_views_accuracy=history[-1]["val_views_accuracy"],
+                           val_views_roc_auc=history[-1]["val_views_roc_auc"], val_views_crops=len(val_views))
     out = Path(config.out)
     save_checkpoint(out, {
         "format": FORMAT, "version": VERSION, "kind": "attribute", "name": config.name, "labels": list(config.labels),
@@ -339,6 +421,9 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
                              accuracy, auc, seconds, str(out), history)
     held_text = (f"held-out {metrics['val_accuracy']:.4f} / AUC {metrics['val_roc_auc']:.4f} on {len(val_x)} "
                  "training crops; " if val_x is not None else "")
+    if val_views is not None:
+        held_text += (f"their other views {metrics['val_views_accuracy']:.4f} / AUC {metrics['val_views_roc_auc']:.4f}"
+                      f" on {len(val_views)}; ")
     log(f"{config.name}: accuracy {accuracy:.4f}, ROC AUC {auc:.4f} on {len(test_x)} test crops (grayscale 32 px: "
         f"{degraded_accuracy:.4f} / {degraded_auc:.4f}"
         f"{f', threshold {threshold:.3f} chosen on the held-out crops' if config.calibrate else ''}); {held_text}"

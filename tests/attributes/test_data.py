@@ -234,3 +234,49 @@ def test_attribute_align_refuses_a_teacher_without_points(tmp_path, capsys):
     assert main(["attribute", "align", "--crops", str(tmp_path), "--out", str(tmp_path / "o"),
                  "--teacher", "haar", "--no-progress"]) == 2  # OpenCV's Haar cascade: boxes only
     assert "gives no five face points" in capsys.readouterr().err
+
+
+def test_align_crop_folder_writes_a_view_as_the_photo_shows_it(tmp_path):
+    """zoom / grayscale: the crop is reframed and turned grey first, and cut from the canvas (the toy teacher puts
+    the points where the template has them on the canvas' middle half, so the view is that half, resized)."""
+    import json
+
+    from singleshot.attributes.data import ALIGN_FILE, align_crop_folder, reframe
+
+    src = tmp_path / "crops"
+    ramp = np.arange(64, dtype=np.float64) * 4
+    smooth = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], np.full((64, 64), 100.0)), -1).astype(np.uint8)
+    (src / "train/1").mkdir(parents=True)
+    cv2.imwrite(str(src / "train/1/a.png"), smooth)
+    align_crop_folder(src, tmp_path / "out", _PointTeacher(), size=32, progress=False, zoom=(2.0, 2.0),
+                      grayscale=True)
+    view = cv2.imread(str(tmp_path / "out/train/1/a.png")).astype(int)
+    expected = cv2.cvtColor(cv2.resize(reframe(smooth[..., ::-1], 2.0), (32, 32), interpolation=cv2.INTER_AREA),
+                            cv2.COLOR_RGB2GRAY).astype(int)
+    assert (view[..., 0] == view[..., 1]).all() and (view[..., 1] == view[..., 2]).all()  # grey
+    assert np.abs(view[..., 0] - expected)[2:-2, 2:-2].mean() < 4  # zoomed 2x: the crop's middle half
+    unzoomed = cv2.cvtColor(cv2.resize(smooth[..., ::-1], (32, 32), interpolation=cv2.INTER_AREA),
+                            cv2.COLOR_RGB2GRAY).astype(int)
+    assert np.abs(view[..., 0] - unzoomed)[2:-2, 2:-2].mean() > 10
+    meta = json.loads((tmp_path / "out" / ALIGN_FILE).read_text())
+    assert (meta["zoom"], meta["grayscale"]) == ([2.0, 2.0], True)
+    with pytest.raises(AttributeError_, match="zoom must be a range"):
+        align_crop_folder(src, tmp_path / "out2", _PointTeacher(), progress=False, zoom=(1.4, 0.9))
+
+
+def test_reframe_zooms_about_the_centre():
+    from singleshot.attributes.data import reframe
+
+    crop = np.zeros((40, 40, 3), np.uint8)
+    crop[10:30, 10:30] = 200  # a square filling the middle half
+    assert (reframe(crop, 2.0)[2:-2, 2:-2] == 200).all()  # zoomed 2x it fills the crop
+    assert (reframe(crop, 1.0) == crop).all()
+
+
+def test_attribute_align_zoom_flag_is_validated(tmp_path, capsys):
+    from singleshot.cli import _zoom_range
+
+    assert _zoom_range("1.25") == (1.25, 1.25) and _zoom_range("0.9:1.4") == (0.9, 1.4)
+    for bad in ("1.4:0.9", "0", "a", "1:2:3"):
+        assert main(["attribute", "align", "--crops", str(tmp_path), "--out", str(tmp_path / "o"), "--zoom", bad]) == 2
+        assert "a zoom Z or a range LOW:HIGH" in capsys.readouterr().err

@@ -174,3 +174,75 @@ def test_square_teachers_score_the_square_crops_of_an_aligned_students_faces(cro
     with pytest.raises(ConfigError, match="teacher_square needs 2 folders"):
         load_dataclass(AttributeConfig, None, ["teacher=t.pt", "align=true", "unlabeled=[u]", "distill_online=false",
                                                "teacher_square=[s]"])
+
+
+def test_train_views_join_their_faces_and_leave_held_out_faces_out(crops, trained, tmp_path):
+    """Views match training faces by outcome and file name; a view filed under another outcome, or of a face not
+    trained on, is not taken; with a held-out split, views of held-out faces stay out of training."""
+    import shutil
+
+    import cv2
+
+    from singleshot.attributes.config import AttributeError_
+    from singleshot.attributes.training import _train_views
+
+    views = tmp_path / "views" / "train"
+    for rel in ("0/f1.jpg", "1/f2.jpg", "0/f2.jpg", "1/f9.jpg"):
+        (views / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(crops / "train" / rel, views / rel)
+    config = AttributeConfig(input_size=32, train_views=[str(views)])
+    names = ["train/1/f2.jpg", "train/0/f3.jpg", "train/0/f1.jpg"]
+    (got, rows), (held, held_rows) = _train_views(config, set(), names, ["train/1/f9.jpg", "train/1/f4.jpg"])
+    assert held_rows.tolist() == [0] and len(held) == 1  # the held-out face's view, apart
+    assert rows.tolist() == [2, 0]  # 0/f1 is row 2, 1/f2 row 0; 0/f2 (another outcome) and 1/f9 are not faces here
+    assert np.abs(got[0].astype(int) - cv2.imread(str(views / "0/f1.jpg"))[..., ::-1]).max() == 0
+    with pytest.raises(AttributeError_, match="none of its 4 crops shows a training face"):
+        _train_views(config, set(), ["train/0/f7.jpg"])
+    with pytest.raises(AttributeError_, match="missing"):
+        _train_views(AttributeConfig(input_size=32, train_views=[str(tmp_path / "nowhere")]), set(), names)
+
+    # every training crop as a view: 47 faces (one excluded), 12 held out -> 35 views join training
+    logs = []
+    config = AttributeConfig(name="bright", labels=("dark", "bright"), train=str(crops / "train"),
+                             test=str(crops / "test"), exclude=str(crops / "exclude.txt"), input_size=24, epochs=2,
+                             batch_size=16, lr=0.01, backbone_lr_factor=1.0, teacher=trained.checkpoint,
+                             distill_weight=0.5, distill_online=False, val_fraction=0.25, seed=1,
+                             train_views=[str(crops / "train")], out=str(tmp_path / "views.pt"))
+    result = train_attribute(config, progress=False, log=logs.append)
+    assert any(line.startswith("35 other views of the training faces") and "(12 of held-out faces scored apart)"
+               in line for line in logs)
+    assert result.train_crops == 35 and result.accuracy >= 0.9
+    metrics = AttributeClassifier(result.checkpoint).metrics
+    assert metrics["val_views_crops"] == 12 and "val_views_accuracy" in result.history[-1]
+
+
+def test_unlabeled_views_learn_their_faces_teacher_targets(crops, trained, tmp_path):
+    """A view of an unlabelled face is matched by its name inside its folder, and trains on that face's target."""
+    import shutil
+
+    from singleshot.attributes.config import AttributeError_
+    from singleshot.attributes.training import _unlabeled_views
+
+    views = tmp_path / "views"
+    views.mkdir()
+    for name in ("f0.jpg", "f2.jpg", "stranger.jpg"):
+        shutil.copy(crops / "test" / "1" / ("f1.jpg" if name == "stranger.jpg" else name), views / name)
+    values = {"name": "bright", "labels": ("dark", "bright"), "train": str(crops / "train"),
+              "test": str(crops / "test"), "exclude": None, "input_size": 24, "epochs": 2, "batch_size": 16,
+              "lr": 0.01, "backbone_lr_factor": 1.0, "teacher": trained.checkpoint, "distill_weight": 0.5,
+              "distill_online": False, "unlabeled": [str(crops / "test" / "1"), str(crops / "test" / "0")],
+              "out": str(tmp_path / "student.pt")}
+    config = AttributeConfig(**values, unlabeled_views=[str(views), ""])
+    extra_names = [f"0/f{i}.jpg" for i in range(10)] + [f"1/f{i}.jpg" for i in range(10)]
+    got, rows = _unlabeled_views(config, extra_names)
+    assert rows.tolist() == [0, 2] and len(got) == 2  # f0, f2 of the first folder; "stranger" is no face of it
+    logs = []
+    result = train_attribute(config, progress=False, log=logs.append)
+    assert any(line.startswith("2 other views of the unlabelled faces") for line in logs) and result.accuracy >= 0.9
+    with pytest.raises(AttributeError_, match="shows a face of"):
+        _unlabeled_views(AttributeConfig(**values, unlabeled_views=["", str(views)]), extra_names[:10])
+    with pytest.raises(ConfigError, match="unlabeled_views needs 2 folders"):
+        load_dataclass(AttributeConfig, None, ["teacher=t.pt", "unlabeled=[a, b]", "unlabeled_views=[v]",
+                                               "distill_online=false"])
+    with pytest.raises(ConfigError, match="distill_online: false"):
+        load_dataclass(AttributeConfig, None, ["teacher=t.pt", "distill_weight=0.5", "train_views=[v]"])
