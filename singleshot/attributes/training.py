@@ -253,6 +253,14 @@ def _unlabeled_views(config: AttributeConfig, extra_names: Sequence[str]) -> tup
     return np.concatenate(crops), torch.tensor(rows, dtype=torch.long)
 
 
+def _join_views(x_all: Tensor, y_all: Tensor, label_w: Tensor, fixed_targets: Tensor | None, views: Tensor,
+                rows: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """The training rows with ``views`` ``(M, 3, S, S)`` appended, each taking the label, label weight and teacher
+    target of its face's row ``rows`` ``(M,)``."""
+    return (torch.cat((x_all, views)), torch.cat((y_all, y_all[rows])), torch.cat((label_w, label_w[rows])),
+            None if fixed_targets is None else torch.cat((fixed_targets, fixed_targets[rows])))
+
+
 def train_attribute(config: AttributeConfig, progress: bool = True,
                     log: Callable[[str], object] = print) -> AttributeResult:
     """Train, evaluate on the test split, save the checkpoint to ``config.out``; see :class:`AttributeConfig`.
@@ -315,22 +323,16 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
             val_views_y = val_y[held_rows.numpy()]
         else:
             val_views = None
-        x_all = torch.cat((x_all, _normalise(view_x, mean, std)))
-        y_all = torch.cat((y_all, y_all[view_rows]))
-        label_w = torch.cat((label_w, label_w[view_rows]))
-        if fixed_targets is not None:
-            fixed_targets = torch.cat((fixed_targets, fixed_targets[view_rows]))
+        x_all, y_all, label_w, fixed_targets = _join_views(x_all, y_all, label_w, fixed_targets,
+                                                           _normalise(view_x, mean, std), view_rows)
     if any(config.unlabeled_views):
         offset = len(x_all) - len(extra_names)  # the unlabelled crops' first row
         view_x, view_rows = _unlabeled_views(config, extra_names)
         log(f"{len(view_x)} other views of the unlabelled faces from "
             f"{', '.join(folder for folder in config.unlabeled_views if folder)}")
         view_rows = view_rows + offset
-        x_all = torch.cat((x_all, _normalise(view_x, mean, std)))
-        y_all = torch.cat((y_all, y_all[view_rows]))
-        label_w = torch.cat((label_w, label_w[view_rows]))
-        if fixed_targets is not None:
-            fixed_targets = torch.cat((fixed_targets, fixed_targets[view_rows]))
+        x_all, y_all, label_w, fixed_targets = _join_views(x_all, y_all, label_w, fixed_targets,
+                                                           _normalise(view_x, mean, std), view_rows)
     if config.freeze_backbone:
         for p in net.backbone.parameters():
             p.requires_grad_(False)
