@@ -3,6 +3,14 @@ validation that chooses a head, in-domain and off-domain, without the test split
 
     python benchmarks/smile_heldout.py --attribute smile checkpoints/smile_aligned_fer.pt [--seed 0]
         [--train runs/crops/genki_aligned_ours/train] [--views runs/crops/genki_view_grey_z09_14/train]
+        [--extra runs/crops/mtfl/net_aligned] [--other runs/crops/mtfl/aflw_aligned --other-square runs/crops/mtfl/aflw_square]
+
+``--extra``: the ``extra_train`` folder of the heads (another dataset's labels): its held-out part, split as training
+splits it, is scored too (a head that never learnt that set is scored on the same crops).
+
+``--other``: a labelled set from another dataset (``0/``, ``1/``; e.g. MTFL's AFLW faces with their smile labels,
+``singleshot attribute crops --data mtfl:ROOT --label smile --align face``), scored whole: the off-domain
+validation with labels. Heads trained on square crops read ``--other-square`` (the same faces cut square).
 
 The held-out faces are those a training run with ``val_fraction`` 0.1 and ``seed`` left out (the same stratified
 split): a head trained with another seed has seen them, so compare heads of one seed. Each head is scored at its
@@ -35,6 +43,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--exclude", default=str(GENKI / "suspect_duplicates.txt"))
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--extra", default=None, metavar="DIR", help="the heads' extra_train folder")
+    parser.add_argument("--other", default=None, metavar="DIR", help="labelled aligned crops of another dataset")
+    parser.add_argument("--other-square", default=None, metavar="DIR", help="the same faces cut square")
     args = parser.parse_args(argv)
 
     exclude = read_exclude_list(args.exclude)
@@ -45,6 +56,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         config = AttributeConfig(input_size=64, train_views=list(args.views))
         _, (views, rows) = _train_views(config, exclude, [names[i] for i in kept], [names[i] for i in held])
     print(f"{len(held)} held-out faces of {len(labels)} (seed {args.seed}); {0 if views is None else len(views)} views")
+    if args.extra:
+        extra_x, extra_y, _ = load_crop_folder(args.extra, exclude, 64)
+        _, extra_held = _stratified_split(extra_y, args.val_fraction, args.seed)
+        extra_x, extra_y = extra_x[extra_held], extra_y[extra_held]
     results = []
     for attribute in args.attribute:
         head = AttributeClassifier(attribute, threads=2)
@@ -56,6 +71,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
             row["views"] = _score(predict_crops(head.net, views, head.mean_rgb, head.std_rgb, flip_tta=head.flip_tta),
                                   labels[held][rows.numpy()])
             text += f", their views {row['views'][0]:.3f} / {row['views'][1]:.3f}"
+        if args.extra:
+            row["extra"] = _score(predict_crops(head.net, extra_x, head.mean_rgb, head.std_rgb,
+                                                flip_tta=head.flip_tta), extra_y)
+            text += f", {Path(args.extra).name} held-out {row['extra'][0]:.3f} / {row['extra'][1]:.3f}"
+        other = args.other if head.align else args.other_square
+        if other:
+            x, y, _ = load_crop_folder(other, set(), 64)
+            row["other"] = _score(predict_crops(head.net, x, head.mean_rgb, head.std_rgb, flip_tta=head.flip_tta), y)
+            text += f", {Path(other).name} {row['other'][0]:.3f} / {row['other'][1]:.3f}"
         print(f"  {attribute}: {text}")
         results.append(row)
     return results

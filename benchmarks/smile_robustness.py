@@ -8,6 +8,9 @@ another dataset (each crop grayscale, enlarged to 128 px in a 256 px canvas, thr
 ``--zooms`` adds grey end-to-end rows whose crops were zoomed first (1.25: a tighter crop, the face's edges cut, as
 in datasets cropped closer than GENKI-4K's Haar boxes; 0.8: looser, the border repeated). ``--misses DIR`` writes the end-to-end photos whose face was not found (grey ones), named by crop and best score,
 and a contact sheet of them (``misses.jpg``): GENKI-4K's crops were cut by a Haar detector, and some are not faces.
+``--genki DIR --split NAME`` reads the crops of ``DIR/NAME/{0,1}``: another labelled set's square crops too (MTFL's
+AFLW faces, cut by ``singleshot attribute crops --data mtfl:ROOT --label smile``: ``--genki runs/crops/mtfl --split
+aflw_square``), an off-domain stand-in with labels of its own.
 
 Accuracy is at the head's decision threshold (0.5 unless the checkpoint stores one); ROC AUC does not depend on it.
 End to end, a crop whose face is not found at score >= 0.5 counts as wrong in the accuracy (``found`` says how many
@@ -126,12 +129,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     head = AttributeClassifier(args.attribute, threads=2)
     threshold = float(head.metrics.get("threshold", 0.5))
-    exclude = read_exclude_list(Path(args.genki) / "suspect_duplicates.txt")
+    listed = Path(args.genki) / "suspect_duplicates.txt"  # GENKI-4K's duplicates; another set may have none
+    exclude = read_exclude_list(listed) if listed.is_file() else set()
     crops, labels, names = load_crop_folder(Path(args.genki) / args.split, exclude, 64)
     crops_in = crops if head.input_size == 64 else np.stack(
         [cv2.resize(c, (head.input_size,) * 2, interpolation=cv2.INTER_LINEAR) for c in crops])
     result: dict = {"attribute": str(head.weights), "threshold": threshold, "crops": len(labels), "head": {}}
-    print(f"{head.weights}: {len(labels)} GENKI-4K {args.split} crops, threshold {threshold:.3f}")
+    print(f"{head.weights}: {len(labels)} crops of {Path(args.genki) / args.split}, threshold {threshold:.3f}")
     for name, degrade in ({} if args.no_head else DEGRADATIONS).items():
         batch = np.stack([degrade(c) for c in crops_in])
         probs = predict_crops(head.net, batch, head.mean_rgb, head.std_rgb, flip_tta=head.flip_tta)

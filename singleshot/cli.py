@@ -521,7 +521,7 @@ def _cmd_attribute_crops(args: argparse.Namespace) -> int:
     options = _data_options(args.data, args.data_option)
     report = cut_face_crops(args.data, args.out, size=args.size, crop_scale=args.crop_scale,
                             min_size=args.min_size, force=args.force, progress=not args.no_progress,
-                            data_options=options, align=args.align)
+                            data_options=options, align=args.align, label=args.label)
     print(f"{report.crops} crops of {report.images} images written to {report.out}; skipped: {report.skipped_small} "
           f"faces under {args.min_size:g} px, {report.skipped_ignore} ignore regions, "
           f"{len(report.unreadable)} unreadable images")
@@ -802,6 +802,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="align each crop by a point network's five points on its box (face: the bundled "
                                  "one), for an attribute trained with align: true; --crop-scale is then the "
                                  "template scale")
+    attr_crops.add_argument("--label", default=None, metavar="COLUMN",
+                            help="sort the crops into 0/ and 1/ by this per-face label of the dataset (e.g. smile "
+                                 "in MTFL's original release), a labelled set for attribute training")
     _no_progress_flag(attr_crops)
 
     attr_align = _verb(attr_sub, "align", "align a folder of face crops by the five points a landmark detector "

@@ -69,9 +69,14 @@ class AttributeConfig:
             in order (an empty string for none), the same names inside it. Each trains on its face's teacher
             target, so the student learns to give on a face as a photo shows it what the teachers say of its
             clean crop. Views with a teacher need ``distill_online: false`` (the targets are the faces' own).
+        extra_train: more labelled folders (``0/``, ``1/``) from other datasets, e.g. MTFL's smile labels cut by
+            ``singleshot attribute crops --label smile``. Their crops learn their own labels only (no teacher
+            target: the teachers learnt the ``train`` set's idea of the attribute); with ``val_fraction`` the same
+            share of them is held out and scored apart (``val_extra_*``: held out, from another dataset).
+            ``train_views`` folders may hold views of their training faces too (under the same names).
         calibrate: with a held-out part (``val_fraction``), choose the decision threshold there (the one of best
             accuracy, on the held-out crops, their degraded copies and their ``train_views`` together) and fold
-            it into the last bias,
+            it into the last bias (the held-out ``extra_train`` crops join that choice),
             so that 0.5 on the saved network's probability is that threshold (users and tools read 0.5).
     """
 
@@ -112,6 +117,7 @@ class AttributeConfig:
     teacher_square: list[str] = field(default_factory=list)
     train_views: list[str] = field(default_factory=list)
     unlabeled_views: list[str] = field(default_factory=list)
+    extra_train: list[str] = field(default_factory=list)
     out: str = "runs/attributes/smile.pt"
 
     def __post_init__(self) -> None:

@@ -399,7 +399,7 @@ class CropReport:
 
 def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float = 1.0, min_size: float = 40.0,
                    force: bool = False, progress: bool = True, data_options: dict | None = None,
-                   align: str | None = None) -> CropReport:
+                   align: str | None = None, label: str | None = None) -> CropReport:
     """Cut the faces of a detection dataset into square crops, as :class:`AttributeClassifier` cuts detections.
 
     Unlabelled crops for distillation (``AttributeConfig.unlabeled``) or for labelling a new attribute by hand.
@@ -410,8 +410,12 @@ def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float
     or a checkpoint) whose five points on each box align its crop onto the template (:func:`aligned_crops`,
     ``crop_scale`` x the template crop), as an attribute trained with ``align: true`` sees detections.
 
+    ``label``: a per-face 0 / 1 column of the dataset (``extra[label]``, e.g. MTFL's ``smile``): each crop goes to
+    ``out/0/`` or ``out/1/`` by it, a labelled set for ``AttributeConfig.train`` / ``test``.
+
     Raises:
-        AttributeError_: ``out`` already holds images and ``force`` is off; DataError: an unreadable dataset.
+        AttributeError_: ``out`` already holds images and ``force`` is off, or a face has no ``label`` column;
+        DataError: an unreadable dataset.
     """
     from tqdm import tqdm
 
@@ -422,6 +426,13 @@ def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float
     if out.is_dir() and find_images(out) and not force:
         raise AttributeError_(f"{out} already holds crops; pass --force to add to it (same names are replaced)")
     dataset = load_annotations(spec, **(data_options or {}))  # before creating the folder: a bad spec leaves nothing behind
+    if label is not None:
+        unlabelled = next((s for s in dataset.samples if len(s.boxes_xyxy) and label not in s.extra), None)
+        if unlabelled is not None:
+            raise AttributeError_(f"{unlabelled.image_path}: its faces have no {label!r} label in {spec} (columns: "
+                                  f"{', '.join(sorted(unlabelled.extra)) or 'none'})")
+        for outcome in ("0", "1"):
+            (out / outcome).mkdir(parents=True, exist_ok=True)
     refiner = None
     if align is not None:
         from singleshot.points import PointRefiner
@@ -452,7 +463,13 @@ def cut_face_crops(spec: str, out: str | Path, size: int = 64, crop_scale: float
         else:
             cut = aligned_crops(rgb, boxes[keep], refiner.predict(rgb, boxes[keep]), size, crop_scale)
         for k, crop in zip(np.flatnonzero(keep), cut):
-            cv2.imwrite(str(out / f"{stem}_{k}.jpg"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
+            folder = out if label is None else out / str(int(sample.extra[label][k] > 0))
+            cv2.imwrite(str(folder / f"{stem}_{k}.jpg"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
             crops += 1
+    if refiner is not None:  # as `attribute align` records it: an aligned attribute reads its scale here
+        import json
+
+        (out / ALIGN_FILE).write_text(json.dumps({"size": size, "scale": crop_scale, "points": str(align),
+                                                  "data": spec, "crops": crops}, indent=1))
     return CropReport(len(dataset.samples), crops, small, ignored, unreadable, str(out))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -221,9 +222,14 @@ def _train_views(config: AttributeConfig, exclude: set[str], train_names: Sequen
     ``(M,)`` (a face is its outcome subfolder and file name).
 
     Raises:
-        AttributeError_: a view folder is missing, or shows none of the training faces.
+        AttributeError_: a view folder is missing, or shows none of the training faces; two training faces
+        share a name.
     """
     train_index = {_below_folder(name): i for i, name in enumerate(train_names)}
+    if len(train_index) < len(train_names):
+        twice = next(n for n, c in Counter(_below_folder(name) for name in train_names).items() if c > 1)
+        raise AttributeError_(f"two training faces are both named {twice} below their folders: their views "
+                              "cannot tell them apart (rename one set's files)")
     held_index = {_below_folder(name): i for i, name in enumerate(held_names)}
     train_crops, train_rows, held_crops, held_rows = [], [], [], []
     for folder in config.train_views:
@@ -326,8 +332,31 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
             log(f"square crops of the same faces for the teachers trained on them: {', '.join(config.teacher_square)}")
         fixed_targets = torch.cat([teacher(x_all[i : i + 256], None if x_square is None else x_square[i : i + 256])
                                    for i in range(0, len(x_all), 256)])
+    first_unlabeled = len(train_x)  # rows: training crops, unlabelled crops, extra labelled crops, then views
+    val_extra = val_extra_y = None
+    more_names: list[str] = []
+    if config.extra_train:
+        more = [load_crop_folder(folder, exclude, config.input_size) for folder in config.extra_train]
+        more_x, more_y = np.concatenate([m[0] for m in more]), np.concatenate([m[1] for m in more])
+        more_names = [name for m in more for name in m[2]]
+        if config.val_fraction > 0:
+            kept, held = _stratified_split(more_y, config.val_fraction, config.seed)
+            val_extra, val_extra_y = more_x[held], more_y[held]
+            more_x, more_y, more_names = more_x[kept], more_y[kept], [more_names[i] for i in kept]
+        log(f"{len(more_x)} labelled crops from {', '.join(config.extra_train)} (labels only)"
+            + (f", {len(val_extra)} held out" if val_extra is not None else ""))
+        first_more = len(x_all)
+        x_all = torch.cat((x_all, _normalise(more_x, mean, std)))
+        y_all = torch.cat((y_all, torch.from_numpy(more_y).float()))
+        label_w = torch.cat((label_w, torch.ones(len(more_x))))
+        if fixed_targets is not None:
+            fixed_targets = torch.cat((fixed_targets, torch.zeros(len(more_x))))
     if config.train_views:
-        (view_x, view_rows), (val_views, held_rows) = _train_views(config, exclude, train_names, held_names)
+        (view_x, view_rows), (val_views, held_rows) = _train_views(config, exclude, train_names + more_names,
+                                                                   held_names)
+        # a view of an extra labelled face: that face's row after the unlabelled crops
+        view_rows = torch.where(view_rows < len(train_names), view_rows, view_rows - len(train_names) + first_more) \
+            if more_names else view_rows
         log(f"{len(view_x)} other views of the training faces from {', '.join(config.train_views)}"
             + (f" ({len(val_views)} of held-out faces scored apart)" if len(val_views) else ""))
         if len(val_views):
@@ -337,13 +366,11 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
         x_all, y_all, label_w, fixed_targets = _join_views(x_all, y_all, label_w, fixed_targets,
                                                            _normalise(view_x, mean, std), view_rows)
     if any(config.unlabeled_views):
-        offset = len(x_all) - len(extra_names)  # the unlabelled crops' first row
         view_x, view_rows = _unlabeled_views(config, extra_names)
         log(f"{len(view_x)} other views of the unlabelled faces from "
             f"{', '.join(folder for folder in config.unlabeled_views if folder)}")
-        view_rows = view_rows + offset
         x_all, y_all, label_w, fixed_targets = _join_views(x_all, y_all, label_w, fixed_targets,
-                                                           _normalise(view_x, mean, std), view_rows)
+                                                           _normalise(view_x, mean, std), view_rows + first_unlabeled)
     if config.freeze_backbone:
         for p in net.backbone.parameters():
             p.requires_grad_(False)
@@ -396,14 +423,17 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
             if val_views is not None:
                 row["val_views_accuracy"], row["val_views_roc_auc"] = _score(
                     predict_crops(net, val_views, mean, std, flip_tta=config.flip_tta), val_views_y)
+            if val_extra is not None:
+                row["val_extra_accuracy"], row["val_extra_roc_auc"] = _score(
+                    predict_crops(net, val_extra, mean, std, flip_tta=config.flip_tta), val_extra_y)
         history.append(row)
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
     seconds = time.perf_counter() - start
     net.eval()
     threshold = 0.5
     if config.calibrate:
-        pool = [val_x, val_degraded] + ([val_views] if val_views is not None else [])
-        pool_y = [val_y, val_y] + ([val_views_y] if val_views is not None else [])
+        pool = [val_x, val_degraded] + [v for v in (val_views, val_extra) if v is not None]
+        pool_y = [val_y, val_y] + [v for v in (val_views_y, val_extra_y) if v is not None]
         threshold = best_threshold(predict_crops(net, np.concatenate(pool), mean, std, flip_tta=config.flip_tta),
                                    np.concatenate(pool_y))
         with torch.no_grad():  # p >= threshold  <=>  sigmoid(logit - logit(threshold)) >= 0.5
@@ -422,6 +452,9 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
         if val_views is not None:
             metrics.update(val_views_accuracy=history[-1]["val_views_accuracy"],
                            val_views_roc_auc=history[-1]["val_views_roc_auc"], val_views_crops=len(val_views))
+        if val_extra is not None:
+            metrics.update(val_extra_accuracy=history[-1]["val_extra_accuracy"],
+                           val_extra_roc_auc=history[-1]["val_extra_roc_auc"], val_extra_crops=len(val_extra))
     out = Path(config.out)
     save_checkpoint(out, {
         "format": FORMAT, "version": VERSION, "kind": "attribute", "name": config.name, "labels": list(config.labels),
@@ -437,6 +470,9 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
     if val_views is not None:
         held_text += (f"their other views {metrics['val_views_accuracy']:.4f} / AUC {metrics['val_views_roc_auc']:.4f}"
                       f" on {len(val_views)}; ")
+    if val_extra is not None:
+        held_text += (f"held-out extra_train crops {metrics['val_extra_accuracy']:.4f} / AUC "
+                      f"{metrics['val_extra_roc_auc']:.4f} on {len(val_extra)}; ")
     log(f"{config.name}: accuracy {accuracy:.4f}, ROC AUC {auc:.4f} on {len(test_x)} test crops (grayscale 32 px: "
         f"{degraded_accuracy:.4f} / {degraded_auc:.4f}"
         f"{f', threshold {threshold:.3f} chosen on the held-out crops' if config.calibrate else ''}); {held_text}"

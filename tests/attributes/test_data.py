@@ -280,3 +280,25 @@ def test_attribute_align_zoom_flag_is_validated(tmp_path, capsys):
     for bad in ("1.4:0.9", "0", "a", "1:2:3"):
         assert main(["attribute", "align", "--crops", str(tmp_path), "--out", str(tmp_path / "o"), "--zoom", bad]) == 2
         assert "a zoom Z or a range LOW:HIGH" in capsys.readouterr().err
+
+
+def test_cut_face_crops_sorted_by_a_label_column(tmp_path, capsys):
+    import json
+
+    from tests.data.formats.test_points import _original_mtfl
+
+    root = _original_mtfl(tmp_path / "MTFL")
+    out = tmp_path / "smile"
+    assert main(["attribute", "crops", "--data", f"mtfl:{root}", "--data-option", "split=train", "--data-option",
+                 "parts=net_7876", "--label", "smile", "--align", "face", "--out", str(out), "--size", "16",
+                 "--no-progress"]) == 0
+    assert "2 crops of 2 images" in capsys.readouterr().out
+    assert [p.name for p in (out / "1").iterdir()] == ["net_7876__1_0_0_0.jpg"]
+    assert [p.name for p in (out / "0").iterdir()] == ["net_7876__2_0_0_0.jpg"]
+    # aligned crops record their scale, as `attribute align` does: an aligned attribute trains on them
+    assert json.loads((out / "aligned.json").read_text())["scale"] == 1.0
+    spec = f"csv:{ROOT / 'tests' / 'fixtures' / 'csv'}"
+    assert main(["attribute", "crops", "--data", spec, "--label", "smile", "--out", str(tmp_path / "none"),
+                 "--min-size", "1", "--no-progress"]) != 0
+    assert "no 'smile' label" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()

@@ -246,3 +246,63 @@ def test_unlabeled_views_learn_their_faces_teacher_targets(crops, trained, tmp_p
                                                "distill_online=false"])
     with pytest.raises(ConfigError, match="distill_online: false"):
         load_dataclass(AttributeConfig, None, ["teacher=t.pt", "distill_weight=0.5", "train_views=[v]"])
+
+
+def test_extra_labelled_folders_train_on_their_labels_with_a_held_out_part(crops, trained, tmp_path):
+    """Crops of another labelled set join training; the same share of them is held out and scored apart, and
+    joins the calibration."""
+    from singleshot.attributes.config import AttributeError_
+
+    logs = []
+    config = AttributeConfig(name="bright", labels=("dark", "bright"), train=str(crops / "train"),
+                             test=str(crops / "test"), exclude=str(crops / "exclude.txt"), input_size=24, epochs=2,
+                             batch_size=16, lr=0.01, backbone_lr_factor=1.0, teacher=trained.checkpoint,
+                             distill_weight=0.5, distill_online=False, val_fraction=0.2, val_every=1, seed=1,
+                             calibrate=True, extra_train=[str(crops / "test")],
+                             out=str(tmp_path / "extra.pt"))
+    result = train_attribute(config, progress=False, log=logs.append)
+    assert any(line.startswith("16 labelled crops from") and "4 held out" in line for line in logs)
+    assert all("val_extra_accuracy" in row for row in result.history)
+    metrics = AttributeClassifier(result.checkpoint).metrics
+    assert metrics["val_extra_crops"] == 4 and result.accuracy >= 0.9
+    assert "held-out extra_train crops" in logs[-1]
+    # the same file names below two folders: a view could not tell which face it shows
+    config.train_views = [str(crops / "train")]
+    with pytest.raises(AttributeError_, match="both named 0/f1.jpg"):
+        train_attribute(config, progress=False, log=logs.append)
+
+
+def test_every_view_joins_the_row_of_its_own_face(crops, trained, tmp_path, monkeypatch):
+    """Views of training, extra labelled and unlabelled faces together: each view (here a copy of its face's
+    crop) takes the row that holds its own face, whatever came before it."""
+    import shutil
+
+    from singleshot.attributes import training
+
+    for outcome in ("0", "1"):  # extra labelled faces under their own names
+        (tmp_path / "more" / outcome).mkdir(parents=True)
+        for i in range(4):
+            shutil.copy(crops / "test" / outcome / f"f{i}.jpg", tmp_path / "more" / outcome / f"m{i}.jpg")
+    views = tmp_path / "views"
+    shutil.copytree(crops / "train", views)
+    for outcome in ("0", "1"):
+        for i in range(4):
+            shutil.copy(tmp_path / "more" / outcome / f"m{i}.jpg", views / outcome / f"m{i}.jpg")
+    joins = []
+    original = training._join_views
+
+    def recording(x_all, y_all, label_w, fixed_targets, views_x, rows):
+        joins.append((x_all[rows], views_x))
+        return original(x_all, y_all, label_w, fixed_targets, views_x, rows)
+
+    monkeypatch.setattr(training, "_join_views", recording)
+    config = AttributeConfig(name="bright", labels=("dark", "bright"), train=str(crops / "train"),
+                             test=str(crops / "test"), exclude=None, input_size=24, epochs=1, batch_size=16,
+                             lr=0.01, backbone_lr_factor=1.0, teacher=trained.checkpoint, distill_weight=0.5,
+                             distill_online=False, unlabeled=[str(crops / "test" / "1")],
+                             unlabeled_views=[str(crops / "test" / "1")], train_views=[str(views)],
+                             extra_train=[str(tmp_path / "more")], out=str(tmp_path / "all.pt"))
+    train_attribute(config, progress=False, log=lambda s: None)
+    assert [len(v) for _, v in joins] == [48 + 8, 10]  # training and extra faces' views, then the unlabelled ones
+    for faces, views_x in joins:
+        assert torch.equal(faces, views_x)

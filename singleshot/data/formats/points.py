@@ -17,6 +17,14 @@ photo's name (:func:`caltech_split`: a fixed 10% for validation, the same on eve
 2,995 crops, the AFLW part, the usual landmark test): ``path x1 .. x5 y1 .. y5`` per line, paths relative to
 ``ROOT``. Each 80x80 crop holds one face; its box is the whole crop (read from the image header). Its
 ``lfw_5590`` crops come from LFW: keep them away from smile-attribute training and evaluation.
+
+The original MTFL release (``ROOT/training.txt``, 10,000 photos, and ``ROOT/testing.txt``, 2,995 AFLW photos; read
+when ``new_*.txt`` is absent) has whole photos, not crops, and four attributes per face: ``path x1 .. x5 y1 .. y5
+gender smile glasses pose`` (gender 1 male / 2 female, smile and glasses 1 yes / 2 no, pose 1-5 from left profile to
+right profile). The box is estimated from the five points as for Caltech (``box_scale``; ``extra["box_from_points"]``)
+and the attributes become per-face columns: ``extra["smile"]``, ``extra["glasses"]``, ``extra["female"]`` (0 / 1)
+and ``extra["head_pose"]`` (1-5), which ``singleshot attribute crops --label smile`` sorts crops by. ``parts``:
+the top folders to read, comma-separated (``net_7876`` leaves out LFW's photos), or ``all``.
 """
 
 from __future__ import annotations
@@ -87,13 +95,51 @@ def read_caltech(path: Path, box_scale: float = 1.0, split: str = "all") -> Anno
                          report=report)
 
 
+#: The original MTFL release's attribute columns after the points: name, then the value that means "yes".
+_MTFL_ATTRIBUTES = (("female", 2), ("smile", 1), ("glasses", 1))
+
+
+def _mtfl_original(root: Path, listing: Path, parts: set[str] | None, box_scale: float) -> AnnotationSet:
+    """The original MTFL layout (whole photos, points and four attributes a face; see the module docstring)."""
+    report = AnnotationReport()
+    samples = []
+    for n, line in enumerate(read_text(listing, report).splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        name = fields[0].replace("\\", "/")
+        if parts is not None and name.split("/", 1)[0] not in parts:
+            continue
+        where = f"{listing}:{n}"
+        values = _numbers(fields[1:], 14, where)
+        points = np.stack((values[:5], values[5:10]), axis=1)[None]  # (1, 5, 2)
+        codes = values[10:].astype(np.int64)
+        if codes[0] not in (1, 2) or codes[1] not in (1, 2) or codes[2] not in (1, 2) or not 1 <= codes[3] <= 5:
+            raise DataError(f"{where}: attributes must be gender, smile, glasses in 1-2 and pose in 1-5, "
+                            f"got {' '.join(fields[11:])}")
+        extra = {key: np.array([int(code == yes)], np.int8) for (key, yes), code in zip(_MTFL_ATTRIBUTES, codes)}
+        extra.update(head_pose=np.array([codes[3]], np.int8), landmarks=points.astype(np.float32),
+                     box_from_points=np.ones(1, bool))
+        image = root / name
+        samples.append(make_sample(image, relative_key(image, root), box_from_points(points, scale=box_scale), [1],
+                                   None, report, where, extra=extra))
+    if not samples:
+        raise DataError(f"{listing}: no photos listed" + (f" in {', '.join(sorted(parts))}" if parts else ""))
+    return AnnotationSet(root=root, samples=samples, class_names=["background", "face"], format="mtfl", report=report)
+
+
 @DATASET_FORMATS.register("mtfl")
-def read_mtfl(path: Path, split: str = "test") -> AnnotationSet:
-    """Read MTFL's five-landmark crops (see the module docstring); ``split``: ``train`` or ``test`` (AFLW)."""
+def read_mtfl(path: Path, split: str = "test", parts: str = "all", box_scale: float = 1.0) -> AnnotationSet:
+    """Read MTFL (see the module docstring): the five-landmark crops, or the original release with attributes;
+    ``split``: ``train`` or ``test`` (AFLW); ``parts`` and ``box_scale``: the original release only."""
     root = Path(path)
     files = {"train": "new_training.txt", "test": "new_testing.txt"}
     if split not in files:
         raise DataError(f"mtfl split must be 'train' or 'test', got {split!r}")
+    original = root / {"train": "training.txt", "test": "testing.txt"}[split]
+    if not (root / files[split]).is_file() and original.is_file():
+        wanted = None if parts == "all" else {p.strip() for p in str(parts).split(",") if p.strip()}
+        return _mtfl_original(root, original, wanted, box_scale)
     listing = require_file(root / files[split], f"MTFL {split} list")
     report = AnnotationReport()
     samples = []
