@@ -335,6 +335,7 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
     first_unlabeled = len(train_x)  # rows: training crops, unlabelled crops, extra labelled crops, then views
     val_extra = val_extra_y = None
     more_names: list[str] = []
+    first_more = len(x_all)  # the extra labelled crops' first row
     if config.extra_train:
         more = [load_crop_folder(folder, exclude, config.input_size) for folder in config.extra_train]
         more_x, more_y = np.concatenate([m[0] for m in more]), np.concatenate([m[1] for m in more])
@@ -345,7 +346,6 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
             more_x, more_y, more_names = more_x[kept], more_y[kept], [more_names[i] for i in kept]
         log(f"{len(more_x)} labelled crops from {', '.join(config.extra_train)} (labels only)"
             + (f", {len(val_extra)} held out" if val_extra is not None else ""))
-        first_more = len(x_all)
         x_all = torch.cat((x_all, _normalise(more_x, mean, std)))
         y_all = torch.cat((y_all, torch.from_numpy(more_y).float()))
         label_w = torch.cat((label_w, torch.ones(len(more_x))))
@@ -355,8 +355,7 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
         (view_x, view_rows), (val_views, held_rows) = _train_views(config, exclude, train_names + more_names,
                                                                    held_names)
         # a view of an extra labelled face: that face's row after the unlabelled crops
-        view_rows = torch.where(view_rows < len(train_names), view_rows, view_rows - len(train_names) + first_more) \
-            if more_names else view_rows
+        view_rows = torch.where(view_rows < len(train_names), view_rows, view_rows - len(train_names) + first_more)
         log(f"{len(view_x)} other views of the training faces from {', '.join(config.train_views)}"
             + (f" ({len(val_views)} of held-out faces scored apart)" if len(val_views) else ""))
         if len(val_views):
