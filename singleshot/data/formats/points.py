@@ -24,7 +24,8 @@ gender smile glasses pose`` (gender 1 male / 2 female, smile and glasses 1 yes /
 right profile). The box is estimated from the five points as for Caltech (``box_scale``; ``extra["box_from_points"]``)
 and the attributes become per-face columns: ``extra["smile"]``, ``extra["glasses"]``, ``extra["female"]`` (0 / 1)
 and ``extra["head_pose"]`` (1-5), which ``singleshot attribute crops --label smile`` sorts crops by. ``parts``:
-the top folders to read, comma-separated (``net_7876`` leaves out LFW's photos), or ``all``.
+the top folders to read, comma-separated (``net_7876`` leaves out LFW's photos), or ``all``. The crop layout
+refuses ``parts`` and ``box_scale`` with one line rather than ignoring them.
 """
 
 from __future__ import annotations
@@ -141,16 +142,23 @@ def read_mtfl(path: Path, split: str = "test", parts: str = "all", box_scale: fl
         wanted = None if parts == "all" else {p.strip() for p in str(parts).split(",") if p.strip()}
         return _mtfl_original(root, original, wanted, box_scale)
     listing = require_file(root / files[split], f"MTFL {split} list")
+    # the crops are their own boxes and carry no folder choice: refuse the options rather than ignore them (with
+    # this layout parts=net_7876 would still read the lfw_5590 crops)
+    ignored = [name for name, given in (("parts", str(parts) != "all"), ("box_scale", float(box_scale) != 1.0))
+               if given]
+    if ignored:
+        raise DataError(f"{listing}: option {', '.join(ignored)} applies only to the original MTFL release "
+                        f"({original.name}); this folder has the crop layout ({listing.name})")
     report = AnnotationReport()
     samples = []
     for n, line in enumerate(read_text(listing, report).splitlines(), 1):
-        parts = line.split()
-        if not parts:
+        fields = line.split()
+        if not fields:
             continue
         where = f"{listing}:{n}"
-        values = _numbers(parts[1:], 10, where)
+        values = _numbers(fields[1:], 10, where)
         points = np.stack((values[:5], values[5:]), axis=1)[None].astype(np.float32)  # (1, 5, 2)
-        image = root / parts[0]
+        image = root / fields[0]
         size = image_size(image)
         if size is None:
             raise DataError(f"{where}: {image} is missing or not an image (MTFL boxes are the whole crop)")

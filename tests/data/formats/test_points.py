@@ -36,6 +36,12 @@ def test_mtfl_crops_are_their_own_boxes_with_five_points():
         load_annotations(f"mtfl:{FIXTURES / 'mtfl'}", split="train")
 
 
+@pytest.mark.parametrize("option", [{"parts": "net_7876"}, {"box_scale": 0.67}, {"parts": "net_7876", "box_scale": 2}])
+def test_mtfl_crop_layout_refuses_options_of_the_original_release(option):
+    with pytest.raises(DataError, match=rf"new_testing.txt: option {', '.join(option)} applies only to the original"):
+        load_annotations(f"mtfl:{FIXTURES / 'mtfl'}", split="test", **option)
+
+
 def test_point_formats_name_the_line_of_a_bad_row(tmp_path):
     (tmp_path / "WebFaces_GroundThruth.txt").write_text("pic1.jpg 1 2 3\n")
     with pytest.raises(DataError, match=r"GroundThruth.txt:1: expected 8 numbers"):
