@@ -70,10 +70,18 @@ class AttributeConfig:
             target, so the student learns to give on a face as a photo shows it what the teachers say of its
             clean crop. Views with a teacher need ``distill_online: false`` (the targets are the faces' own).
         extra_train: more labelled folders (``0/``, ``1/``) from other datasets, e.g. MTFL's smile labels cut by
-            ``singleshot attribute crops --label smile``. Their crops learn their own labels only (no teacher
-            target: the teachers learnt the ``train`` set's idea of the attribute); with ``val_fraction`` the same
-            share of them is held out and scored apart (``val_extra_*``: held out, from another dataset).
+            ``singleshot attribute crops --label smile``. Their crops learn their own labels (by default with no
+            teacher target, as the teachers learnt the ``train`` set's idea of the attribute: see
+            ``extra_distill_weight``); with ``val_fraction`` the same share of them is held out and scored apart
+            (``val_extra_*``: held out, from another dataset).
             ``train_views`` folders may hold views of their training faces too (under the same names).
+        extra_distill_weight: the teachers' share of the target of the ``extra_train`` crops and their views, as
+            ``distill_weight`` is for the ``train`` crops; 0 (the default): their labels alone. Another dataset's
+            labels may be noisier than the training set's (MTFL's are), and the teachers' share softens them.
+            Needs a teacher, offline (``distill_online: false``).
+        extra_square: with ``teacher_square`` and ``extra_distill_weight``: the square crops of the ``extra_train``
+            faces under the same names, one folder per ``extra_train`` folder, in order (what the teachers trained
+            on square crops score).
         calibrate: with a held-out part (``val_fraction``), choose the decision threshold there (the one of best
             accuracy, on the held-out crops, their degraded copies and their ``train_views`` together) and fold
             it into the last bias (the held-out ``extra_train`` crops join that choice),
@@ -118,6 +126,8 @@ class AttributeConfig:
     train_views: list[str] = field(default_factory=list)
     unlabeled_views: list[str] = field(default_factory=list)
     extra_train: list[str] = field(default_factory=list)
+    extra_distill_weight: float = 0.0
+    extra_square: list[str] = field(default_factory=list)
     out: str = "runs/attributes/smile.pt"
 
     def __post_init__(self) -> None:
@@ -147,6 +157,17 @@ class AttributeConfig:
         if self.unlabeled_views and len(self.unlabeled_views) != len(self.unlabeled):
             raise ValueError(f"unlabeled_views needs {len(self.unlabeled)} folders (one per unlabeled folder, '' for "
                              f"none), got {len(self.unlabeled_views)}")
+        if not 0.0 <= self.extra_distill_weight <= 1.0:
+            raise ValueError(f"extra_distill_weight must be in [0, 1], got {self.extra_distill_weight}")
+        if self.extra_distill_weight > 0 and (not self.extra_train or not self.teacher or self.distill_online):
+            raise ValueError("extra_distill_weight > 0 needs extra_train and a teacher, offline "
+                             "(distill_online: false)")
+        if self.extra_square and (self.extra_distill_weight == 0 or not self.teacher_square):
+            raise ValueError("extra_square is read only with teacher_square and extra_distill_weight > 0")
+        if self.teacher_square and self.extra_distill_weight > 0 and len(self.extra_square) != len(self.extra_train):
+            raise ValueError(f"extra_square needs {len(self.extra_train)} folders (the square crops of each "
+                             f"extra_train folder's faces, for the teachers trained on square crops), "
+                             f"got {len(self.extra_square)}")
         if (self.train_views or self.unlabeled_views) and self.teacher and self.distill_online:
             raise ValueError("views learn the teacher's targets on their faces' own crops: set distill_online: false")
         if self.calibrate and self.val_fraction <= 0:

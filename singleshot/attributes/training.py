@@ -204,14 +204,34 @@ def _square_views(config: AttributeConfig, exclude: set[str], train_names: Seque
     if config.unlabeled:
         extra_x, names = load_unlabeled_crops(config.teacher_square[1:], size)
         parts.append((", ".join(config.teacher_square[1:]), extra_x, names, extra_names))
+    return np.concatenate([_square_crops_of(*part, "teacher_square") for part in parts])
+
+
+def _square_crops_of(where: str, crops: np.ndarray, names: Sequence[str], wanted: Sequence[str],
+                     option: str) -> np.ndarray:
+    """The crops of ``crops`` (named ``names``) of the faces named ``wanted``, row for row.
+
+    Raises:
+        AttributeError_: a wanted face has no crop of its name (``where`` and ``option`` name the folder and the
+        setting in the message).
+    """
+    index = {name: i for i, name in enumerate(names)}
+    missing = [name for name in wanted if name not in index]
+    if missing:
+        raise AttributeError_(f"{where}: no square crop for {len(missing)} of {len(wanted)} crops, e.g. "
+                              f"{missing[0]} ({option} must hold the same faces under the same names)")
+    return crops[[index[name] for name in wanted]]
+
+
+def _extra_square(config: AttributeConfig, exclude: set[str],
+                  extra: Sequence[tuple[np.ndarray, np.ndarray, list[str]]]) -> np.ndarray:
+    """The square crops (``config.extra_square``) of the ``extra_train`` faces, row for row with their crops
+    (``extra``: each folder's crops, labels and names, as loaded): uint8 ``(N, S, S, 3)``."""
     out = []
-    for where, crops, names, wanted in parts:
-        index = {name: i for i, name in enumerate(names)}
-        missing = [name for name in wanted if name not in index]
-        if missing:
-            raise AttributeError_(f"{where}: no square crop for {len(missing)} of {len(wanted)} crops, e.g. "
-                                  f"{missing[0]} (teacher_square must hold the same faces under the same names)")
-        out.append(crops[[index[name] for name in wanted]])
+    for folder, (_, _, wanted) in zip(config.extra_square, extra):
+        square_x, _, names = load_crop_folder(folder, exclude, config.input_size)
+        out.append(_square_crops_of(folder, square_x, [_below_folder(n) for n in names],
+                                    [_below_folder(n) for n in wanted], "extra_square"))
     return np.concatenate(out)
 
 
@@ -268,6 +288,13 @@ def _unlabeled_views(config: AttributeConfig, extra_names: Sequence[str]) -> tup
         crops.append(picked)
         rows.extend(picked_rows)
     return np.concatenate(crops), torch.tensor(rows, dtype=torch.long)
+
+
+def _teacher_targets(teacher: _Teacher, x: Tensor, x_square: Tensor | None, batch: int = 256) -> Tensor:
+    """``(N, 3, S, S)`` student-normalised crops (and their square crops, or None) -> ``(N,)`` teacher
+    probabilities, in batches."""
+    return torch.cat([teacher(x[i : i + batch], None if x_square is None else x_square[i : i + batch])
+                      for i in range(0, len(x), batch)])
 
 
 def _join_views(x_all: Tensor, y_all: Tensor, label_w: Tensor, fixed_targets: Tensor | None, views: Tensor,
@@ -330,8 +357,7 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
         if config.teacher_square:
             x_square = _normalise(_square_views(config, exclude, train_names, extra_names), mean, std)
             log(f"square crops of the same faces for the teachers trained on them: {', '.join(config.teacher_square)}")
-        fixed_targets = torch.cat([teacher(x_all[i : i + 256], None if x_square is None else x_square[i : i + 256])
-                                   for i in range(0, len(x_all), 256)])
+        fixed_targets = _teacher_targets(teacher, x_all, x_square)
     first_unlabeled = len(train_x)  # rows: training crops, unlabelled crops, extra labelled crops, then views
     val_extra = val_extra_y = None
     more_names: list[str] = []
@@ -340,17 +366,26 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
         more = [load_crop_folder(folder, exclude, config.input_size) for folder in config.extra_train]
         more_x, more_y = np.concatenate([m[0] for m in more]), np.concatenate([m[1] for m in more])
         more_names = [name for m in more for name in m[2]]
+        more_square = _extra_square(config, exclude, more) if config.extra_square else None
         if config.val_fraction > 0:
             kept, held = _stratified_split(more_y, config.val_fraction, config.seed)
             val_extra, val_extra_y = more_x[held], more_y[held]
             more_x, more_y, more_names = more_x[kept], more_y[kept], [more_names[i] for i in kept]
-        log(f"{len(more_x)} labelled crops from {', '.join(config.extra_train)} (labels only)"
+            more_square = None if more_square is None else more_square[kept]
+        share = config.extra_distill_weight
+        log(f"{len(more_x)} labelled crops from {', '.join(config.extra_train)} "
+            + (f"(labels, teachers' share of the target {share})" if share > 0 else "(labels only)")
             + (f", {len(val_extra)} held out" if val_extra is not None else ""))
-        x_all = torch.cat((x_all, _normalise(more_x, mean, std)))
+        more_t = _normalise(more_x, mean, std)
+        x_all = torch.cat((x_all, more_t))
         y_all = torch.cat((y_all, torch.from_numpy(more_y).float()))
-        label_w = torch.cat((label_w, torch.ones(len(more_x))))
+        label_w = torch.cat((label_w, torch.full((len(more_x),), 1.0 - config.extra_distill_weight)))
         if fixed_targets is not None:
-            fixed_targets = torch.cat((fixed_targets, torch.zeros(len(more_x))))
+            more_targets = torch.zeros(len(more_x))
+            if share > 0:
+                more_targets = _teacher_targets(
+                    teacher, more_t, None if more_square is None else _normalise(more_square, mean, std))
+            fixed_targets = torch.cat((fixed_targets, more_targets))
     if config.train_views:
         (view_x, view_rows), (val_views, held_rows) = _train_views(config, exclude, train_names + more_names,
                                                                    held_names)

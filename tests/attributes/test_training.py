@@ -306,3 +306,60 @@ def test_every_view_joins_the_row_of_its_own_face(crops, trained, tmp_path, monk
     assert [len(v) for _, v in joins] == [48 + 8, 10]  # training and extra faces' views, then the unlabelled ones
     for faces, views_x in joins:
         assert torch.equal(faces, views_x)
+
+
+def test_extra_labelled_crops_learn_the_square_teachers_share_of_their_target(crops, trained, tmp_path):
+    """The extra labelled faces here are filed under the wrong outcome and outnumber the training faces, and their
+    aligned crops are their square crops inverted: only the teacher's target on their square crops
+    (extra_square) teaches the attribute. The same run with labels alone learns the opposite."""
+    import json
+
+    import cv2
+
+    from singleshot.attributes.config import AttributeError_
+
+    for path in crops.rglob("*.jpg"):
+        image = cv2.imread(str(path))
+        out = tmp_path / "aligned" / path.relative_to(crops)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out), 255 - image)
+        split, outcome = path.parent.parent.name, int(path.parent.name)
+        for kind, pixels in (("more_aligned", 255 - image), ("more_square", image)):
+            wrong = tmp_path / kind / str(1 - outcome)
+            wrong.mkdir(parents=True, exist_ok=True)
+            for copy in range(2):
+                cv2.imwrite(str(wrong / f"{split}_{copy}_{path.name}"), pixels)
+    (tmp_path / "aligned" / "aligned.json").write_text(json.dumps({"size": 32, "scale": 1.0}))
+    values = {"name": "bright", "labels": ("dark", "bright"), "train": str(tmp_path / "aligned" / "train"),
+              "test": str(tmp_path / "aligned" / "test"), "exclude": None, "input_size": 32, "epochs": 3,
+              "batch_size": 16, "lr": 0.01, "backbone_lr_factor": 1.0, "teacher": trained.checkpoint,
+              "distill_weight": 1.0, "distill_online": False, "align": True,
+              "teacher_square": [str(crops / "train")], "extra_train": [str(tmp_path / "more_aligned")]}
+    logs = []
+    taught = train_attribute(AttributeConfig(**values, extra_distill_weight=1.0,
+                                             extra_square=[str(tmp_path / "more_square")],
+                                             out=str(tmp_path / "taught.pt")), progress=False, log=logs.append)
+    assert taught.accuracy >= 0.9
+    assert any(line.startswith("136 labelled crops from") and "teachers' share of the target 1.0" in line for line in logs)
+    labels_alone = train_attribute(AttributeConfig(**values, out=str(tmp_path / "labels.pt")), progress=False,
+                                   log=lambda s: None)
+    assert labels_alone.accuracy <= 0.5
+    with pytest.raises(AttributeError_, match=r"test: no square crop for 136 of 136 crops, e.g. [01]/\w+\.jpg "
+                                              r"\(extra_square must hold"):
+        train_attribute(AttributeConfig(**values, extra_distill_weight=1.0, extra_square=[str(crops / "test")],
+                                        out=str(tmp_path / "none.pt")), progress=False, log=lambda s: None)
+
+
+def test_extra_distill_weight_is_validated():
+    base = ["teacher=t.pt", "distill_online=false", "extra_train=[m]"]
+    with pytest.raises(ConfigError, match=r"extra_distill_weight must be in \[0, 1\]"):
+        load_dataclass(AttributeConfig, None, base + ["extra_distill_weight=1.5"])
+    with pytest.raises(ConfigError, match="needs extra_train and a teacher, offline"):
+        load_dataclass(AttributeConfig, None, ["teacher=t.pt", "extra_train=[m]", "extra_distill_weight=0.5"])
+    with pytest.raises(ConfigError, match="needs extra_train and a teacher"):
+        load_dataclass(AttributeConfig, None, ["extra_train=[m]", "extra_distill_weight=0.5"])
+    with pytest.raises(ConfigError, match="extra_square is read only with teacher_square"):
+        load_dataclass(AttributeConfig, None, base + ["extra_square=[s]"])
+    with pytest.raises(ConfigError, match="extra_square needs 1 folders"):
+        load_dataclass(AttributeConfig, None, base + ["align=true", "teacher_square=[s]",
+                                                      "extra_distill_weight=0.5"])
