@@ -14,7 +14,8 @@ validation with labels. Heads trained on square crops read ``--other-square`` (t
 
 The held-out faces are those a training run with ``val_fraction`` 0.1 and ``seed`` left out (the same stratified
 split): a head trained with another seed has seen them, so compare heads of one seed. Each head is scored at its
-own decision threshold (folded into the saved network: 0.5), accuracy / ROC AUC.
+own decision threshold (folded into the saved network: 0.5), on the crops read at its own input size, accuracy /
+ROC AUC.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -32,6 +35,11 @@ from singleshot.attributes.model import predict_crops
 from singleshot.attributes.training import _score, _stratified_split, _train_views
 
 GENKI = Path(__file__).resolve().parents[2] / "shared/data/smile/genki4k_faces64"
+
+
+def _scored(head: AttributeClassifier, crops: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Accuracy and ROC AUC of ``head`` on ``(N, S, S, 3)`` uint8 crops at its input size ``S``."""
+    return _score(predict_crops(head.net, crops, head.mean_rgb, head.std_rgb, flip_tta=head.flip_tta), labels)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -49,37 +57,49 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
 
     exclude = read_exclude_list(args.exclude)
-    crops, labels, names = load_crop_folder(args.train, exclude, 64)
-    kept, held = _stratified_split(labels, args.val_fraction, args.seed)
-    views = rows = None
-    if args.views:
-        config = AttributeConfig(input_size=64, train_views=list(args.views))
-        _, (views, rows) = _train_views(config, exclude, [names[i] for i in kept], [names[i] for i in held])
-    print(f"{len(held)} held-out faces of {len(labels)} (seed {args.seed}); {0 if views is None else len(views)} views")
-    if args.extra:
-        extra_x, extra_y, _ = load_crop_folder(args.extra, exclude, 64)
-        _, extra_held = _stratified_split(extra_y, args.val_fraction, args.seed)
-        extra_x, extra_y = extra_x[extra_held], extra_y[extra_held]
+    sets: dict[int, dict] = {}
+
+    def at_size(size: int) -> dict:
+        """The crops read at a head's input size (the files resized as training resized them), once per size."""
+        if size not in sets:
+            s = sets[size] = {}
+            s["crops"], labels, names = load_crop_folder(args.train, exclude, size)
+            kept, held = _stratified_split(labels, args.val_fraction, args.seed)
+            s["held"], s["held_y"] = s["crops"][held], labels[held]
+            s["views"] = s["views_y"] = None
+            if args.views:
+                config = AttributeConfig(input_size=size, train_views=list(args.views))
+                _, (views, rows) = _train_views(config, exclude, [names[i] for i in kept], [names[i] for i in held])
+                s["views"], s["views_y"] = views, labels[held][rows.numpy()]
+            if args.extra:
+                extra_x, extra_y, _ = load_crop_folder(args.extra, exclude, size)
+                _, extra_held = _stratified_split(extra_y, args.val_fraction, args.seed)
+                s["extra"], s["extra_y"] = extra_x[extra_held], extra_y[extra_held]
+            for key, folder in (("other", args.other), ("other_square", args.other_square)):
+                if folder:
+                    s[key] = load_crop_folder(folder, set(), size)[:2]
+        return sets[size]
+
+    first = at_size(64)
+    print(f"{len(first['held'])} held-out faces of {len(first['crops'])} (seed {args.seed}); "
+          f"{0 if first['views'] is None else len(first['views'])} views")
     results = []
     for attribute in args.attribute:
         head = AttributeClassifier(attribute, threads=2)
-        row = {"attribute": attribute}
-        row["held_out"] = _score(predict_crops(head.net, crops[held], head.mean_rgb, head.std_rgb,
-                                               flip_tta=head.flip_tta), labels[held])
+        s = at_size(head.input_size)
+        row = {"attribute": attribute, "held_out": _scored(head, s["held"], s["held_y"])}
         text = f"held-out {row['held_out'][0]:.3f} / {row['held_out'][1]:.3f}"
-        if views is not None:
-            row["views"] = _score(predict_crops(head.net, views, head.mean_rgb, head.std_rgb, flip_tta=head.flip_tta),
-                                  labels[held][rows.numpy()])
+        if s["views"] is not None:
+            row["views"] = _scored(head, s["views"], s["views_y"])
             text += f", their views {row['views'][0]:.3f} / {row['views'][1]:.3f}"
         if args.extra:
-            row["extra"] = _score(predict_crops(head.net, extra_x, head.mean_rgb, head.std_rgb,
-                                                flip_tta=head.flip_tta), extra_y)
+            row["extra"] = _scored(head, s["extra"], s["extra_y"])
             text += f", {Path(args.extra).name} held-out {row['extra'][0]:.3f} / {row['extra'][1]:.3f}"
-        other = args.other if head.align else args.other_square
-        if other:
-            x, y, _ = load_crop_folder(other, set(), 64)
-            row["other"] = _score(predict_crops(head.net, x, head.mean_rgb, head.std_rgb, flip_tta=head.flip_tta), y)
-            text += f", {Path(other).name} {row['other'][0]:.3f} / {row['other'][1]:.3f}"
+        other = "other" if head.align else "other_square"
+        if other in s:
+            row["other"] = _scored(head, *s[other])
+            folder = args.other if head.align else args.other_square
+            text += f", {Path(folder).name} {row['other'][0]:.3f} / {row['other'][1]:.3f}"
         print(f"  {attribute}: {text}")
         results.append(row)
     return results
