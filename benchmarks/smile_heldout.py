@@ -75,18 +75,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 extra_x, extra_y, _ = load_crop_folder(args.extra, exclude, size)
                 _, extra_held = _stratified_split(extra_y, args.val_fraction, args.seed)
                 s["extra"], s["extra_y"] = extra_x[extra_held], extra_y[extra_held]
-            for key, folder in (("other", args.other), ("other_square", args.other_square)):
-                if folder:
-                    s[key] = load_crop_folder(folder, set(), size)[:2]
+            s["others"] = {folder: load_crop_folder(folder, set(), size)[:2]
+                           for folder in (args.other, args.other_square) if folder}
         return sets[size]
 
-    first = at_size(64)
-    print(f"{len(first['held'])} held-out faces of {len(first['crops'])} (seed {args.seed}); "
-          f"{0 if first['views'] is None else len(first['views'])} views")
     results = []
     for attribute in args.attribute:
         head = AttributeClassifier(attribute, threads=2)
         s = at_size(head.input_size)
+        if not results:
+            print(f"{len(s['held'])} held-out faces of {len(s['crops'])} (seed {args.seed}); "
+                  f"{0 if s['views'] is None else len(s['views'])} views")
         row = {"attribute": attribute, "held_out": _scored(head, s["held"], s["held_y"])}
         text = f"held-out {row['held_out'][0]:.3f} / {row['held_out'][1]:.3f}"
         if s["views"] is not None:
@@ -95,11 +94,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if args.extra:
             row["extra"] = _scored(head, s["extra"], s["extra_y"])
             text += f", {Path(args.extra).name} held-out {row['extra'][0]:.3f} / {row['extra'][1]:.3f}"
-        other = "other" if head.align else "other_square"
-        if other in s:
-            row["other"] = _scored(head, *s[other])
-            folder = args.other if head.align else args.other_square
-            text += f", {Path(folder).name} {row['other'][0]:.3f} / {row['other'][1]:.3f}"
+        other = args.other if head.align else args.other_square
+        if other:
+            row["other"] = _scored(head, *s["others"][other])
+            text += f", {Path(other).name} {row['other'][0]:.3f} / {row['other'][1]:.3f}"
         print(f"  {attribute}: {text}")
         results.append(row)
     return results

@@ -379,7 +379,7 @@ def train_attribute(config: AttributeConfig, progress: bool = True,
         more_t = _normalise(more_x, mean, std)
         x_all = torch.cat((x_all, more_t))
         y_all = torch.cat((y_all, torch.from_numpy(more_y).float()))
-        label_w = torch.cat((label_w, torch.full((len(more_x),), 1.0 - config.extra_distill_weight)))
+        label_w = torch.cat((label_w, torch.full((len(more_x),), 1.0 - share)))
         if fixed_targets is not None:
             more_targets = torch.zeros(len(more_x))
             if share > 0:
