@@ -3,14 +3,16 @@ one way at a time (grayscale, resolution, blur, JPEG, framing, rotation), and an
 another dataset (each crop grayscale, enlarged to 128 px in a 256 px canvas, through detection and the head).
 
     python benchmarks/smile_robustness.py [--attribute smile|CKPT] [--weights DETECTOR] [--points CKPT] [--no-head]
-        [--json out.json] [--misses DIR] [--zooms 1.0,1.25,0.8]
+        [--json out.json] [--misses DIR] [--zooms 1.0,1.25,0.8] [--background 128] [--interpolation cubic]
 
 ``--zooms`` adds grey end-to-end rows whose crops were zoomed first (1.25: a tighter crop, the face's edges cut, as
 in datasets cropped closer than GENKI-4K's Haar boxes; 0.8: looser, the border repeated). ``--misses DIR`` writes the end-to-end photos whose face was not found (grey ones), named by crop and best score,
 and a contact sheet of them (``misses.jpg``): GENKI-4K's crops were cut by a Haar detector, and some are not faces.
 ``--genki DIR --split NAME`` reads the crops of ``DIR/NAME/{0,1}``: another labelled set's square crops too (MTFL's
 AFLW faces, cut by ``singleshot attribute crops --data mtfl:ROOT --label smile``: ``--genki runs/crops/mtfl --split
-aflw_square``), an off-domain stand-in with labels of its own.
+aflw_square``), an off-domain stand-in with labels of its own. ``--background`` (the canvas's grey level, 128 by
+default) and ``--interpolation`` (how the crop is enlarged: cubic by default, linear, nearest) vary how the photo
+was made, which another dataset's photos need not share.
 
 Accuracy is at the head's decision threshold (0.5 unless the checkpoint stores one); ROC AUC does not depend on it.
 End to end, a crop whose face is not found at score >= 0.5 counts as wrong in the accuracy (``found`` says how many
@@ -80,10 +82,16 @@ DEGRADATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def canvas(crop: np.ndarray, face_px: int = 128, side: int = 256, grayscale: bool = True) -> np.ndarray:
-    """The end-to-end stand-in: the crop enlarged to ``face_px`` and centred on a mid-grey ``side`` canvas."""
-    face = cv2.resize(gray(crop) if grayscale else crop, (face_px, face_px), interpolation=cv2.INTER_CUBIC)
-    out = np.full((side, side, 3), 128, np.uint8)
+INTERPOLATIONS = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+
+
+def canvas(crop: np.ndarray, face_px: int = 128, side: int = 256, grayscale: bool = True, background: int = 128,
+           interpolation: str = "cubic") -> np.ndarray:
+    """The end-to-end stand-in: the crop enlarged to ``face_px`` (``interpolation``) and centred on a ``side``
+    canvas of grey level ``background`` (mid-grey by default)."""
+    face = cv2.resize(gray(crop) if grayscale else crop, (face_px, face_px),
+                      interpolation=INTERPOLATIONS[interpolation])
+    out = np.full((side, side, 3), background, np.uint8)
     o = (side - face_px) // 2
     out[o:o + face_px, o:o + face_px] = face
     return out
@@ -125,7 +133,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--zooms", default="1.0",
                         help="end to end, also grey crops zoomed before the canvas, e.g. 1.0,1.25,0.8 (> 1: tighter)")
     parser.add_argument("--misses", default=None, help="folder for the grey end-to-end photos with no face found")
+    parser.add_argument("--background", type=int, default=128, help="end to end, the canvas's grey level (0-255)")
+    parser.add_argument("--interpolation", choices=sorted(INTERPOLATIONS), default="cubic",
+                        help="end to end, how the crop is enlarged to 128 px")
     args = parser.parse_args(argv)
+    if not 0 <= args.background <= 255:
+        parser.error(f"--background: a grey level 0-255, got {args.background}")
 
     head = AttributeClassifier(args.attribute, threads=2)
     threshold = float(head.metrics.get("threshold", 0.5))
@@ -152,7 +165,8 @@ def main(argv: list[str] | None = None) -> dict:
             probs = np.full(len(labels), 0.5, np.float32)
             found = np.zeros(len(labels), bool)
             for i, crop in enumerate(crops):
-                image = canvas(crop if zoom == 1.0 else framing(zoom)(crop), grayscale=grayscale)
+                image = canvas(crop if zoom == 1.0 else framing(zoom)(crop), grayscale=grayscale,
+                               background=args.background, interpolation=args.interpolation)
                 faces = detector.detect(image, min_score=0.5, attributes=[str(head.weights)])
                 if len(faces.scores):  # the most confident face: the photo holds one
                     best = int(np.argmax(faces.scores.numpy()))

@@ -23,7 +23,10 @@ class AttributeConfig:
         exclude: a text file listing crops to leave out (first column: path relative to the crops' parent,
             e.g. GENKI-4K's ``suspect_duplicates.txt``), or None.
         detector_weights: the face detector whose backbone is transferred (None: the bundled face model).
-        backbone_init: ``detector`` (transfer) or ``random`` (the no-transfer baseline: same network, untrained).
+        backbone_init: ``detector`` (transfer), ``random`` (the no-transfer baseline: same network, untrained), or
+            ``imagenet``: the backbone of the registered model ``backbone_model`` with its packaged ImageNet weights
+            (docs/pretrained.md; no detector checkpoint: for a larger teacher, e.g. ``face_mobilenet_v2``).
+        backbone_model: with ``backbone_init: imagenet``, the model whose backbone is used.
         freeze_backbone: train the head only; otherwise the backbone is fine-tuned at ``backbone_lr_factor`` x lr.
         input_size: side of the square crops fed to the network.
         levels: which backbone maps (indices, shallow to deep; negative from the deepest) are pooled for the head.
@@ -94,7 +97,8 @@ class AttributeConfig:
     test: str = "../shared/data/smile/genki4k_faces64/test"
     exclude: str | None = "../shared/data/smile/genki4k_faces64/suspect_duplicates.txt"
     detector_weights: str | None = None
-    backbone_init: Literal["detector", "random"] = "detector"
+    backbone_init: Literal["detector", "random", "imagenet"] = "detector"
+    backbone_model: str | None = None
     freeze_backbone: bool = False
     backbone_lr_factor: float = 0.1
     input_size: int = 64
@@ -170,5 +174,8 @@ class AttributeConfig:
                              f"got {len(self.extra_square)}")
         if (self.train_views or self.unlabeled_views) and self.teacher and self.distill_online:
             raise ValueError("views learn the teacher's targets on their faces' own crops: set distill_online: false")
+        if (self.backbone_init == "imagenet") != (self.backbone_model is not None):
+            raise ValueError("backbone_model names the model whose ImageNet backbone is used: give it with "
+                             "backbone_init: imagenet, and only then")
         if self.calibrate and self.val_fraction <= 0:
             raise ValueError("calibrate chooses the threshold on held-out crops: set val_fraction > 0")

@@ -14,7 +14,10 @@ from torch import Tensor, nn
 from singleshot.attributes.config import AttributeConfig
 from singleshot.attributes.data import _normalise
 from singleshot.checkpoint import CheckpointError, build_model_from_checkpoint, bundled_weights, load_checkpoint
+from singleshot.config import DataConfig
 from singleshot.models import create_model
+from singleshot.models.pretrained import WeightsError, load_backbone_weights, pretrained_weights_path
+from singleshot.registry import UnknownNameError
 
 
 class AttributeNet(nn.Module):
@@ -44,12 +47,16 @@ class AttributeNet(nn.Module):
 
 def build_attribute_net(config: AttributeConfig) -> tuple[AttributeNet, dict[str, Any]]:
     """A new network for ``config``: the backbone of its detector (``detector_weights``, or the bundled face model;
-    its weights with ``backbone_init: detector``, untrained with ``random``) and an untrained head, and the
-    detector's description that an attribute checkpoint keeps (``backbone``: model, options, normalisation).
+    its weights with ``backbone_init: detector``, untrained with ``random``; with ``imagenet`` the backbone of
+    ``backbone_model`` with its packaged ImageNet weights) and an untrained head, and the detector's description
+    that an attribute checkpoint keeps (``backbone``: model, options, normalisation).
 
     Raises:
-        CheckpointError: a missing or unusable detector checkpoint.
+        CheckpointError: a missing or unusable detector checkpoint, an unknown ``backbone_model``, or its ImageNet
+            weights not installed.
     """
+    if config.backbone_init == "imagenet":
+        return _imagenet_attribute_net(config)
     source = Path(config.detector_weights) if config.detector_weights else bundled_weights()
     detector = load_checkpoint(source)
     if config.backbone_init == "detector":
@@ -59,6 +66,24 @@ def build_attribute_net(config: AttributeConfig) -> tuple[AttributeNet, dict[str
                              **detector.get("model_options", {}))
     meta = {k: detector[k] for k in ("model_name", "model_options", "num_classes", "mean_rgb", "std_rgb")}
     meta["detector_weights"] = str(source)
+    return AttributeNet(model.backbone, levels=config.levels), meta
+
+
+def _imagenet_attribute_net(config: AttributeConfig) -> tuple[AttributeNet, dict[str, Any]]:
+    """The backbone of the registered model ``config.backbone_model`` with its packaged ImageNet weights, the
+    normalisation those weights were trained with (DataConfig's default, ImageNet's), and an untrained head."""
+    try:
+        model = create_model(config.backbone_model)
+    except UnknownNameError as err:
+        raise CheckpointError(f"backbone_model: {err}") from None
+    try:
+        load_backbone_weights(model.backbone, pretrained_weights_path(model.backbone.name))
+    except WeightsError as err:
+        raise CheckpointError(f"backbone_model {config.backbone_model}: {err}") from None
+    data = DataConfig()
+    meta = {"model_name": config.backbone_model, "model_options": {}, "num_classes": model.num_classes,
+            "mean_rgb": list(data.mean_rgb), "std_rgb": list(data.std_rgb),
+            "detector_weights": f"imagenet:{model.backbone.name}"}
     return AttributeNet(model.backbone, levels=config.levels), meta
 
 
