@@ -16,7 +16,12 @@ from singleshot.attributes.data import _normalise
 from singleshot.checkpoint import CheckpointError, build_model_from_checkpoint, bundled_weights, load_checkpoint
 from singleshot.config import DataConfig
 from singleshot.models import create_model
-from singleshot.models.pretrained import WeightsError, load_backbone_weights, pretrained_weights_path
+from singleshot.models.pretrained import (
+    PRETRAINED_FILES,
+    WeightsError,
+    load_backbone_weights,
+    pretrained_weights_path,
+)
 from singleshot.registry import UnknownNameError
 
 
@@ -76,6 +81,9 @@ def _imagenet_attribute_net(config: AttributeConfig) -> tuple[AttributeNet, dict
         model = create_model(config.backbone_model)
     except UnknownNameError as err:
         raise CheckpointError(f"backbone_model: {err}") from None
+    if model.backbone.name not in PRETRAINED_FILES:
+        raise CheckpointError(f"backbone_model {config.backbone_model}: its backbone ({model.backbone.name}) has no "
+                              f"packaged ImageNet weights (backbones that have: {', '.join(PRETRAINED_FILES)})")
     try:
         load_backbone_weights(model.backbone, pretrained_weights_path(model.backbone.name))
     except WeightsError as err:

@@ -39,6 +39,8 @@ def test_imagenet_backbone_carries_the_packaged_weights():
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 1)
     with pytest.raises(CheckpointError, match="backbone_model: unknown model 'face_slimm'"):
         build_attribute_net(AttributeConfig(backbone_init="imagenet", backbone_model="face_slimm"))
+    with pytest.raises(CheckpointError, match=r"backbone_model face_slim: its backbone \(slim\) has no packaged"):
+        build_attribute_net(AttributeConfig(backbone_init="imagenet", backbone_model="face_slim"))
     with pytest.raises(ValueError, match="backbone_model"):
         AttributeConfig(backbone_init="imagenet")
     with pytest.raises(ValueError, match="backbone_model"):
