@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         """The crops read at a head's input size (the files resized as training resized them), once per size."""
         if size not in sets:
             s = sets[size] = {}
-            s["crops"], labels, names = load_crop_folder(args.train, exclude, size)
+            crops, labels, names = load_crop_folder(args.train, exclude, size)
             kept, held = _stratified_split(labels, args.val_fraction, args.seed)
-            s["held"], s["held_y"] = s["crops"][held], labels[held]
+            s["faces"], s["held"], s["held_y"] = len(labels), crops[held], labels[held]
             s["views"] = s["views_y"] = None
             if args.views:
                 config = AttributeConfig(input_size=size, train_views=list(args.views))
@@ -75,8 +75,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 extra_x, extra_y, _ = load_crop_folder(args.extra, exclude, size)
                 _, extra_held = _stratified_split(extra_y, args.val_fraction, args.seed)
                 s["extra"], s["extra_y"] = extra_x[extra_held], extra_y[extra_held]
-            s["others"] = {folder: load_crop_folder(folder, set(), size)[:2]
-                           for folder in (args.other, args.other_square) if folder}
+            s["others"] = {}  # another set's folder -> its crops and labels, read when a head first needs it
         return sets[size]
 
     results = []
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         head = AttributeClassifier(attribute, threads=2)
         s = at_size(head.input_size)
         if not results:
-            print(f"{len(s['held'])} held-out faces of {len(s['crops'])} (seed {args.seed}); "
+            print(f"{len(s['held'])} held-out faces of {s['faces']} (seed {args.seed}); "
                   f"{0 if s['views'] is None else len(s['views'])} views")
         row = {"attribute": attribute, "held_out": _scored(head, s["held"], s["held_y"])}
         text = f"held-out {row['held_out'][0]:.3f} / {row['held_out'][1]:.3f}"
@@ -96,6 +95,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             text += f", {Path(args.extra).name} held-out {row['extra'][0]:.3f} / {row['extra'][1]:.3f}"
         other = args.other if head.align else args.other_square
         if other:
+            if other not in s["others"]:
+                s["others"][other] = load_crop_folder(other, set(), head.input_size)[:2]
             row["other"] = _scored(head, *s["others"][other])
             text += f", {Path(other).name} {row['other'][0]:.3f} / {row['other'][1]:.3f}"
         print(f"  {attribute}: {text}")

