@@ -4,6 +4,7 @@ another dataset (each crop grayscale, enlarged to 128 px in a 256 px canvas, thr
 
     python benchmarks/smile_robustness.py [--attribute smile|CKPT] [--weights DETECTOR] [--points CKPT] [--no-head]
         [--json out.json] [--misses DIR] [--zooms 1.0,1.25,0.8] [--background 128] [--interpolation cubic]
+        [--input-size 640]
 
 ``--zooms`` adds grey end-to-end rows whose crops were zoomed first (1.25: a tighter crop, the face's edges cut, as
 in datasets cropped closer than GENKI-4K's Haar boxes; 0.8: looser, the border repeated). ``--misses DIR`` writes the end-to-end photos whose face was not found (grey ones), named by crop and best score,
@@ -12,7 +13,8 @@ and a contact sheet of them (``misses.jpg``): GENKI-4K's crops were cut by a Haa
 AFLW faces, cut by ``singleshot attribute crops --data mtfl:ROOT --label smile``: ``--genki runs/crops/mtfl --split
 aflw_square``), an off-domain stand-in with labels of its own. ``--background`` (the canvas's grey level, 128 by
 default) and ``--interpolation`` (how the crop is enlarged: cubic by default, linear, nearest) vary how the photo
-was made, which another dataset's photos need not share.
+was made, which another dataset's photos need not share. ``--input-size`` is the detector's long side (640: a
+256 px photo is enlarged 2.5 times, its face to about 320 px).
 
 Accuracy is at the head's decision threshold (0.5 unless the checkpoint stores one); ROC AUC does not depend on it.
 End to end, a crop whose face is not found at score >= 0.5 counts as wrong in the accuracy (``found`` says how many
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="end to end, also grey crops zoomed before the canvas, e.g. 1.0,1.25,0.8 (> 1: tighter)")
     parser.add_argument("--misses", default=None, help="folder for the grey end-to-end photos with no face found")
     parser.add_argument("--background", type=int, default=128, help="end to end, the canvas's grey level (0-255)")
+    parser.add_argument("--input-size", type=int, default=640,
+                        help="end to end, the detector's long side (640, its default: a 256 px photo is enlarged)")
     parser.add_argument("--interpolation", choices=sorted(INTERPOLATIONS), default="cubic",
                         help="end to end, how the crop is enlarged to 128 px")
     args = parser.parse_args(argv)
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_end_to_end:
         from singleshot.predictor import Detector
 
-        detector = Detector(args.weights, threads=2, points=args.points)
+        detector = Detector(args.weights, threads=2, points=args.points, input_size=args.input_size)
         missed: list[tuple[str, np.ndarray]] = []
         zooms = [float(z) for z in args.zooms.split(",")]
         for zoom, grayscale in [(1.0, True), (1.0, False)] + [(z, True) for z in zooms if z != 1.0]:

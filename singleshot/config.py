@@ -75,6 +75,10 @@ class AugmentConfig:
     flip_p: float = 0.5
     grayscale_p: float = 0.0  # grey crops (black-and-white photos, grey cameras); 0: off
     rotate90_p: float = 0.0  # 1-3 quarter turns (photos stored in any orientation, e.g. the SHWD subset); 0: off
+    canvas_fill_p: float = 0.0  # canvas outside the photo black, white, grey or a colour, not the mean; 0: off
+    blank_p: float = 0.0  # the photo replaced by a blank canvas of such a colour, no face (needs min_negatives_per_image)
+    lowres_p: float = 0.0  # the crop shrunk and enlarged back (a small photo shown large); 0: off
+    lowres_scale: tuple[float, float] = (0.2, 0.6)  # its shrink factor range
 
 
 @dataclass
@@ -161,6 +165,7 @@ class TrainConfig:
     match_iou: float = 0.5
     ignore_below_px: float = 0.0
     neg_pos_ratio: float = 3.0
+    min_negatives_per_image: int = 0  # hard negatives of an image even without a face (blank crops teach nothing at 0)
     alpha: float = 1.0
     alpha_extra: float | None = None
     boost_threshold: float = 0.9

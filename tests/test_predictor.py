@@ -223,3 +223,14 @@ def test_points_flag_off_and_a_bad_point_model(tmp_path, capsys):
     assert all(len(r) == 16 for r in rows) and len(list((tmp_path / "c").glob("*.jpg"))) == len(rows)
     assert main(["detect", demo, "--out", str(tmp_path / "d"), "--points", "nosuch"]) == 2
     assert "nosuch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("grey", [0, 20, 128, 255])
+def test_bundled_detector_finds_no_face_on_a_plain_frame(grey):
+    """A covered camera or a black video frame holds no face (v3.1 found up to 8 on black and near-black frames)."""
+    detector = Detector(threads=1)
+    for height, width in [(480, 640), (256, 256), (720, 1280)]:
+        faces = detector.detect(np.full((height, width, 3), grey, np.uint8), min_score=0.5)
+        assert len(faces) == 0, (grey, height, width, faces.scores)
+    demo = str(Path(__file__).resolve().parents[1] / "assets" / "demo.jpg")
+    assert len(detector.detect(demo, min_score=0.5)) == 5  # and still the demo photo's five faces

@@ -251,6 +251,57 @@ _BRIGHTNESS, _CONTRAST, _SATURATION, _HUE = range(4)
 _IDENTITY_LUT = np.arange(256, dtype=np.float32)
 
 
+def random_canvas_rgb(rng: np.random.Generator) -> tuple[int, int, int]:
+    """A canvas colour other than the mean: black, white, a random grey or a random colour, equally likely.
+
+    Photos reach a detector on borders the training photos never show: letterboxed video (black), scans and
+    pages (white), faces pasted on a plain canvas. With the mean as the only fill (SSD paper 3.6), a face on a
+    black canvas is found less often than on a mid-grey one (docs/attributes.md, the canvas table).
+    """
+    kind = int(rng.integers(4))
+    if kind == 0:
+        return 0, 0, 0
+    if kind == 1:
+        return 255, 255, 255
+    if kind == 2:
+        grey = int(rng.integers(256))
+        return grey, grey, grey
+    r, g, b = (int(v) for v in rng.integers(0, 256, size=3))
+    return r, g, b
+
+
+def low_resolution(
+    image: np.ndarray,
+    boxes_xyxy: np.ndarray,
+    labels: np.ndarray,
+    ignore: np.ndarray,
+    rng: np.random.Generator,
+    scale_range: tuple[float, float] = (0.2, 0.6),
+    min_face_px: float = 16.0,
+) -> Arrays:
+    """Shrink the image by ``uniform(*scale_range)`` and enlarge it back: a small photo shown large.
+
+    A small photo enlarged for display (a 64 px face crop shown at 320 px) carries a fifth of the detail its size
+    suggests; cameras and downloads do the same to faces of any size. The factor is drawn no lower than
+    ``min_face_px`` over the smallest face's short side, so no labelled face drops below ``min_face_px`` pixels
+    at the low resolution (a face the network could not be asked to find); when even ``scale_range``'s top
+    would, the image is returned as it is. Shrinking uses area averaging, enlarging bilinear or bicubic (equally
+    likely: how photos are enlarged varies). Boxes do not move.
+    """
+    lo, hi = scale_range
+    faces = ~ignore if len(ignore) else np.zeros(0, bool)
+    if faces.any():
+        sides = np.minimum(boxes_xyxy[faces, 2] - boxes_xyxy[faces, 0], boxes_xyxy[faces, 3] - boxes_xyxy[faces, 1])
+        lo = max(lo, min_face_px / max(float(sides.min()), 1e-3))
+    if lo > hi:
+        return image, boxes_xyxy, labels, ignore
+    factor = rng.uniform(lo, hi)
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+    enlarge = cv2.INTER_CUBIC if rng.random() < 0.5 else cv2.INTER_LINEAR
+    return cv2.resize(small, (w, h), interpolation=enlarge), boxes_xyxy, labels, ignore
+
+
 def _lut(values: np.ndarray) -> np.ndarray:
     """Float table of 256 values -> uint8 table (rounded, saturated as uint8 arithmetic would)."""
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
@@ -699,6 +750,15 @@ class SSDAugmentation:
         rotate90_prob: probability of 1, 2 or 3 quarter turns (equally likely) of the crop: for sets whose photos
             come in any orientation (a camera on its side, photos stored rotated, as in the SHWD subset); 0: off,
             no draw made.
+        canvas_fill_prob: probability that the canvas outside the photo (zoom-out, a square crop larger than the
+            photo, data-anchor windows) is filled with :func:`random_canvas_rgb` instead of ``mean_rgb``; 0: off,
+            no draw made.
+        blank_prob: probability that the photo is replaced by a blank frame of its size in one
+            :func:`random_canvas_rgb` colour, with no face: a detector taught that faces sit beside plain canvases
+            must also learn that a plain frame (a covered camera, a black video frame) holds none. Teaches only with
+            the loss's ``min_negatives_per_image`` > 0 (no face, no hard negatives otherwise); 0: off, no draw made.
+        lowres_prob: probability of :func:`low_resolution` on the resized crop (``lowres_scale`` its factor
+            range); 0: off, no draw made.
         interpolation: OpenCV interpolation of the resize.
         normalize: False: return the image uint8 (a quarter of the bytes between processes and to a GPU), for
             :func:`normalize_batch` where the network runs.
@@ -729,6 +789,10 @@ class SSDAugmentation:
         flip_prob: float = 0.5,
         grayscale_prob: float = 0.0,
         rotate90_prob: float = 0.0,
+        canvas_fill_prob: float = 0.0,
+        blank_prob: float = 0.0,
+        lowres_prob: float = 0.0,
+        lowres_scale: tuple[float, float] = (0.2, 0.6),
         interpolation: int = cv2.INTER_LINEAR,
         normalize: bool = True,
     ) -> None:
@@ -768,6 +832,12 @@ class SSDAugmentation:
         self.flip_prob = _check_probability("flip_prob", flip_prob)
         self.grayscale_prob = _check_probability("grayscale_prob", grayscale_prob)
         self.rotate90_prob = _check_probability("rotate90_prob", rotate90_prob)
+        self.canvas_fill_prob = _check_probability("canvas_fill_prob", canvas_fill_prob)
+        self.blank_prob = _check_probability("blank_prob", blank_prob)
+        self.lowres_prob = _check_probability("lowres_prob", lowres_prob)
+        self.lowres_scale = _check_range("lowres_scale", lowres_scale, 0.0)
+        if self.lowres_scale[1] > 1.0 or self.lowres_scale[0] <= 0.0:
+            raise ValueError(f"lowres_scale must lie in (0, 1], got {lowres_scale}")
         self.interpolation = interpolation
 
     def __repr__(self) -> str:
@@ -775,7 +845,8 @@ class SSDAugmentation:
             f"{type(self).__name__}(size={self.size}, photometric_prob={self.photometric_prob}, "
             f"zoom_out_prob={self.zoom_out_prob}, max_zoom_out={self.max_zoom_out}, crop={self.crop}, "
             f"crop_mode={self.crop_mode!r}, "
-            f"flip_prob={self.flip_prob}, grayscale_prob={self.grayscale_prob}, rotate90_prob={self.rotate90_prob})"
+            f"flip_prob={self.flip_prob}, grayscale_prob={self.grayscale_prob}, rotate90_prob={self.rotate90_prob}, "
+            f"canvas_fill_prob={self.canvas_fill_prob}, blank_prob={self.blank_prob}, lowres_prob={self.lowres_prob})"
         )
 
     def __call__(
@@ -788,6 +859,14 @@ class SSDAugmentation:
     ) -> AugmentedSample:
         """Augment one image: inputs as in the module docstring, output an :class:`AugmentedSample`."""
         sample = as_arrays(image, boxes_xyxy, labels, ignore)
+        fill: Sequence[float] = self.mean_rgb
+        if self.canvas_fill_prob > 0 and rng.random() < self.canvas_fill_prob:  # drawn only when on: streams kept
+            fill = random_canvas_rgb(rng)
+        if self.blank_prob > 0 and rng.random() < self.blank_prob:
+            h, w = sample[0].shape[:2]
+            sample = (np.empty((h, w, 3), np.uint8), np.zeros((0, sample[1].shape[1]), np.float32),
+                      np.zeros(0, np.int64), np.zeros(0, bool))  # box columns kept: points ride with boxes
+            sample[0][:] = random_canvas_rgb(rng)  # a crop larger than the frame adds the canvas fill around it
         if self.photometric_prob > 0:
             sample = photometric_distort(
                 *sample, rng, p=self.photometric_prob, brightness_range=self.brightness_range,
@@ -795,7 +874,7 @@ class SSDAugmentation:
                 hue_delta_deg=self.hue_delta_deg,
             )
         if self.data_anchor_prob > 0 and rng.random() < self.data_anchor_prob:
-            sampled = data_anchor_sample(*sample, rng, self.anchor_sizes, self.size, fill_rgb=self.mean_rgb)
+            sampled = data_anchor_sample(*sample, rng, self.anchor_sizes, self.size, fill_rgb=fill)
             if sampled is not None:
                 flip = rng.random() < self.flip_prob
                 sample = sampled[0]
@@ -804,11 +883,11 @@ class SSDAugmentation:
                 return self._finish(sample, rng)
         # Every coin is tossed whatever the switches, so turning one step off leaves the others' draws alone.
         if rng.random() < self.zoom_out_prob:
-            sample = zoom_out(*sample, rng, max_zoom_out=self.max_zoom_out, fill_rgb=self.mean_rgb)
+            sample = zoom_out(*sample, rng, max_zoom_out=self.max_zoom_out, fill_rgb=fill)
         if self.crop and self.crop_mode == "square":
             sample = random_square_crop(
                 *sample, rng, scale_range=self.square_crop_scale, max_trials=self.crop_max_trials,
-                fill_rgb=self.mean_rgb,
+                fill_rgb=fill,
             )
         elif self.crop:
             sample = random_min_iou_crop(
@@ -824,6 +903,8 @@ class SSDAugmentation:
         return self._finish(sample, rng)
 
     def _finish(self, sample: Arrays, rng: np.random.Generator) -> AugmentedSample:
+        if self.lowres_prob > 0 and rng.random() < self.lowres_prob:  # drawn only when on: streams kept
+            sample = low_resolution(*sample, rng, scale_range=self.lowres_scale)
         # grey after the resize: the conversion then costs the network input's pixels, not the photo's
         if self.grayscale_prob > 0 and rng.random() < self.grayscale_prob:
             luma = cv2.cvtColor(sample[0], cv2.COLOR_RGB2GRAY)

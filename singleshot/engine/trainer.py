@@ -136,6 +136,10 @@ class Trainer:
             flip_prob=a.flip_p,
             grayscale_prob=a.grayscale_p,
             rotate90_prob=a.rotate90_p,
+            canvas_fill_prob=a.canvas_fill_p,
+            blank_prob=a.blank_p,
+            lowres_prob=a.lowres_p,
+            lowres_scale=tuple(a.lowres_scale),
             normalize=False,  # batches travel as uint8 and are normalised where the network runs (fit)
         )
 
@@ -261,6 +265,7 @@ class Trainer:
         scheduler = build_scheduler(optimizer, total_iters, cfg)
         criterion = MultiBoxLoss(
             neg_pos_ratio=cfg.train.neg_pos_ratio,
+            min_negatives_per_image=cfg.train.min_negatives_per_image,
             alpha=cfg.train.alpha,
             alpha_extra=cfg.train.alpha_extra,
             boost_threshold=cfg.train.boost_threshold,

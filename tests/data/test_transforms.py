@@ -18,8 +18,10 @@ from singleshot.data.transforms import (
     SSDAugmentation,
     as_arrays,
     horizontal_flip,
+    low_resolution,
     normalize_batch,
     photometric_distort,
+    random_canvas_rgb,
     random_min_iou_crop,
     random_square_crop,
     resize,
@@ -541,3 +543,79 @@ def test_rotate90_prob_turns_some_crops_and_is_validated():
     assert w > h
     with pytest.raises(ValueError, match="rotate90_prob"):
         SSDAugmentation((32, 32), rotate90_prob=-0.1)
+
+
+def _canvas_colour(sample: AugmentedSample, photo_grey: int) -> np.ndarray | None:
+    """The commonest pixel that is not the photo's grey (the resize blends a pixel or two at its edge); None when
+    the canvas is too thin to see or has the photo's grey."""
+    pixels = sample.image.permute(1, 2, 0).numpy().reshape(-1, 3).astype(int)
+    canvas = pixels[np.abs(pixels - photo_grey).max(axis=1) > 3]
+    if len(canvas) < 0.05 * len(pixels):
+        return None
+    colours, counts = np.unique(canvas, axis=0, return_counts=True)
+    return colours[np.argmax(counts)]
+
+
+def test_canvas_fill_prob_fills_the_canvas_with_black_white_grey_or_a_colour():
+    image = np.full((40, 40, 3), 77, np.uint8)  # the photo: one grey
+    boxes, labels, ignore = _targets([[10, 10, 30, 30]])
+    options = {"zoom_out_prob": 1.0, "max_zoom_out": 2.0, "crop": False, "flip_prob": 0.0, "normalize": False}
+    seen = set()
+    for seed in range(40):
+        out = _geometric_only((80, 80), canvas_fill_prob=1.0, **options)(image, boxes, labels, ignore,
+                                                                         np.random.default_rng(seed))
+        fill = _canvas_colour(out, 77)
+        if fill is None:
+            continue
+        assert not np.array_equal(fill, MEAN_FILL)
+        seen.add("black" if not fill.any() else "white" if (fill == 255).all() else
+                 "grey" if fill[0] == fill[1] == fill[2] else "colour")
+    assert seen == {"black", "white", "grey", "colour"}
+    off = _geometric_only((80, 80), **options)(image, boxes, labels, ignore, np.random.default_rng(1))
+    np.testing.assert_array_equal(_canvas_colour(off, 77), MEAN_FILL)  # off: SSD's mean fill
+    assert {random_canvas_rgb(np.random.default_rng(s)) for s in range(200)} >= {(0, 0, 0), (255, 255, 255)}
+    with pytest.raises(ValueError, match="canvas_fill_prob"):
+        SSDAugmentation((32, 32), canvas_fill_prob=-0.1)
+
+
+def test_low_resolution_blurs_large_faces_and_spares_small_ones():
+    checker = ((np.indices((100, 100)).sum(axis=0) % 2) * 255).astype(np.uint8)
+    image = np.repeat(checker[..., None], 3, axis=2)  # the finest detail there is
+    big, labels, ignore = np.array([[10, 10, 60, 60]], np.float32), np.ones(1, np.int64), np.zeros(1, bool)
+    out, boxes, _, _ = low_resolution(image, big, labels, ignore, np.random.default_rng(0))
+    assert out.shape == image.shape and np.array_equal(boxes, big)
+    assert out.astype(float).std() < 0.2 * image.astype(float).std()  # the checkerboard averaged away
+    # a 20 px face would fall below 16 px at any factor <= 0.6: the image is left as it is
+    small = np.array([[10, 10, 30, 30]], np.float32)
+    kept, _, _, _ = low_resolution(image, small, labels, ignore, np.random.default_rng(0))
+    assert kept is image
+    # an ignored small face does not block it
+    both = np.concatenate([big, small])
+    out, _, _, _ = low_resolution(image, both, np.ones(2, np.int64), np.array([False, True]), np.random.default_rng(0))
+    assert out is not image
+    for bad in [(0.0, 0.5), (0.5, 1.5), (0.6, 0.2)]:
+        with pytest.raises(ValueError, match="lowres_scale"):
+            SSDAugmentation((32, 32), lowres_scale=bad)
+    with pytest.raises(ValueError, match="lowres_prob"):
+        SSDAugmentation((32, 32), lowres_prob=1.5)
+
+
+def test_blank_prob_replaces_the_photo_by_a_plain_frame_without_faces():
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    boxes, labels, ignore = _targets([[10, 10, 40, 40]])
+    for seed in range(5):
+        out = _geometric_only((32, 32), blank_prob=1.0, normalize=False)(image, boxes, labels, ignore,
+                                                                        np.random.default_rng(seed))
+        colours = np.unique(out.image.reshape(3, -1).T.numpy(), axis=0)
+        assert len(out.boxes_xyxy) == 0 and len(out.labels) == 0
+        # one colour, and the mean fill where the square crop is larger than the frame (a blended edge between)
+        assert len(colours) <= 4 and not any(np.array_equal(c, image[0, 0]) for c in colours)
+    # boxes that carry points keep their columns, so a landmark model's batches stay one shape
+    with_points = np.concatenate([boxes[:1], np.full((1, 10), 20.0, np.float32)], axis=1)
+    out = _geometric_only((32, 32), blank_prob=1.0)(image, with_points, labels[:1], ignore[:1],
+                                                    np.random.default_rng(0))
+    assert len(out.boxes_xyxy) == 0
+    kept = _geometric_only((32, 32), blank_prob=0.0)(image, boxes, labels, ignore, np.random.default_rng(0))
+    assert len(kept.boxes_xyxy) >= 1
+    with pytest.raises(ValueError, match="blank_prob"):
+        SSDAugmentation((32, 32), blank_prob=1.5)

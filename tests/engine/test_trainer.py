@@ -231,3 +231,15 @@ def test_landmark_targets_pick_the_matched_objects_points():
     assert target.shape == (1, 3, 10)
     torch.testing.assert_close(target[0, 0], torch.zeros(10))  # the points sit on the prior's centre
     assert torch.isnan(target[0, 1]).all() and torch.isnan(target[0, 2]).all()
+
+
+def test_augment_config_reaches_the_training_transform(tmp_path):
+    config = tiny_config(tmp_path, "run")
+    config.data.augment.canvas_fill_p, config.data.augment.lowres_p = 0.5, 0.2
+    config.data.augment.lowres_scale, config.data.augment.blank_p = (0.25, 0.5), 0.05
+    transform = Trainer(config, progress=False)._transform(create_model("face_slim", num_classes=2).prior_spec)
+    assert (transform.canvas_fill_prob, transform.lowres_prob, transform.lowres_scale) == (0.5, 0.2, (0.25, 0.5))
+    assert transform.blank_prob == 0.05
+    default = Trainer(tiny_config(tmp_path, "off"), progress=False)._transform(
+        create_model("face_slim", num_classes=2).prior_spec)
+    assert default.canvas_fill_prob == 0.0 and default.lowres_prob == 0.0  # off unless a recipe asks
