@@ -80,6 +80,17 @@ class AugmentConfig:
     lowres_p: float = 0.0  # the crop shrunk and enlarged back (a small photo shown large); 0: off
     lowres_scale: tuple[float, float] = (0.2, 0.6)  # its shrink factor range
 
+    def __post_init__(self) -> None:
+        # checked here so that a bad override is refused in one line before any data is read
+        for name in ("zoom_out_p", "data_anchor_p", "flip_p", "grayscale_p", "rotate90_p", "canvas_fill_p",
+                     "blank_p", "lowres_p"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        lo, hi = self.lowres_scale
+        if not 0.0 < lo <= hi <= 1.0:
+            raise ValueError(f"lowres_scale must be 0 < low <= high <= 1, got {tuple(self.lowres_scale)}")
+
 
 @dataclass
 class DataConfig:
@@ -193,6 +204,8 @@ class TrainConfig:
             raise ValueError(f"device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be between 0 and 1 (e.g. 0.999), got {self.ema_decay}")
+        if self.min_negatives_per_image < 0:
+            raise ValueError(f"min_negatives_per_image must be >= 0, got {self.min_negatives_per_image}")
         if self.distill_weight < 0 or self.distill_temperature <= 0:
             raise ValueError(f"distill_weight must be >= 0 and distill_temperature > 0, got "
                              f"{self.distill_weight} and {self.distill_temperature}")

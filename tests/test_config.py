@@ -21,6 +21,10 @@ def test_overrides_are_typed():
         ("train.channels_last=maybe", "expected true or false"),
         ("data.input_size=[1]", "expected 2 values"),
         ("train.lr", "expected section.key=value"),
+        ("data.augment.blank_p=2", "blank_p must be in"),
+        ("data.augment.grayscale_p=-0.1", "grayscale_p must be in"),
+        ("data.augment.lowres_scale=[0.5,1.5]", "lowres_scale must be"),
+        ("train.min_negatives_per_image=-1", "min_negatives_per_image must be"),
     ],
 )
 def test_bad_overrides_are_refused(override, message):
