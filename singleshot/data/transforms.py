@@ -289,7 +289,7 @@ def low_resolution(
     likely: how photos are enlarged varies). Boxes do not move.
     """
     lo, hi = scale_range
-    faces = ~ignore if len(ignore) else np.zeros(0, bool)
+    faces = ~ignore
     if faces.any():
         sides = np.minimum(boxes_xyxy[faces, 2] - boxes_xyxy[faces, 0], boxes_xyxy[faces, 3] - boxes_xyxy[faces, 1])
         lo = max(lo, min_face_px / max(float(sides.min()), 1e-3))
@@ -835,9 +835,10 @@ class SSDAugmentation:
         self.canvas_fill_prob = _check_probability("canvas_fill_prob", canvas_fill_prob)
         self.blank_prob = _check_probability("blank_prob", blank_prob)
         self.lowres_prob = _check_probability("lowres_prob", lowres_prob)
-        self.lowres_scale = _check_range("lowres_scale", lowres_scale, 0.0)
-        if self.lowres_scale[1] > 1.0 or self.lowres_scale[0] <= 0.0:
-            raise ValueError(f"lowres_scale must lie in (0, 1], got {lowres_scale}")
+        low, high = (float(v) for v in lowres_scale)
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError(f"lowres_scale must be 0 < low <= high <= 1, got {lowres_scale}")
+        self.lowres_scale = (low, high)
         self.interpolation = interpolation
 
     def __repr__(self) -> str:
@@ -864,9 +865,9 @@ class SSDAugmentation:
             fill = random_canvas_rgb(rng)
         if self.blank_prob > 0 and rng.random() < self.blank_prob:
             h, w = sample[0].shape[:2]
-            sample = (np.empty((h, w, 3), np.uint8), np.zeros((0, sample[1].shape[1]), np.float32),
-                      np.zeros(0, np.int64), np.zeros(0, bool))  # box columns kept: points ride with boxes
-            sample[0][:] = random_canvas_rgb(rng)  # a crop larger than the frame adds the canvas fill around it
+            # box columns kept: points ride with boxes; a crop larger than the frame adds the canvas fill around it
+            sample = (np.full((h, w, 3), random_canvas_rgb(rng), np.uint8),
+                      np.zeros((0, sample[1].shape[1]), np.float32), np.zeros(0, np.int64), np.zeros(0, bool))
         if self.photometric_prob > 0:
             sample = photometric_distort(
                 *sample, rng, p=self.photometric_prob, brightness_range=self.brightness_range,
