@@ -78,14 +78,12 @@ class AttributeClassifier:
             crops = square_crops(image_rgb, boxes, self.input_size, self.crop_scale, self.mean_rgb)
         if self._session is None:
             return predict_crops(self.net, crops, self.mean_rgb, self.std_rgb, flip_tta=self.flip_tta).astype(np.float32)
-        # numpy, not torch: a torch op here wakes torch's OpenMP pool, whose threads then spin-wait (Intel OpenMP's
-        # default block time is 200 ms) against ONNX Runtime's on the same cores
-        mean = np.asarray(self.mean_rgb, np.float32).reshape(1, 3, 1, 1)
-        inv_std = 1.0 / np.asarray(self.std_rgb, np.float32).reshape(1, 3, 1, 1)
-        x = (crops.transpose(0, 3, 1, 2).astype(np.float32) - mean) * inv_std
+        # the uint8 crops go straight in (the graph normalises them, see _ort_session); numpy, not torch, around
+        # the call: a torch op here wakes torch's OpenMP pool, whose threads then spin-wait (Intel OpenMP's default
+        # block time is 200 ms) against ONNX Runtime's on the same cores
         if self.flip_tta:
-            x = np.concatenate((x, x[..., ::-1]))
-        logits = self._session.run(None, {"crops": np.ascontiguousarray(x)})[0][:, 0]
+            crops = np.concatenate((crops, crops[:, :, ::-1]))
+        logits = self._session.run(None, {"crops": np.ascontiguousarray(crops)})[0][:, 0]
         probs = 1.0 / (1.0 + np.exp(-logits))
         if self.flip_tta:
             probs = (probs[: len(boxes)] + probs[len(boxes) :]) / 2
@@ -106,17 +104,6 @@ class AttributeClassifier:
         return path
 
     def _ort_session(self):
-        import tempfile
+        from singleshot.deploy.runtimes import crop_network_session
 
-        import onnxruntime as ort
-
-        path = self.export_onnx(Path(tempfile.mkdtemp(prefix="singleshot-attr-")) / f"{self.name}.onnx")
-        options = ort.SessionOptions()
-        # One thread, in the caller's, and no busy-waiting: the detector's session runs right before this one and
-        # its pool threads keep spinning on the other cores for a while after each run. A second pool here fights
-        # them for the cores (measured at 640x480, 2 threads, 5 faces: +109% per frame with 2 threads, +44% with 1);
-        # a handful of small crops gains nothing from more threads anyway.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return crop_network_session(self.net, self.input_size, self.mean_rgb, self.std_rgb, "logits", "attr")

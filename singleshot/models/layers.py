@@ -26,6 +26,26 @@ class L2Norm(nn.Module):
         return F.normalize(x, p=2.0, dim=1, eps=1e-10) * self.weight[None, :, None, None]
 
 
+class Uint8Input(nn.Module):
+    """A network behind its own input normalisation, for export: ``(K, S, S, 3)`` uint8 RGB crops, as cut from a
+    photo, -> ``net((x - mean) / std)`` on ``(K, 3, S, S)`` float32.
+
+    Inside an ONNX graph the cast, layout change and normalisation run as a few fused passes; the same in numpy
+    on a handful of small crops costs as much as the network itself (5 crops of 96 px: about 0.5 ms, against
+    0.4 ms for the 96 px smile network on one thread).
+    """
+
+    def __init__(self, net: nn.Module, mean_rgb, std_rgb) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean_rgb, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("inv_std", 1.0 / torch.tensor(std_rgb, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, crops: Tensor) -> Tensor:
+        x = crops.permute(0, 3, 1, 2).float()
+        return self.net((x - self.mean) * self.inv_std)
+
+
 def fuse_conv_bn(model: nn.Module) -> nn.Module:
     """Fold every BatchNorm that directly follows a convolution (inside an ``nn.Sequential``) into that convolution.
 

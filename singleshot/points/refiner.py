@@ -100,38 +100,6 @@ class PointRefiner:
         return path
 
     def _ort_session(self):
-        import tempfile
-        import warnings
+        from singleshot.deploy.runtimes import crop_network_session
 
-        import onnxruntime as ort
-
-        # the session's graph takes the uint8 crops as cut, (K, S, S, 3): casting, normalising and the layout
-        # change run inside it, which saves a numpy pass over every crop
-        path = Path(tempfile.mkdtemp(prefix="singleshot-points-")) / "face_points_uint8.onnx"
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _Uint8Input(self.net, self.mean_rgb, self.std_rgb),
-                (torch.zeros(1, self.input_size, self.input_size, 3, dtype=torch.uint8),), str(path),
-                input_names=["crops"], output_names=["points"],
-                dynamic_axes={"crops": {0: "faces"}, "points": {0: "faces"}}, opset_version=17, dynamo=False,
-            )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # as AttributeClassifier's session: one thread, no spinning
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-class _Uint8Input(torch.nn.Module):
-    """The point network behind its input normalisation: ``(K, S, S, 3)`` uint8 RGB -> ``(K, 2P)``."""
-
-    def __init__(self, net: torch.nn.Module, mean_rgb, std_rgb) -> None:
-        super().__init__()
-        self.net = net
-        self.register_buffer("mean", torch.tensor(mean_rgb, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("inv_std", 1.0 / torch.tensor(std_rgb, dtype=torch.float32).view(1, 3, 1, 1))
-
-    def forward(self, crops: Tensor) -> Tensor:
-        x = crops.permute(0, 3, 1, 2).float()
-        return self.net((x - self.mean) * self.inv_std)
+        return crop_network_session(self.net, self.input_size, self.mean_rgb, self.std_rgb, "points", "points")

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -53,3 +54,19 @@ def test_attribute_head_runs_on_onnx_runtime_beside_a_pytorch_detector(trained):
     pytest.importorskip("onnxruntime")
     detector = Detector(runtime="torch")
     assert detector.attribute(trained.checkpoint).runtime == "ort"
+
+
+@pytest.mark.parametrize("flip_tta", [False, True])
+def test_bundled_aligned_head_on_onnx_runtime_matches_torch(tmp_path, flip_tta):
+    """The session takes the uint8 crops and normalises them in its graph; with the mirror average too."""
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    checkpoint = torch.load(ATTRIBUTES.get("smile")(), map_location="cpu", weights_only=False)
+    checkpoint["flip_tta"] = flip_tta
+    torch.save(checkpoint, tmp_path / "smile.pt")
+    image = np.ascontiguousarray(cv2.imread(str(ROOT / "assets" / "demo.jpg"))[..., ::-1])
+    faces = Detector().detect(image)
+    a = AttributeClassifier(tmp_path / "smile.pt").predict(image, faces.boxes_xyxy, faces.landmarks)
+    b = AttributeClassifier(tmp_path / "smile.pt", runtime="ort").predict(image, faces.boxes_xyxy, faces.landmarks)
+    assert faces.landmarks is not None and len(a) == len(faces) >= 5 and np.allclose(a, b, atol=1e-5)
