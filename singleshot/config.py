@@ -79,17 +79,27 @@ class AugmentConfig:
     blank_p: float = 0.0  # the photo replaced by a blank canvas of such a colour, no face (needs min_negatives_per_image)
     lowres_p: float = 0.0  # the crop shrunk and enlarged back (a small photo shown large); 0: off
     lowres_scale: tuple[float, float] = (0.2, 0.6)  # its shrink factor range
+    face_crop_p: float = 0.0  # one face cut out (a face crop dataset's photo) and placed on a canvas; 0: off
+    face_crop_scale: tuple[float, float] = (1.0, 1.6)  # the cut's side, in the face's long sides (< 1: through the face)
+    face_crop_canvas: float = 3.0  # the canvas's largest side, in cut sides
+    face_crop_negative: float = 0.0  # share of those cuts made anywhere in the photo (mostly no face)
 
     def __post_init__(self) -> None:
         # checked here so that a bad override is refused in one line before any data is read
         for name in ("zoom_out_p", "data_anchor_p", "flip_p", "grayscale_p", "rotate90_p", "canvas_fill_p",
-                     "blank_p", "lowres_p"):
+                     "blank_p", "lowres_p", "face_crop_p",
+                     "face_crop_negative"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         lo, hi = self.lowres_scale
         if not 0.0 < lo <= hi <= 1.0:
             raise ValueError(f"lowres_scale must be 0 < low <= high <= 1, got {tuple(self.lowres_scale)}")
+        lo, hi = self.face_crop_scale
+        if not 0.1 <= lo <= hi:
+            raise ValueError(f"face_crop_scale must be 0.1 <= low <= high, got {tuple(self.face_crop_scale)}")
+        if self.face_crop_canvas < 1.0:
+            raise ValueError(f"face_crop_canvas must be >= 1, got {self.face_crop_canvas}")
 
 
 @dataclass

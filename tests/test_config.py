@@ -24,6 +24,9 @@ def test_overrides_are_typed():
         ("data.augment.blank_p=2", "blank_p must be in"),
         ("data.augment.grayscale_p=-0.1", "grayscale_p must be in"),
         ("data.augment.lowres_scale=[0.5,1.5]", "lowres_scale must be"),
+        ("data.augment.face_crop_p=1.5", "face_crop_p must be in"),
+        ("data.augment.face_crop_scale=[0,1]", "face_crop_scale must be"),
+        ("data.augment.face_crop_canvas=0.5", "face_crop_canvas must be"),
         ("train.min_negatives_per_image=-1", "min_negatives_per_image must be"),
     ],
 )

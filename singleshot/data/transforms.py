@@ -532,18 +532,70 @@ def random_square_crop(
             keep = inside[t]
     else:
         side_t, left_t, top_t = int(side[0]), int(left[0]), int(top[0])
-    x1, y1 = max(left_t, 0), max(top_t, 0)
-    x2, y2 = min(left_t + side_t, w), min(top_t + side_t, h)
-    if left_t >= 0 and top_t >= 0 and left_t + side_t <= w and top_t + side_t <= h:
+    return _cut_square(image, boxes_xyxy, labels, ignore, left_t, top_t, side_t, fill_rgb, keep if k else None)
+
+
+def _cut_square(image: np.ndarray, boxes_xyxy: np.ndarray, labels: np.ndarray, ignore: np.ndarray, left: int,
+                top: int, side: int, fill_rgb: Sequence[float], keep: np.ndarray | None) -> Arrays:
+    """The ``side`` square at ``(left, top)`` (the part outside the image filled with ``fill_rgb``), with the boxes
+    ``keep`` selects clipped to it and moved into its frame (None: no boxes)."""
+    h, w = image.shape[:2]
+    x1, y1 = max(left, 0), max(top, 0)
+    x2, y2 = min(left + side, w), min(top + side, h)
+    if left >= 0 and top >= 0 and left + side <= w and top + side <= h:
         cropped = image[y1:y2, x1:x2]  # a view: the resize that follows reads it directly
     else:
-        cropped = np.empty((side_t, side_t, 3), np.uint8)
+        cropped = np.empty((side, side, 3), np.uint8)
         cropped[:] = _fill_uint8(fill_rgb)
-        cropped[y1 - top_t : y2 - top_t, x1 - left_t : x2 - left_t] = image[y1:y2, x1:x2]
-    if not k:
+        cropped[y1 - top : y2 - top, x1 - left : x2 - left] = image[y1:y2, x1:x2]
+    if keep is None:
         return cropped, boxes_xyxy, labels, ignore
-    boxes = _shift(_clip_boxes(boxes_xyxy[keep], x1, y1, x2, y2), -left_t, -top_t)
+    boxes = _shift(_clip_boxes(boxes_xyxy[keep], x1, y1, x2, y2), -left, -top)
     return cropped, boxes, labels[keep], ignore[keep]
+
+
+def face_crop(
+    image: np.ndarray,
+    boxes_xyxy: np.ndarray,
+    labels: np.ndarray,
+    ignore: np.ndarray,
+    rng: np.random.Generator,
+    cut_range: tuple[float, float] = (1.0, 1.6),
+    min_face_px: float = 32.0,
+    fill_rgb: Sequence[float] = IMAGENET_MEAN_RGB,
+    around_face: bool = True,
+) -> Arrays:
+    """A square cut around one labelled face, ``uniform(*cut_range)`` times its box's long side: the photo a face
+    crop dataset holds (GENKI-4K's Haar crops, LFW's 64 px crops), which :class:`SSDAugmentation` then places on a
+    plain canvas. Web photos never show a face whose photo ends at its chin and brow, and a detector trained on them
+    alone misses such faces (docs/model_card.md, "Face crops on a canvas").
+
+    The face is drawn among those of long side ``min_face_px`` or more (none: the sample is returned as it is) and
+    placed at random inside the cut. A cut below the face's size goes through it and its box is clipped (the
+    default range does not: such boxes of face parts made a detector report more parts of large faces). The
+    part of the cut outside the photo is filled with ``fill_rgb``; other boxes whose centre lies inside are kept,
+    clipped. ``around_face=False``: a cut of the same size anywhere in the photo (mostly no face: a neck, a shirt,
+    a wall, as a face crop dataset's failed crops are), so that a small photo on a canvas is not a face by itself.
+    """
+    sides = np.maximum(boxes_xyxy[:, 2] - boxes_xyxy[:, 0], boxes_xyxy[:, 3] - boxes_xyxy[:, 1])
+    candidates = np.flatnonzero(~ignore & (sides >= min_face_px))
+    if not candidates.size:
+        return image, boxes_xyxy, labels, ignore
+    k = int(rng.choice(candidates))
+    side = max(round(float(sides[k]) * rng.uniform(*cut_range)), 1)
+    if around_face:
+        box = boxes_xyxy[k, :4].astype(np.float64)
+        slack = np.maximum(side - (box[2:] - box[:2]), 0.0) / 2  # how far the face can move and stay inside the cut
+        centre = (box[:2] + box[2:]) / 2 + rng.uniform(-1.0, 1.0, size=2) * slack
+        left, top = (round(float(c) - side / 2) for c in centre)
+    else:
+        h, w = image.shape[:2]
+        left, top = (int(rng.integers(0, max(n - side, 0) + 1)) for n in (w, h))
+    centres = _centres(boxes_xyxy)
+    keep = ((centres[:, 0] > left) & (centres[:, 0] < left + side) & (centres[:, 1] > top)
+            & (centres[:, 1] < top + side))
+    keep[k] |= around_face
+    return _cut_square(image, boxes_xyxy, labels, ignore, left, top, side, fill_rgb, keep)
 
 
 def data_anchor_sample(
@@ -759,6 +811,11 @@ class SSDAugmentation:
             the loss's ``min_negatives_per_image`` > 0 (no face, no hard negatives otherwise); 0: off, no draw made.
         lowres_prob: probability of :func:`low_resolution` on the resized crop (``lowres_scale`` its factor
             range); 0: off, no draw made.
+        face_crop_prob: probability of :func:`face_crop` (cut ``face_crop_scale`` times a face's side) placed on a
+            canvas up to ``face_crop_canvas`` times its side (:func:`zoom_out`, in the canvas colour drawn above),
+            instead of data-anchor sampling, zoom-out and the crop: a face crop shown in a photo; 0: off, no draw
+            made. ``face_crop_negative`` of those cuts are of the same size anywhere in the photo, mostly without
+            a face (teaches with ``min_negatives_per_image`` > 0).
         interpolation: OpenCV interpolation of the resize.
         normalize: False: return the image uint8 (a quarter of the bytes between processes and to a GPU), for
             :func:`normalize_batch` where the network runs.
@@ -793,6 +850,10 @@ class SSDAugmentation:
         blank_prob: float = 0.0,
         lowres_prob: float = 0.0,
         lowres_scale: tuple[float, float] = (0.2, 0.6),
+        face_crop_prob: float = 0.0,
+        face_crop_scale: tuple[float, float] = (1.0, 1.6),
+        face_crop_canvas: float = 3.0,
+        face_crop_negative: float = 0.0,
         interpolation: int = cv2.INTER_LINEAR,
         normalize: bool = True,
     ) -> None:
@@ -839,6 +900,12 @@ class SSDAugmentation:
         if not 0.0 < low <= high <= 1.0:
             raise ValueError(f"lowres_scale must be 0 < low <= high <= 1, got {lowres_scale}")
         self.lowres_scale = (low, high)
+        self.face_crop_prob = _check_probability("face_crop_prob", face_crop_prob)
+        self.face_crop_scale = _check_range("face_crop_scale", face_crop_scale, 0.1)
+        if face_crop_canvas < 1.0:
+            raise ValueError(f"face_crop_canvas must be >= 1, got {face_crop_canvas}")
+        self.face_crop_canvas = float(face_crop_canvas)
+        self.face_crop_negative = _check_probability("face_crop_negative", face_crop_negative)
         self.interpolation = interpolation
 
     def __repr__(self) -> str:
@@ -847,7 +914,8 @@ class SSDAugmentation:
             f"zoom_out_prob={self.zoom_out_prob}, max_zoom_out={self.max_zoom_out}, crop={self.crop}, "
             f"crop_mode={self.crop_mode!r}, "
             f"flip_prob={self.flip_prob}, grayscale_prob={self.grayscale_prob}, rotate90_prob={self.rotate90_prob}, "
-            f"canvas_fill_prob={self.canvas_fill_prob}, blank_prob={self.blank_prob}, lowres_prob={self.lowres_prob})"
+            f"canvas_fill_prob={self.canvas_fill_prob}, blank_prob={self.blank_prob}, lowres_prob={self.lowres_prob}, "
+            f"face_crop_prob={self.face_crop_prob})"
         )
 
     def __call__(
@@ -874,6 +942,14 @@ class SSDAugmentation:
                 contrast_range=self.contrast_range, saturation_range=self.saturation_range,
                 hue_delta_deg=self.hue_delta_deg,
             )
+        if self.face_crop_prob > 0 and rng.random() < self.face_crop_prob:  # drawn only when on: streams kept
+            around_face = not (self.face_crop_negative > 0 and rng.random() < self.face_crop_negative)
+            cut = face_crop(*sample, rng, cut_range=self.face_crop_scale, fill_rgb=fill, around_face=around_face)
+            if cut[0] is not sample[0]:  # a cut was made (no face of 32 px or more: the usual steps below)
+                flip = rng.random() < self.flip_prob
+                sample = resize(*zoom_out(*cut, rng, max_zoom_out=self.face_crop_canvas, fill_rgb=fill), self.size,
+                                self.interpolation)
+                return self._finish(horizontal_flip(*sample) if flip else sample, rng)
         if self.data_anchor_prob > 0 and rng.random() < self.data_anchor_prob:
             sampled = data_anchor_sample(*sample, rng, self.anchor_sizes, self.size, fill_rgb=fill)
             if sampled is not None:

@@ -140,6 +140,10 @@ class Trainer:
             blank_prob=a.blank_p,
             lowres_prob=a.lowres_p,
             lowres_scale=tuple(a.lowres_scale),
+            face_crop_prob=a.face_crop_p,
+            face_crop_scale=tuple(a.face_crop_scale),
+            face_crop_canvas=a.face_crop_canvas,
+            face_crop_negative=a.face_crop_negative,
             normalize=False,  # batches travel as uint8 and are normalised where the network runs (fit)
         )
 

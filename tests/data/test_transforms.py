@@ -17,6 +17,7 @@ from singleshot.data.transforms import (
     AugmentedSample,
     SSDAugmentation,
     as_arrays,
+    face_crop,
     horizontal_flip,
     low_resolution,
     normalize_batch,
@@ -619,3 +620,62 @@ def test_blank_prob_replaces_the_photo_by_a_plain_frame_without_faces():
     assert len(kept.boxes_xyxy) >= 1
     with pytest.raises(ValueError, match="blank_prob"):
         SSDAugmentation((32, 32), blank_prob=1.5)
+
+
+def test_face_crop_cuts_a_square_around_one_face():
+    image = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    boxes = np.array([[50, 60, 110, 120], [150, 150, 165, 165], [10, 140, 70, 200]], np.float32)
+    labels, ignore = np.array([1, 1, 1]), np.array([False, False, True])  # a 15 px face, an ignored one
+    for seed in range(30):
+        out, kept, _, kept_ignore = face_crop(image, boxes, labels, ignore, np.random.default_rng(seed))
+        side = out.shape[0]
+        assert out.shape == (side, side, 3) and 60 - 1 <= side <= 1.6 * 60 + 1
+        assert len(kept) == 1 and not kept_ignore[0]  # the 60 px face: the others lie outside the cut
+        assert kept[0, :4].min() >= 0 and kept[0, :4].max() <= side
+        np.testing.assert_allclose(kept[0, 2:4] - kept[0, :2], [60, 60], atol=1.01)  # whole: not cut through
+    # a cut through the face: its box clipped to the cut on every side
+    out, kept, _, _ = face_crop(image, boxes, labels, ignore, np.random.default_rng(0), cut_range=(0.5, 0.5))
+    np.testing.assert_allclose(kept[0, :4], [0, 0, 30, 30])
+    # the cut's pixels are the photo's (the cut lies inside it here)
+    out, kept, _, _ = face_crop(image, boxes[:1], labels[:1], ignore[:1], np.random.default_rng(0),
+                                cut_range=(1.0, 1.0))
+    y, x = np.argwhere((image == out[0, 0]).all(axis=2))[0]
+    np.testing.assert_array_equal(image[y : y + 60, x : x + 60], out)
+    # a cut of the same size anywhere: a face only where its centre falls inside, and then whole or clipped
+    empty = 0
+    for seed in range(30):
+        out, kept, _, _ = face_crop(image, boxes[:1], labels[:1], ignore[:1], np.random.default_rng(seed),
+                                    around_face=False)
+        assert 60 - 1 <= out.shape[0] <= 1.6 * 60 + 1 and len(kept) <= 1
+        empty += len(kept) == 0
+    assert 10 <= empty < 30
+    # no face of 32 px or more that is not ignored: the sample as it was
+    small = face_crop(image, boxes[1:], labels[1:], ignore[1:], np.random.default_rng(0))
+    assert small[0] is image and np.array_equal(small[1], boxes[1:])
+
+
+def test_face_crop_prob_shows_a_face_crop_on_a_canvas():
+    image = np.full((200, 200, 3), 77, np.uint8)
+    boxes, labels, ignore = np.array([[50, 60, 110, 120]], np.float32), np.ones(1, np.int64), np.zeros(1, bool)
+    sides = []
+    for seed in range(30):
+        out = _geometric_only((90, 90), face_crop_prob=1.0, canvas_fill_prob=1.0, normalize=False)(
+            image, boxes, labels, ignore, np.random.default_rng(seed))
+        assert len(out.boxes_xyxy) == 1
+        sides.append(float(out.boxes_xyxy[0, 2] - out.boxes_xyxy[0, 0]))  # in output widths
+    # a cut of 1-1.6 face sides on a canvas of 1-3 cut sides: the face spans 1 / 4.8 to all of the output
+    assert min(sides) >= 1 / 4.8 - 0.01 and max(sides) <= 1.0 + 1e-6 and max(sides) > 2 * min(sides)
+    fills = _geometric_only((90, 90), face_crop_prob=1.0, face_crop_canvas=1.0, normalize=False)(
+        image, boxes, labels, ignore, np.random.default_rng(0))
+    assert fills.boxes_xyxy[0, 2] - fills.boxes_xyxy[0, 0] >= 1 / 1.6 - 0.01  # no canvas: the face fills the photo
+    # off: the same draws and output as before the option existed
+    a = _geometric_only((90, 90))(image, boxes, labels, ignore, np.random.default_rng(3))
+    b = _geometric_only((90, 90), face_crop_prob=0.0)(image, boxes, labels, ignore, np.random.default_rng(3))
+    assert torch.equal(a.image, b.image) and torch.equal(a.boxes_xyxy, b.boxes_xyxy)
+    faceless = sum(len(_geometric_only((90, 90), face_crop_prob=1.0, face_crop_negative=1.0)(
+        image, boxes, labels, ignore, np.random.default_rng(seed)).boxes_xyxy) == 0 for seed in range(20))
+    assert faceless >= 10  # the cuts made anywhere in the photo mostly miss its one face
+    for bad, match in [({"face_crop_negative": -0.5}, "face_crop_negative"), ({"face_crop_prob": 1.5}, "face_crop_prob"), ({"face_crop_scale": (0.05, 1.0)}, "face_crop_scale"),
+                       ({"face_crop_canvas": 0.5}, "face_crop_canvas")]:
+        with pytest.raises(ValueError, match=match):
+            SSDAugmentation((32, 32), **bad)

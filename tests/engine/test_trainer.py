@@ -237,9 +237,13 @@ def test_augment_config_reaches_the_training_transform(tmp_path):
     config = tiny_config(tmp_path, "run")
     config.data.augment.canvas_fill_p, config.data.augment.lowres_p = 0.5, 0.2
     config.data.augment.lowres_scale, config.data.augment.blank_p = (0.25, 0.5), 0.05
+    config.data.augment.face_crop_p, config.data.augment.face_crop_scale = 0.1, (0.9, 1.2)
+    config.data.augment.face_crop_canvas = 2.5
     transform = Trainer(config, progress=False)._transform(create_model("face_slim", num_classes=2).prior_spec)
     assert (transform.canvas_fill_prob, transform.lowres_prob, transform.lowres_scale) == (0.5, 0.2, (0.25, 0.5))
     assert transform.blank_prob == 0.05
+    assert (transform.face_crop_prob, transform.face_crop_scale, transform.face_crop_canvas) == (0.1, (0.9, 1.2), 2.5)
     default = Trainer(tiny_config(tmp_path, "off"), progress=False)._transform(
         create_model("face_slim", num_classes=2).prior_spec)
     assert default.canvas_fill_prob == 0.0 and default.lowres_prob == 0.0  # off unless a recipe asks
+    assert default.face_crop_prob == 0.0
