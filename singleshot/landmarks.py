@@ -39,25 +39,48 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """
     src = np.asarray(src, np.float64).reshape(-1, 2)
     dst = np.asarray(dst, np.float64).reshape(-1, 2)
-    ok = ~(np.isnan(src).any(1) | np.isnan(dst).any(1))
-    src, dst = src[ok], dst[ok]
-    if len(src) < 2:
-        raise ValueError(f"a similarity needs two or more known points, got {len(src)}")
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    var_s = (s**2).sum() / len(src)
-    if var_s <= 0:
+    matrices, known = similarity_transforms(src[None], dst[None])
+    if known[0] < 2:
+        raise ValueError(f"a similarity needs two or more known points, got {known[0]}")
+    if np.isnan(matrices[0]).any():
         raise ValueError("the points coincide: no similarity is defined")
+    return matrices[0]
+
+
+def similarity_transforms(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`similarity_transform` for ``K`` faces at once (it runs on every detection of every frame).
+
+    Args:
+        src, dst: ``(K, N, 2)`` corresponding points (either may be ``(N, 2)``, shared by all faces); pairs with a
+            NaN in either are left out, face by face.
+
+    Returns:
+        ``(K, 2, 3)`` matrices (NaN for a face with fewer than two usable pairs, or all at one place) and ``(K,)``
+        how many pairs each face had.
+    """
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    src, dst = np.broadcast_arrays(src.reshape(-1, *src.shape[-2:]), dst.reshape(-1, *dst.shape[-2:]))
+    known = ~(np.isnan(src).any(-1) | np.isnan(dst).any(-1))  # (K, N)
+    count = known.sum(1)
+    weight = known[..., None]
+    safe = np.maximum(count, 1)[:, None]
+    mu_s = np.where(weight, src, 0.0).sum(1) / safe  # (K, 2)
+    mu_d = np.where(weight, dst, 0.0).sum(1) / safe
+    s = np.where(weight, src - mu_s[:, None], 0.0)
+    d = np.where(weight, dst - mu_d[:, None], 0.0)
+    spread = (s**2).sum((1, 2))
     # In the plane Umeyama's rotation and scale have a closed form: with points as complex numbers, the a that
     # minimises sum |d - a s|^2 is sum(conj(s) d) / sum |s|^2 (|a| the scale, arg a the angle); equal to the SVD
-    # solution with its reflection check, and several times cheaper per face (it runs on every detection).
-    re = (s[:, 0] * d[:, 0] + s[:, 1] * d[:, 1]).sum() / (len(src) * var_s)
-    im = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum() / (len(src) * var_s)
-    block = np.array([[re, -im], [im, re]])  # scale x rotation
-    matrix = np.empty((2, 3))
-    matrix[:, :2] = block
-    matrix[:, 2] = mu_d - block @ mu_s
-    return matrix
+    # solution with its reflection check, and several times cheaper per face.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        re = (s[..., 0] * d[..., 0] + s[..., 1] * d[..., 1]).sum(1) / spread
+        im = (s[..., 0] * d[..., 1] - s[..., 1] * d[..., 0]).sum(1) / spread
+    matrices = np.empty((len(src), 2, 3))
+    matrices[:, 0, 0], matrices[:, 0, 1], matrices[:, 1, 0], matrices[:, 1, 1] = re, -im, im, re
+    matrices[:, :, 2] = mu_d - np.einsum("kij,kj->ki", matrices[:, :, :2], mu_s)
+    matrices[(count < 2) | ~(spread > 0)] = np.nan
+    return matrices, count
 
 
 def box_from_points(points: np.ndarray, template: np.ndarray = TEMPLATE_112, side: float = 112.0,
@@ -75,15 +98,9 @@ def box_from_points(points: np.ndarray, template: np.ndarray = TEMPLATE_112, sid
     centre = side / 2
     corners = np.array([[centre - half, centre - half], [centre + half, centre - half],
                         [centre + half, centre + half], [centre - half, centre + half]])
-    boxes = np.full((len(points), 4), np.nan)
-    for k, face in enumerate(points):
-        try:
-            m = similarity_transform(template, face)
-        except ValueError:
-            continue
-        mapped = corners @ m[:, :2].T + m[:, 2]
-        boxes[k] = [*mapped.min(0), *mapped.max(0)]
-    return boxes
+    matrices, _ = similarity_transforms(template, points.reshape(-1, len(template), 2))  # NaN where undefined
+    mapped = np.einsum("cj,kij->kci", corners, matrices[:, :, :2]) + matrices[:, None, :, 2]  # (K, 4, 2)
+    return np.concatenate([mapped.min(1), mapped.max(1)], axis=1)
 
 
 def aligned_template(size: int = 112, scale: float = 1.0) -> np.ndarray:
@@ -115,12 +132,9 @@ def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112, scale
     border = ({"borderMode": cv2.BORDER_REPLICATE} if fill_rgb is None
               else {"borderMode": cv2.BORDER_CONSTANT, "borderValue": tuple(int(v) for v in fill_rgb)})
     crops = np.zeros((len(landmarks), size, size, 3), np.uint8)
-    for k, points in enumerate(np.asarray(landmarks, np.float64)):
-        try:
-            matrix = similarity_transform(points, template)
-        except ValueError:
-            continue
-        crops[k] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, **border)
+    matrices, _ = similarity_transforms(np.asarray(landmarks, np.float64).reshape(-1, len(template), 2), template)
+    for k in np.flatnonzero(~np.isnan(matrices).any(axis=(1, 2))):
+        crops[k] = cv2.warpAffine(image, matrices[k], (size, size), flags=cv2.INTER_LINEAR, **border)
     return crops
 
 

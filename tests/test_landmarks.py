@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from singleshot.landmarks import TEMPLATE_112, box_from_points, similarity_transform
+from singleshot.landmarks import TEMPLATE_112, box_from_points, similarity_transform, similarity_transforms
 
 
 def test_similarity_recovers_a_hand_made_transform():
@@ -23,6 +23,21 @@ def test_similarity_skips_unknown_points_and_refuses_too_few():
     np.testing.assert_allclose(m, [[3, 0, 0], [0, 3, 0]], atol=1e-9)
     with pytest.raises(ValueError, match="two or more"):
         similarity_transform(src[:1], src[:1])
+
+
+def test_similarity_of_many_faces_at_once_is_each_face_own():
+    rng = np.random.default_rng(0)
+    faces = TEMPLATE_112[None] * rng.uniform(0.5, 3, (4, 1, 1)) + rng.uniform(0, 200, (4, 1, 2))
+    faces += rng.normal(0, 2, faces.shape)
+    faces[1, 2:] = np.nan  # two known points: still defined
+    faces[2, 1:] = np.nan  # one: undefined
+    faces[3] = faces[3, :1]  # all at one place: undefined
+    matrices, known = similarity_transforms(faces, TEMPLATE_112)
+    assert matrices.shape == (4, 2, 3) and known.tolist() == [5, 2, 1, 5]
+    for k in (0, 1):
+        np.testing.assert_allclose(matrices[k], similarity_transform(faces[k], TEMPLATE_112), atol=1e-9)
+    assert np.isnan(matrices[2:]).all()
+    assert similarity_transforms(np.zeros((0, 5, 2)), TEMPLATE_112)[0].shape == (0, 2, 3)
 
 
 def test_box_from_points_of_the_template_is_its_square():
