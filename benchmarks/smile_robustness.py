@@ -4,7 +4,7 @@ another dataset (each crop grayscale, enlarged to 128 px in a 256 px canvas, thr
 
     python benchmarks/smile_robustness.py [--attribute smile|CKPT] [--weights DETECTOR] [--points CKPT] [--no-head]
         [--json out.json] [--misses DIR] [--zooms 1.0,1.25,0.8] [--background 128] [--interpolation cubic]
-        [--input-size 640] [--faces-only retinaface]
+        [--input-size 640] [--faces-only retinaface] [--thresholds 0.3,0.4,0.5,0.6,0.7]
 
 ``--zooms`` adds grey end-to-end rows whose crops were zoomed first (1.25: a tighter crop, the face's edges cut, as
 in datasets cropped closer than GENKI-4K's Haar boxes; 0.8: looser, the border repeated). ``--misses DIR`` writes the end-to-end photos whose face was not found (grey ones), named by crop and best score,
@@ -20,6 +20,9 @@ was made, which another dataset's photos need not share. ``--input-size`` is the
 finds a face at score >= 0.5, in the colour crop on the canvas at a 640 px long side: GENKI-4K's crops were cut
 by a Haar detector and about 65 of its 1,200 test crops hold no face (a neck, a shirt, a wall), which end to end
 count as errors whatever the head does, and which another set's face crops need not hold.
+
+``--thresholds`` adds, to each end-to-end row, the accuracy at other decision thresholds (a face not found
+still counts as wrong).
 
 Accuracy is at the head's decision threshold (0.5 unless the checkpoint stores one); ROC AUC does not depend on it.
 End to end, a crop whose face is not found at score >= 0.5 counts as wrong in the accuracy (``found`` says how many
@@ -159,11 +162,17 @@ def main(argv: list[str] | None = None) -> dict:
                         help="end to end, the detector's long side (640, its default: a 256 px photo is enlarged)")
     parser.add_argument("--interpolation", choices=sorted(INTERPOLATIONS), default="cubic",
                         help="end to end, how the crop is enlarged to 128 px")
+    parser.add_argument("--thresholds", default="",
+                        help="end to end, also the accuracy at these decision thresholds, e.g. 0.3,0.4,0.5,0.6,0.7")
     parser.add_argument("--faces-only", default=None, metavar="PEER",
                         help="keep the crops in which this peer detector (e.g. retinaface) finds a face at >= 0.5")
     args = parser.parse_args(argv)
     if not 0 <= args.background <= 255:
         parser.error(f"--background: a grey level 0-255, got {args.background}")
+    try:
+        thresholds = [float(t) for t in args.thresholds.split(",") if t.strip()]
+    except ValueError:
+        parser.error(f"--thresholds: comma-separated numbers, got {args.thresholds!r}")
 
     head = AttributeClassifier(args.attribute, threads=2)
     threshold = float(head.metrics.get("threshold", 0.5))
@@ -217,6 +226,9 @@ def main(argv: list[str] | None = None) -> dict:
             result[key] = row
             print(f"  {key}: found {row['found']}/{len(labels)}, accuracy {row['accuracy']:.3f} "
                   f"(on found faces {row['accuracy_found']:.3f}), AUC {row['auc']:.3f}")
+            if thresholds:
+                row["accuracy_at"] = {t: float((((probs >= t) == labels) & found).mean()) for t in thresholds}
+                print("    accuracy at " + " / ".join(f"{t:g}: {a:.3f}" for t, a in row["accuracy_at"].items()))
         if args.misses:
             write_misses(Path(args.misses), missed, detector)
     if args.json:
