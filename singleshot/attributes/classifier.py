@@ -91,17 +91,9 @@ class AttributeClassifier:
 
     def export_onnx(self, path: str | Path) -> Path:
         """Write the network as ONNX: ``crops (K, 3, S, S)`` normalised RGB -> ``logits (K, 1)`` (outcome 1)."""
-        import warnings
+        from singleshot.deploy.onnx_export import export_crop_network
 
-        path = Path(path)
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                self.net, (torch.zeros(1, 3, self.input_size, self.input_size),), str(path), input_names=["crops"],
-                output_names=["logits"], dynamic_axes={"crops": {0: "faces"}, "logits": {0: "faces"}},
-                opset_version=17, dynamo=False,
-            )
-        return path
+        return export_crop_network(self.net, self.input_size, path, "logits")
 
     def _ort_session(self):
         from singleshot.deploy.runtimes import crop_network_session

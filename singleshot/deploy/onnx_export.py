@@ -371,3 +371,25 @@ def same_detections(
             return False
         unpaired[np.argmax(near)] = False
     return True
+
+
+def export_crop_network(net: nn.Module, input_size: int, path: str | Path, output_name: str,
+                        uint8_mean_std: tuple | None = None) -> Path:
+    """Write a small per-face network (points, attributes) as ONNX with a dynamic face axis: ``crops (K, 3, S, S)``
+    normalised float32 RGB -> ``output_name (K, ...)``; with ``uint8_mean_std`` ``(mean_rgb, std_rgb)``, ``crops
+    (K, S, S, 3)`` uint8 RGB as cut from a photo, normalised inside the graph
+    (:class:`singleshot.models.layers.Uint8Input`)."""
+    from singleshot.models.layers import Uint8Input
+
+    path = Path(path)
+    if uint8_mean_std is None:
+        example = torch.zeros(1, 3, input_size, input_size)
+    else:
+        net = Uint8Input(net, *uint8_mean_std)
+        example = torch.zeros(1, input_size, input_size, 3, dtype=torch.uint8)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (example,), str(path), input_names=["crops"], output_names=[output_name],
+                          dynamic_axes={"crops": {0: "faces"}, output_name: {0: "faces"}}, opset_version=17,
+                          dynamo=False)
+    return path

@@ -103,21 +103,13 @@ def crop_network_session(net, input_size: int, mean_rgb, std_rgb, output_name: s
     small crops gains nothing from more threads anyway.
     """
     import tempfile
-    import warnings
 
     import onnxruntime as ort
-    import torch
 
-    from singleshot.models.layers import Uint8Input
+    from singleshot.deploy.onnx_export import export_crop_network
 
     path = Path(tempfile.mkdtemp(prefix=f"singleshot-{prefix}-")) / f"{prefix}_uint8.onnx"
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Uint8Input(net, mean_rgb, std_rgb), (torch.zeros(1, input_size, input_size, 3, dtype=torch.uint8),),
-            str(path), input_names=["crops"], output_names=[output_name],
-            dynamic_axes={"crops": {0: "faces"}, output_name: {0: "faces"}}, opset_version=17, dynamo=False,
-        )
+    export_crop_network(net, input_size, path, output_name, uint8_mean_std=(mean_rgb, std_rgb))
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from singleshot.checkpoint import bundled_weights
@@ -87,17 +86,9 @@ class PointRefiner:
 
     def export_onnx(self, path: str | Path) -> Path:
         """Write the network as ONNX: ``crops (K, 3, S, S)`` normalised RGB -> ``points (K, 2P)`` in crop pixels / S."""
-        import warnings
+        from singleshot.deploy.onnx_export import export_crop_network
 
-        path = Path(path)
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                self.net, (torch.zeros(1, 3, self.input_size, self.input_size),), str(path), input_names=["crops"],
-                output_names=["points"], dynamic_axes={"crops": {0: "faces"}, "points": {0: "faces"}},
-                opset_version=17, dynamo=False,
-            )
-        return path
+        return export_crop_network(self.net, self.input_size, path, "points")
 
     def _ort_session(self):
         from singleshot.deploy.runtimes import crop_network_session
