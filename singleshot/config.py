@@ -86,9 +86,9 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         # checked here so that a bad override is refused in one line before any data is read
-        for name in ("zoom_out_p", "data_anchor_p", "flip_p", "grayscale_p", "rotate90_p", "canvas_fill_p",
-                     "blank_p", "lowres_p", "face_crop_p",
-                     "face_crop_negative"):
+        probabilities = ("zoom_out_p", "data_anchor_p", "flip_p", "grayscale_p", "rotate90_p", "canvas_fill_p",
+                         "blank_p", "lowres_p", "face_crop_p", "face_crop_negative")
+        for name in probabilities:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")

@@ -94,6 +94,16 @@ def _centres(boxes: np.ndarray) -> np.ndarray:
     return (boxes[:, :2] + boxes[:, 2:4]) / 2
 
 
+def _centres_inside(boxes_xyxy: np.ndarray, windows_xyxy: np.ndarray) -> np.ndarray:
+    """``(T, K)``: whether box k's centre lies strictly inside window t (``windows_xyxy`` ``(T, 4)``).
+
+    Strictly: a kept box clipped to its window is then non-empty on both axes.
+    """
+    centres = _centres(boxes_xyxy)[None]  # (1, K, 2)
+    windows = np.asarray(windows_xyxy)[:, None]  # (T, 1, 4)
+    return ((centres > windows[..., :2]) & (centres < windows[..., 2:4])).all(axis=2)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Output types
 # ----------------------------------------------------------------------------------------------------------------
@@ -449,7 +459,6 @@ def random_min_iou_crop(
     k = len(boxes_xyxy)
     if k:
         boxes_t = torch.from_numpy(np.ascontiguousarray(boxes_xyxy[:, :4], np.float32))
-        centres = _centres(boxes_xyxy)  # (K, 2)
     for _ in range(_MAX_CROP_ROUNDS):
         min_iou = min_iou_choices[int(rng.integers(len(min_iou_choices)))]
         if min_iou is None:
@@ -465,12 +474,7 @@ def random_min_iou_crop(
         if k:
             iou = pairwise_iou_xyxy(torch.from_numpy(crops.astype(np.float32)), boxes_t).numpy()  # (T, K)
             ok &= iou.max(axis=1) >= min_iou
-            inside = (  # (T, K): box centre strictly inside the crop
-                (centres[None, :, 0] > crops[:, None, 0])
-                & (centres[None, :, 0] < crops[:, None, 2])
-                & (centres[None, :, 1] > crops[:, None, 1])
-                & (centres[None, :, 1] < crops[:, None, 3])
-            )
+            inside = _centres_inside(boxes_xyxy, crops)  # (T, K)
             ok &= inside.any(axis=1)
         passed = np.flatnonzero(ok)
         if passed.size == 0:
@@ -515,13 +519,7 @@ def random_square_crop(
     top = np.where(side <= h, rng.integers(0, np.maximum(h - side, 0) + 1), -rng.integers(0, np.maximum(side - h, 0) + 1))
     t = 0
     if k:
-        centres = _centres(boxes_xyxy)  # (K, 2)
-        inside = (  # (T, K)
-            (centres[None, :, 0] > left[:, None])
-            & (centres[None, :, 0] < (left + side)[:, None])
-            & (centres[None, :, 1] > top[:, None])
-            & (centres[None, :, 1] < (top + side)[:, None])
-        )
+        inside = _centres_inside(boxes_xyxy, np.stack([left, top, left + side, top + side], axis=1))  # (T, K)
         passed = np.flatnonzero(inside.any(axis=1))
         if passed.size == 0:
             side_t, left_t, top_t = max(h, w), 0, 0
@@ -591,9 +589,7 @@ def face_crop(
     else:
         h, w = image.shape[:2]
         left, top = (int(rng.integers(0, max(n - side, 0) + 1)) for n in (w, h))
-    centres = _centres(boxes_xyxy)
-    keep = ((centres[:, 0] > left) & (centres[:, 0] < left + side) & (centres[:, 1] > top)
-            & (centres[:, 1] < top + side))
+    keep = _centres_inside(boxes_xyxy, np.array([[left, top, left + side, top + side]]))[0]  # (K,)
     keep[k] |= around_face
     return _cut_square(image, boxes_xyxy, labels, ignore, left, top, side, fill_rgb, keep)
 
@@ -648,10 +644,7 @@ def data_anchor_sample(
     interpolation = cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR
     out = cv2.warpAffine(image, matrix, (out_w, out_h), flags=interpolation, borderMode=cv2.BORDER_CONSTANT,
                          borderValue=_fill_uint8(fill_rgb))
-    centres = _centres(boxes_xyxy)
-    keep = (
-        (centres[:, 0] > left) & (centres[:, 0] < left + win_w) & (centres[:, 1] > top) & (centres[:, 1] < top + win_h)
-    )
+    keep = _centres_inside(boxes_xyxy, np.array([[left, top, left + win_w, top + win_h]]))[0]  # (K,)
     keep[j_face] = True
     boxes = _scale(_shift(boxes_xyxy[keep], -left, -top), ratio, ratio)
     boxes = _clip_boxes(boxes, 0, 0, out_w, out_h).astype(np.float32)
