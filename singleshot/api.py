@@ -27,7 +27,8 @@ def train(config: str | Path | None = None, overrides: Sequence[str] = (), *, ou
 def evaluate(data: str, *, weights: str | Path | None = None, predictions: str | Path | dict | None = None,
              protocol: str | None = None, data_options: dict[str, Any] | None = None, input_size: int = 640,
              min_score: float = 0.02, max_overlap: float = 0.45, top_k: int = 200, runtime: str | None = None,
-             threads: int | None = None, box_vote: bool = True, progress: bool = True, **protocol_options):
+             threads: int | None = None, box_vote: bool = True, large_face_pass: bool | str = "auto", progress: bool = True,
+             **protocol_options):
     """``singleshot eval --data FORMAT:PATH (--weights W | --predictions P)``: returns the ``EvalResult``.
 
     ``predictions`` may be a predictions JSON file, a WIDER FACE submission folder or a ``{key: (K, 6) rows}`` dict;
@@ -44,7 +45,8 @@ def evaluate(data: str, *, weights: str | Path | None = None, predictions: str |
         from singleshot.inference import predict_dataset
         from singleshot.predictor import Detector
 
-        detector = Detector(weights, input_size=input_size, threads=threads, runtime=runtime, box_vote=box_vote)
+        detector = Detector(weights, input_size=input_size, threads=threads, runtime=runtime, box_vote=box_vote,
+                            large_face_pass=large_face_pass)
         predictions, _ = predict_dataset(
             lambda images: detector.detect(images, min_score=min_score, max_overlap=max_overlap, top_k=top_k),
             annotations, batch_size=1, progress=progress,

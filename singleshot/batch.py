@@ -183,6 +183,7 @@ def detect_batch(
     min_score: float = 0.5,
     max_overlap: float = 0.45,
     top_k: int = 200,
+    large_face_pass: bool | str = "auto",
     batch_size: int = 8,
     fmt: str = "json",
     ray_address: str | None = None,
@@ -198,6 +199,7 @@ def detect_batch(
             ``ray_address``, e.g. ``auto`` or ``HEAD:6379``, as ``ray start --head`` prints).
         runtime: as :class:`~singleshot.predictor.Detector`'s; the ``ray`` engine defaults to ``ort`` (ONNX
             Runtime), a ``.pt`` checkpoint then being exported once per actor.
+        large_face_pass: as :class:`~singleshot.predictor.Detector`'s.
         threads: the runtime's threads (the ``ray`` engine: 1 per actor unless given).
         workers: Ray actors (default: every CPU of the local instance or cluster).
         fmt: ``json`` (``detections.json``) or ``parquet`` (shards of ``shard_images`` images).
@@ -220,7 +222,7 @@ def detect_batch(
     warn = warn or (lambda line: print(line, file=sys.stderr))
     groups = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     options = {"min_score": min_score, "max_overlap": max_overlap, "top_k": top_k}
-    detector_options = {"input_size": input_size, "box_vote": box_vote}
+    detector_options = {"input_size": input_size, "box_vote": box_vote, "large_face_pass": large_face_pass}
     report = BatchReport(engine)
     start = time.perf_counter()
     if engine == "local":

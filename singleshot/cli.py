@@ -131,8 +131,7 @@ def _predict_dataset(data, args: argparse.Namespace) -> dict:
     from singleshot.inference import predict_dataset
 
     # boxes are what is scored: no point network
-    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime, not args.no_box_vote,
-                              points=None)
+    detector = _load_detector(args, points=None)
     predictions, missing = predict_dataset(
         lambda images: detector.detect(images, min_score=args.min_score, max_overlap=args.max_overlap,
                                        top_k=args.top_k),
@@ -198,12 +197,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_detector(weights, input_size: int, threads: int | None, runtime: str | None = None, box_vote: bool = True,
-                   points: str | None = "auto"):
+def _load_detector(args: argparse.Namespace, points: str | None = "auto"):
+    """The detector of the shared inference options (``_add_inference_options``)."""
     from singleshot.predictor import Detector
 
-    return Detector(weights, input_size=input_size, threads=threads, runtime=runtime, box_vote=box_vote,
-                    points=None if points == "off" else points)
+    return Detector(args.weights, input_size=args.input_size, threads=args.threads, runtime=args.runtime,
+                    box_vote=not args.no_box_vote, points=None if points == "off" else points,
+                    large_face_pass=False if args.no_large_face_pass else "auto")
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
@@ -233,8 +233,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             raise UserError(f"{v}: no such video file")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    detector = _load_detector(args.weights, args.input_size, args.threads, args.runtime, not args.no_box_vote,
-                              args.points)
+    detector = _load_detector(args, args.points)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     attributes = [a.strip() for a in (args.attributes or "").split(",") if a.strip()]
@@ -326,7 +325,8 @@ def _detect_batch(args: argparse.Namespace) -> int:
         raise UserError(f"{mode} writes detections of image files only: drop {', '.join(drawn) or videos[0]}")
     report = detect_batch(
         args.sources, args.out, engine=args.engine, weights=args.weights, runtime=args.runtime,
-        input_size=args.input_size, threads=args.threads, box_vote=not args.no_box_vote, min_score=args.min_score,
+        input_size=args.input_size, threads=args.threads, box_vote=not args.no_box_vote,
+        large_face_pass=False if args.no_large_face_pass else "auto", min_score=args.min_score,
         max_overlap=args.max_overlap, top_k=args.top_k, batch_size=args.batch_size, fmt=args.format,
         ray_address=args.ray_address, workers=args.workers, progress=not args.no_progress,
     )
@@ -408,6 +408,9 @@ def _add_inference_options(parser: argparse.ArgumentParser, min_score: float, pr
                         help=f"{prefix}PyTorch, ONNX Runtime or OpenCV DNN (default: torch for .pt, ort for .onnx)")
     parser.add_argument("--no-box-vote", action="store_true",
                         help=f"{prefix}plain NMS, without the box voting the model recommends (docs/deployment.md)")
+    parser.add_argument("--no-large-face-pass", action="store_true",
+                        help=f"{prefix}one pass per photo: no second pass at half the input size for the large faces "
+                             "of a small photo (docs/deployment.md)")
     _max_pixels_flag(parser)
 
 

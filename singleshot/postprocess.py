@@ -113,3 +113,52 @@ def postprocess(
         results.append(Detections(boxes_xyxy=best_boxes[i][m], scores=best_scores[i][m], labels=best_labels[i][m],
                                   landmarks=best_points[i][m] if best_points is not None else None))
     return results
+
+
+
+def merge_large_faces(main: Detections, coarse: Detections, large_side: float, max_overlap: float = 0.45,
+                      top_k: int = 200) -> Detections:
+    """One image's detections from two scales -> one set: large objects as the coarser scale sees them (the
+    multi-scale test of S3FD and PyramidBox: an image shrunk for its large faces, enlarged for its small ones).
+
+    Both sets are in the same (original) pixels. ``coarse`` detections of long side ``large_side`` or more are
+    taken, smaller ones dropped (the main scale sees small objects better). A ``main`` detection as large as that
+    gives way when the surest ``coarse`` detection of its label overlapping it with IoU > ``max_overlap`` (the same
+    object) is large too: the coarse scale then decides its box and score, which is how it rejects large false
+    detections. Every other ``main`` detection stays (none at that scale, or one it sees as small: a face near the
+    size limit), so the union finds what either scale finds. Class-aware NMS at ``max_overlap`` then settles
+    what is left between the two (a small face of the main scale against a large box of the coarse one: the higher
+    score). Sorted by score, ``top_k`` at most.
+
+    Returns:
+        :class:`Detections` (attributes are not carried: they are scored on the merged boxes).
+    """
+    from singleshot.boxes import pairwise_iou_xyxy
+    from singleshot.ops import batched_nms
+
+    def long_sides(d: Detections) -> Tensor:
+        return (d.boxes_xyxy[:, 2:] - d.boxes_xyxy[:, :2]).amax(dim=1)
+
+    large = long_sides(coarse) >= large_side  # (Kc,)
+    if not bool(large.any()):
+        return main
+    keep_main = torch.ones(len(main), dtype=torch.bool)
+    if len(main):
+        iou = pairwise_iou_xyxy(main.boxes_xyxy, coarse.boxes_xyxy)  # (Km, Kc)
+        same = (iou > max_overlap) & (main.labels[:, None] == coarse.labels[None, :])
+        # the coarse scale's surest box on the object: does that scale see it as large?
+        best = torch.where(same, coarse.scores[None, :], -1.0).argmax(dim=1)  # (Km,)
+        given_way = same.any(dim=1) & large[best] & (long_sides(main) >= large_side)
+        keep_main = ~given_way
+    parts = [(main, keep_main), (coarse, large)]
+    boxes = torch.cat([d.boxes_xyxy[k] for d, k in parts])
+    scores = torch.cat([d.scores[k] for d, k in parts])
+    labels = torch.cat([d.labels[k] for d, k in parts])
+    order = batched_nms(boxes, scores, labels, max_overlap)[:top_k]
+    with_points = main.landmarks is not None and coarse.landmarks is not None
+    return Detections(
+        boxes_xyxy=boxes[order],
+        scores=scores[order],
+        labels=labels[order],
+        landmarks=torch.cat([d.landmarks[k] for d, k in parts])[order] if with_points else None,
+    )

@@ -36,6 +36,7 @@ from singleshot.inference import (
 )
 from singleshot.models import SingleShotDetector
 from singleshot.models.layers import fuse_conv_bn
+from singleshot.postprocess import merge_large_faces
 from singleshot.structures import Detections
 
 ImageInput = np.ndarray | str | Path
@@ -47,6 +48,20 @@ class DetectorError(SingleshotError, ValueError):
 
 class WeightsNotFoundError(SingleshotError, FileNotFoundError):
     """The weights file does not exist."""
+
+
+#: A photo enlarged at least this many times to reach the input size also runs at half that size (``large_face_pass``).
+SMALL_PHOTO_ENLARGEMENT = 1.5
+
+#: Long side, in pixels of the main input, from which a detection of the large-face pass is taken: half of the
+#: 320x320 training crops. Larger faces are rare in those crops, and a small photo enlarged 2.5 times shows them
+#: at a fifth of the detail their size suggests; at half the input size they are what the model was trained on.
+LARGE_FACE_PX = 160
+
+
+def coarse_input_size(input_size: int) -> int:
+    """The long side of the large-face pass of a detector run at ``input_size``: half of it, on the padding grid."""
+    return round_up(int(input_size) // 2, PAD_MULTIPLE)
 
 
 #: Padding colour of ONNX inputs when the file does not say its mean (ImageNet's, every zoo model's).
@@ -93,6 +108,13 @@ class Detector:
             (:class:`singleshot.points.PointRefiner`): ``auto`` (the bundled ``face`` point network for a face
             detector, one whose classes are background and face, without a landmark head of its own), a registered
             name or a point checkpoint, or None (no points unless the model has a landmark head).
+        large_face_pass: ``auto`` (on for a face detector, one whose classes are background and face: the models
+            it was measured on), True or False. On: a photo enlarged :data:`SMALL_PHOTO_ENLARGEMENT` times or more
+            to reach ``input_size`` (a 256 px face crop at 640) runs again at half ``input_size``, and its
+            detections of :data:`LARGE_FACE_PX` or more (at ``input_size``) replace those of the main pass
+            (:func:`singleshot.postprocess.merge_large_faces`, the multi-scale test of S3FD and PyramidBox). A second,
+            smaller network run on such photos only; photos of ``input_size`` or near it, models with relative
+            priors (SSD300) and runtimes of a fixed input size run once.
 
     Example:
         >>> detector = Detector()                      # the bundled face model
@@ -109,6 +131,7 @@ class Detector:
         runtime: str | None = None,
         box_vote: bool = True,
         points: str | Path | None = "auto",
+        large_face_pass: bool | str = "auto",
     ) -> None:
         path = Path(weights) if weights is not None else bundled_weights()
         self._points_source = points
@@ -132,6 +155,13 @@ class Detector:
             self._setup_checkpoint(path, input_size, threads, fuse, box_vote)
         if points is not None and str(points) not in ("auto", "off"):
             _ = self.point_refiner  # a named point network is loaded (and checked) now, not at the first photo
+        if isinstance(large_face_pass, str) and large_face_pass != "auto":
+            raise DetectorError(f"large_face_pass must be True, False or 'auto', got {large_face_pass!r}")
+        self.large_face_pass = self._is_face_model() if large_face_pass == "auto" else bool(large_face_pass)
+
+    def _is_face_model(self) -> bool:
+        """Whether the classes are background and face (what ``auto`` settings key on)."""
+        return [n.lower() for n in self.class_names] == ["background", "face"]
 
     def _setup_checkpoint(self, path: Path, input_size: int, threads: int | None, fuse: bool, box_vote: bool) -> None:
         runtime = self.runtime
@@ -196,6 +226,7 @@ class Detector:
         detector.runtime = "torch"
         detector._backend = None
         detector._points_source = None
+        detector.large_face_pass = detector._is_face_model()
         return detector
 
     def _setup(self, model, class_names, mean_rgb, std_rgb, input_size, threads) -> None:
@@ -268,8 +299,44 @@ class Detector:
         single = isinstance(images, (np.ndarray, str, Path))
         items = [images] if single else list(images)
         arrays = [self._as_array(x) for x in items]
+        size = int(input_size or self.input_size)
+        results, times = self._run_pass(arrays, size, min_score, max_overlap, top_k)
+        if self.large_face_pass:
+            for i, array in enumerate(arrays):
+                coarse = self._coarse_size(array, size)
+                if coarse is None:
+                    continue
+                found, more = self._run_pass([array], coarse, min_score, max_overlap, top_k)
+                start = time.perf_counter()
+                # a face of LARGE_FACE_PX at the main scale, in the photo's pixels
+                large_side = LARGE_FACE_PX * max(array.shape[:2]) / size
+                results[i] = merge_large_faces(results[i], found[0], large_side, max_overlap, top_k)
+                more[2] += (time.perf_counter() - start) * 1000  # the merge is post-processing
+                times = [a + b for a, b in zip(times, more)]
+        points_ms = self._place_points(results, arrays)  # before the attributes: aligned crops need the points
+        self.timing = Timing(*times, self._score_attributes(results, arrays, attributes), points_ms)
+        return results[0] if single else results
+
+    def _coarse_size(self, array: np.ndarray, size: int) -> int | None:
+        """The long side of the large-face pass for a photo run at ``size`` (None: no such pass): half of ``size``
+        for a photo enlarged at least :data:`SMALL_PHOTO_ENLARGEMENT` times, by a model with priors in pixels on a
+        runtime of any input size. Relative priors (SSD's) shrink with the input: at half size such a model sees
+        the same objects against the same priors, with less detail."""
+        square = self._square if self._backend is not None else self._torch.square
+        if square or (self._backend is not None and self._backend.fixed_size):
+            return None
+        if size < SMALL_PHOTO_ENLARGEMENT * max(array.shape[:2]):
+            return None
+        return coarse_input_size(size)
+
+    def _run_pass(self, arrays: list[np.ndarray], size: int, min_score: float, max_overlap: float,
+                  top_k: int) -> tuple[list[Detections], list[float]]:
+        """One scale: the images at long side ``size`` through the network and post-processing -> their detections
+        in original pixels (no points, no attributes) and the milliseconds of the three stages."""
+        import time
+
         start = time.perf_counter()
-        batch, scales = self.preprocess(arrays, input_size)
+        batch, scales = self.preprocess(arrays, size)
         t1 = time.perf_counter()
         if self._backend is not None:
             from singleshot.deploy.numpy_ops import postprocess_numpy
@@ -291,10 +358,7 @@ class Detector:
                                               landm=outputs[2] if len(outputs) > 2 else None)
         to_original_pixels(results, scales, arrays)
         t3 = time.perf_counter()
-        points_ms = self._place_points(results, arrays)  # before the attributes: aligned crops need the points
-        self.timing = Timing((t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000,
-                             self._score_attributes(results, arrays, attributes), points_ms)
-        return results[0] if single else results
+        return results, [(t1 - start) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000]
 
     @property
     def point_refiner(self):
@@ -307,7 +371,7 @@ class Detector:
             if str(source) == "auto":
                 from singleshot.points import POINT_MODELS
 
-                if self.has_landmarks or [n.lower() for n in self.class_names] != ["background", "face"]:
+                if self.has_landmarks or not self._is_face_model():
                     self._points_source = None
                     return None
                 if not POINT_MODELS.get("face")().is_file():

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from singleshot.boxes import clip_boxes_xyxy, cxcywh_to_xyxy, decode_offsets
-from singleshot.postprocess import postprocess
+from singleshot.postprocess import merge_large_faces, postprocess
+from singleshot.structures import Detections
 from tests.test_ops import reference_nms
 
 
@@ -164,3 +165,44 @@ def test_head_with_landmarks_returns_a_third_output():
     loc, conf, landm = head([torch.zeros(1, 8, 4, 4), torch.zeros(1, 16, 2, 2)])
     assert loc.shape == (1, 44, 4) and conf.shape == (1, 44, 2) and landm.shape == (1, 44, 10)
     assert len(SSDHead((8,), (2,), num_classes=2)([torch.zeros(1, 8, 4, 4)])) == 2
+
+
+def _dets(rows, points=False):
+    rows = torch.tensor(rows, dtype=torch.float32).reshape(-1, 6)
+    landmarks = rows[:, None, :2].repeat(1, 5, 1) if points else None
+    return Detections(rows[:, :4], rows[:, 4], rows[:, 5].long(), landmarks=landmarks)
+
+
+def test_merge_large_faces_takes_large_ones_from_the_coarse_scale():
+    main = _dets([[10, 10, 200, 200, 0.9, 1],   # a large face, loosely boxed at the main scale
+                  [300, 10, 320, 30, 0.8, 1],   # a small face only the main scale finds
+                  [400, 10, 560, 170, 0.7, 1]])  # a large face the coarse scale misses: kept (the union)
+    coarse = _dets([[20, 20, 190, 190, 0.95, 1],  # the large face, tighter
+                    [300, 10, 321, 31, 0.6, 1],   # a small face: the main scale's box stays
+                    [600, 10, 780, 190, 0.5, 1]])  # a large face only the coarse scale finds
+    merged = merge_large_faces(main, coarse, large_side=100.0)
+    assert merged.boxes_xyxy.tolist() == [[20, 20, 190, 190], [300, 10, 320, 30], [400, 10, 560, 170],
+                                          [600, 10, 780, 190]]
+    assert merged.scores.tolist() == pytest.approx([0.95, 0.8, 0.7, 0.5])
+    assert merge_large_faces(main, coarse, large_side=1000.0) is main  # nothing large: the main set as it is
+    assert len(merge_large_faces(main, coarse, large_side=100.0, top_k=2)) == 2
+    # another label is another object: both stay
+    other = _dets([[20, 20, 190, 190, 0.95, 2]])
+    assert len(merge_large_faces(main, other, large_side=100.0)) == 4
+    # a small face of the main scale is not given way to a large, less sure box of the coarse one (NMS by score)
+    small = _dets([[50, 50, 130, 130, 0.99, 1]])
+    loose = _dets([[45, 45, 145, 145, 0.05, 1]])
+    assert merge_large_faces(small, loose, large_side=100.0).scores.tolist() == pytest.approx([0.99])
+    # a large one is: the coarse scale decides large objects, box and score
+    big = _dets([[40, 40, 150, 150, 0.99, 1]])
+    assert merge_large_faces(big, loose, large_side=100.0).boxes_xyxy.tolist() == [[45, 45, 145, 145]]
+    # unless the coarse scale's surest box on it is a small one (a face near the size limit): the main box stays
+    near = _dets([[45, 45, 145, 145, 0.05, 1], [42, 42, 140, 140, 0.9, 1]])
+    assert merge_large_faces(big, near, large_side=100.0).boxes_xyxy.tolist() == [[40, 40, 150, 150]]
+
+
+def test_merge_large_faces_with_no_main_detections_and_with_points():
+    coarse = _dets([[20, 20, 190, 190, 0.95, 1]], points=True)
+    merged = merge_large_faces(_dets([], points=True), coarse, large_side=100.0)
+    assert merged.boxes_xyxy.tolist() == [[20, 20, 190, 190]] and merged.landmarks.shape == (1, 5, 2)
+    assert len(merge_large_faces(_dets([]), _dets([]), large_side=1.0)) == 0

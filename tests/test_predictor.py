@@ -8,7 +8,7 @@ import torch
 from singleshot.checkpoint import model_metadata, save_checkpoint
 from singleshot.cli import main
 from singleshot.models import create_model
-from singleshot.predictor import Detector, ImageError
+from singleshot.predictor import Detector, DetectorError, ImageError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -60,6 +60,10 @@ def test_detect_cli_writes_images_and_json(checkpoint, tmp_path, capsys):
     assert all(len(v) == 2 and len(v[0]) == 16 for v in detections.values())  # a face model: + five points
     assert (out / "a.jpg").is_file() and (out / "d.jpg").is_file()
     assert "4 image(s)" in capsys.readouterr().out
+    # at 256 the fixtures are small photos: one pass when asked (the same flag for eval)
+    single = tmp_path / "single"
+    assert main([*argv[:-1], "256", "--out", str(single), "--no-large-face-pass"]) == 0
+    assert set(json.loads((single / "detections.json").read_text())) == {"@classes", "a.jpg", "b.jpg", "c.jpg", "d.jpg"}
 
 
 def test_detect_cli_errors(checkpoint, tmp_path, capsys):
@@ -122,7 +126,9 @@ def test_box_voting_follows_the_checkpoint_and_can_be_turned_off(tmp_path):
     assert main(["export", "--weights", str(voting), "-o", str(tmp_path / "x.pt"), "--box-vote", "1.5"]) == 2
     photo = np.full((96, 128, 3), 128, np.uint8)
     photo[20:70, 40:80] = 220
-    plain, voted = Detector(voting, box_vote=False).detect(photo, 0.01), Detector(voting).detect(photo, 0.01)
+    # one pass: the property is box voting's (this small photo would also run the large-face pass)
+    plain = Detector(voting, box_vote=False, large_face_pass=False).detect(photo, 0.01)
+    voted = Detector(voting, large_face_pass=False).detect(photo, 0.01)
     assert len(plain) == len(voted)  # voting moves boxes, never adds or drops them
     torch.testing.assert_close(plain.scores, voted.scores)
     with pytest.raises(ConfigError, match="vote_iou"):
@@ -194,6 +200,8 @@ def test_relative_priors_see_a_square_input_whatever_the_batch(tmp_path, runtime
     together = detector.detect([wide, tall], min_score=0.0, top_k=20)[0]
     torch.testing.assert_close(alone.boxes_xyxy, together.boxes_xyxy, atol=1e-3, rtol=0)
     torch.testing.assert_close(alone.scores, together.scores, atol=1e-4, rtol=0)
+    assert detector._coarse_size(wide[:40, :40], 160) is None  # relative priors: no large-face pass
+    assert detector.large_face_pass is False  # "auto": not a face model
 
 
 def test_bundled_detector_gives_five_points_per_face_from_the_point_network():
@@ -234,3 +242,44 @@ def test_bundled_detector_finds_no_face_on_a_plain_frame(grey):
         assert len(faces) == 0, (grey, height, width, faces.scores)
     demo = str(Path(__file__).resolve().parents[1] / "assets" / "demo.jpg")
     assert len(detector.detect(demo, min_score=0.5)) == 5  # and still the demo photo's five faces
+
+
+def test_a_small_photo_runs_again_at_half_size_for_its_large_faces(checkpoint, monkeypatch):
+    detector = Detector(checkpoint, input_size=256)
+    assert detector.large_face_pass is True  # "auto": a face model (background, face)
+    with pytest.raises(DetectorError, match="large_face_pass"):
+        Detector(checkpoint, large_face_pass="sometimes")
+    sizes = []
+    run = detector._run_pass
+    monkeypatch.setattr(detector, "_run_pass", lambda arrays, size, *a: sizes.append(size) or run(arrays, size, *a))
+    small = (np.random.default_rng(0).random((100, 120, 3)) * 255).astype(np.uint8)  # enlarged 2.1 times at 256
+    near = (np.random.default_rng(1).random((150, 200, 3)) * 255).astype(np.uint8)  # 1.3 times: one pass
+    faces = detector.detect([small, near], min_score=0.0, top_k=7)
+    assert sizes == [256, 128] and all(len(f) <= 7 for f in faces)
+    sizes.clear()
+    detector.large_face_pass = False
+    detector.detect(small)
+    assert sizes == [256]
+
+
+def test_bundled_detector_boxes_a_face_that_fills_a_small_photo_as_at_its_own_size():
+    """A face crop enlarged into a 256 px photo (as another dataset's 64 px crops are shown): the box comes from
+    the half-size pass, where the face has the size of the training crops' faces."""
+    import cv2
+
+    demo = cv2.cvtColor(cv2.imread(str(Path(__file__).resolve().parents[1] / "assets" / "demo.jpg")),
+                        cv2.COLOR_BGR2RGB)
+    detector = Detector(threads=1)
+    x1, y1, x2, y2 = detector.detect(demo, min_score=0.5).boxes_xyxy[0].round().int().tolist()
+    side = max(x2 - x1, y2 - y1)
+    cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
+    crop = demo[max(cy - side // 2, 0):cy + side // 2, max(cx - side // 2, 0):cx + side // 2]
+    photo = np.full((256, 256, 3), 128, np.uint8)
+    photo[64:192, 64:192] = cv2.resize(crop, (128, 128), interpolation=cv2.INTER_CUBIC)
+    both = detector.detect(photo, min_score=0.5)
+    detector.large_face_pass = False
+    main = detector.detect(photo, min_score=0.5)
+    alone = Detector(threads=1, input_size=320, large_face_pass=False).detect(photo, min_score=0.5)
+    assert len(both) == 1 and len(alone) == 1
+    torch.testing.assert_close(both.boxes_xyxy, alone.boxes_xyxy)
+    assert len(main) == 1

@@ -1,7 +1,7 @@
 """The demo page in a real browser (Debian's Chromium driven by Playwright): the model runs in the page with
 onnxruntime-web, no request leaves 127.0.0.1, and its faces and their five points match ONNX Runtime in Python
-within 2 px on three photos (one shrunk by the page, two enlarged); the switch sends the photo to POST /detect
-instead."""
+within 2 px on four photos (one shrunk by the page, three enlarged, two of them small enough to run twice); the
+switch sends the photo to POST /detect instead."""
 
 from __future__ import annotations
 
@@ -24,14 +24,25 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> list[Path]:
-    """Three photos: the demo (512x367), a crop of another (367x300) and a mirrored 1024x734 PNG of the demo (the
-    page shrinks it with area interpolation; the other two are enlarged bilinearly)."""
+    """Four photos: the demo (512x367), a crop of another (367x300), a mirrored 1024x734 PNG of the demo (the page
+    shrinks it with area interpolation; the others are enlarged bilinearly) and one of the demo's faces enlarged
+    into a 256 px photo, which runs a second time at half size for its large face."""
     folder = tmp_path_factory.mktemp("page-photos")
     big = folder / "demo_mirrored_1024.png"
     demo = cv2.imread(str(ROOT / "assets" / "demo.jpg"))
     cv2.imwrite(str(big), cv2.flip(cv2.resize(demo, (1024, 734), interpolation=cv2.INTER_CUBIC), 1))
     return [ROOT / "assets" / "demo.jpg", ROOT / "tests" / "fixtures" / "face_mask" / "images" / "maksssksksss230_crop.jpg",
-            big]
+            big, _face_in_small_photo(folder, demo)]
+
+
+def _face_in_small_photo(folder: Path, demo_bgr: np.ndarray) -> Path:
+    """A face of the demo photo with a margin, enlarged to 128 px in a 256 px grey photo (as another set's face crops
+    are shown): the page must run the large-face pass as the Python detector does."""
+    photo = np.full((256, 256, 3), 128, np.uint8)
+    photo[64:192, 64:192] = cv2.resize(demo_bgr[160:285, 285:406], (128, 128), interpolation=cv2.INTER_CUBIC)
+    path = folder / "face_in_256.png"
+    cv2.imwrite(str(path), photo)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +105,9 @@ def test_page_finds_the_faces_onnx_runtime_finds_without_leaving_127_0_0_1(serve
         assert result["mode"] == "browser"
         ref = detector.detect(str(photo), min_score=0.5, attributes=["smile"])
         assert len(ref) > 0
+        if photo.name == "face_in_256.png":  # the second pass matters here: one pass boxes the face otherwise
+            one = Detector(served.app.state.model.onnx_path, runtime="ort", large_face_pass=False).detect(str(photo))
+            assert np.abs(one.boxes_xyxy.numpy() - ref.boxes_xyxy.numpy()).max() > 5.0
         difference = _max_difference(result["faces"], ref)
         assert difference <= 2.0, f"{photo.name}: page boxes {difference:.2f} px from ONNX Runtime's"
         worst = max(worst, difference)

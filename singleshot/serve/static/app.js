@@ -97,8 +97,8 @@ function resizeInto(data, w, h, rw, rh, out, W, H) {
 
 // ---------- the detector ----------
 
-function preprocess(data, w, h) {
-  const scale = config.input_size / Math.max(w, h);
+function preprocess(data, w, h, size) {
+  const scale = size / Math.max(w, h);
   const rw = scale === 1 ? w : Math.max(1, pyRound(w * scale));
   const rh = scale === 1 ? h : Math.max(1, pyRound(h * scale));
   const m = config.pad_multiple;
@@ -161,8 +161,9 @@ function postprocess(rows, scores, numClasses, minScore) {
   return found.slice(0, config.top_k);
 }
 
-async function detectInBrowser(data, w, h, minScore) {
-  const { tensor, scale } = preprocess(data, w, h);
+// one scale: the photo at long side `size` through the graph and postprocess, boxes in the photo's pixels
+async function detectScale(data, w, h, minScore, size) {
+  const { tensor, scale } = preprocess(data, w, h, size);
   const out = await faceSession.run({ image: tensor });
   const boxes = out.boxes.data, scores = out.scores.data;
   const P = out.boxes.dims[1], C = out.scores.dims[2];
@@ -175,13 +176,53 @@ async function detectInBrowser(data, w, h, minScore) {
     rows.push(row);
   }
   const clamp = (v, hi) => Math.min(Math.max(v / scale, 0), hi);
-  const faces = postprocess(rows, scores, C, minScore).map(({ row, score }) => ({
+  return postprocess(rows, scores, C, minScore).map(({ row, score, label }) => ({
     box_xyxy: [clamp(row[0], w), clamp(row[1], h), clamp(row[2], w), clamp(row[3], h)],
     score,
+    label,
     landmarks: points ? Array.from({ length: L / 2 }, (_, k) => [row[4 + 2 * k] / scale, row[5 + 2 * k] / scale]) : null,
     attributes: {},
   }));
-  if (config.points && !points) await locatePoints(config.points, data, w, h, faces);
+}
+
+// singleshot.postprocess.merge_large_faces: the large faces of the half-size pass; a large main face gives way
+// when the surest half-size face overlapping it (IoU > max_overlap, same label) is large too; class-aware NMS
+// settles the rest, by score (ties: main faces first, then the half-size ones, each in score order)
+function mergeLargeFaces(main, coarse, largeSide) {
+  const side = (f) => Math.max(f.box_xyxy[2] - f.box_xyxy[0], f.box_xyxy[3] - f.box_xyxy[1]);
+  const large = coarse.filter((f) => side(f) >= largeSide);
+  if (!large.length) return main;
+  const kept = main.filter((m) => {
+    if (side(m) < largeSide) return true;
+    let best = null;
+    for (const c of coarse) {
+      if (c.label === m.label && iou(m.box_xyxy, c.box_xyxy) > config.max_overlap && (best === null || c.score > best.score)) best = c;
+    }
+    return best === null || side(best) < largeSide;
+  });
+  const all = kept.concat(large).map((f, i) => ({ f, i }));
+  all.sort((a, b) => b.f.score - a.f.score || a.i - b.i);
+  const alive = new Array(all.length).fill(true);
+  const out = [];
+  for (let i = 0; i < all.length; i++) {
+    if (!alive[i]) continue;
+    out.push(all[i].f);
+    for (let j = i + 1; j < all.length; j++) {
+      if (alive[j] && all[j].f.label === all[i].f.label && iou(all[i].f.box_xyxy, all[j].f.box_xyxy) > config.max_overlap) alive[j] = false;
+    }
+  }
+  return out.slice(0, config.top_k);
+}
+
+async function detectInBrowser(data, w, h, minScore) {
+  let faces = await detectScale(data, w, h, minScore, config.input_size);
+  const pass = config.large_face_pass; // as singleshot.Detector: a photo enlarged that much runs again at half size
+  if (pass && config.input_size >= pass.enlargement * Math.max(w, h)) {
+    const coarse = await detectScale(data, w, h, minScore, pass.size);
+    faces = mergeLargeFaces(faces, coarse, pass.large_px * Math.max(w, h) / config.input_size);
+  }
+  faces.forEach((f) => { delete f.label; });
+  if (config.points && !config.landmarks) await locatePoints(config.points, data, w, h, faces);
   for (const [name, spec] of Object.entries(config.attributes)) {
     const probs = await scoreAttribute(name, spec, data, w, h, faces);
     faces.forEach((f, k) => { f.attributes[name] = probs[k]; });
