@@ -408,10 +408,14 @@ def _add_inference_options(parser: argparse.ArgumentParser, min_score: float, pr
                         help=f"{prefix}PyTorch, ONNX Runtime or OpenCV DNN (default: torch for .pt, ort for .onnx)")
     parser.add_argument("--no-box-vote", action="store_true",
                         help=f"{prefix}plain NMS, without the box voting the model recommends (docs/deployment.md)")
+    _large_face_pass_flag(parser, prefix)
+    _max_pixels_flag(parser)
+
+
+def _large_face_pass_flag(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     parser.add_argument("--no-large-face-pass", action="store_true",
                         help=f"{prefix}one pass per photo: no second pass at half the input size for the large faces "
                              "of a small photo (docs/deployment.md)")
-    _max_pixels_flag(parser)
 
 
 def _max_pixels_flag(parser: argparse.ArgumentParser) -> None:
@@ -434,7 +438,8 @@ def _positive_int(text: str) -> int:
 def _cmd_kindle(args: argparse.Namespace) -> int:
     from singleshot.kindle import create_teacher, kindle
 
-    teacher = create_teacher(args.teacher, threads=args.threads, input_size=args.input_size)
+    teacher = create_teacher(args.teacher, threads=args.threads, input_size=args.input_size,
+                             large_face_pass=False if args.no_large_face_pass else "auto")
     report = kindle(
         teacher, args.images, args.out, min_score=args.min_score, ignore_score=args.ignore_score,
         fmt=args.format, force=args.force, progress=not args.no_progress,
@@ -535,7 +540,8 @@ def _cmd_attribute_align(args: argparse.Namespace) -> int:
     from singleshot.attributes.data import align_crop_folder
     from singleshot.kindle import create_teacher, teacher_gives_points
 
-    teacher = create_teacher(args.teacher, threads=args.threads)
+    teacher = create_teacher(args.teacher, threads=args.threads,
+                             large_face_pass=False if args.no_large_face_pass else "auto")
     if not teacher_gives_points(teacher):
         raise UserError(f"teacher {args.teacher!r} gives no five face points (retinaface does, and a "
                               "checkpoint with a landmark head)")
@@ -729,6 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
     kin.add_argument("--input-size", type=int, default=None,
                      help="long side the teacher runs at (default: checkpoints 640, peers the image as is)")
     kin.add_argument("--threads", type=int, default=2, help="teacher threads (2)")
+    _large_face_pass_flag(kin, "a checkpoint teacher: ")
     kin.add_argument("--force", action="store_true", help="replace a finished dataset in --out")
     _max_pixels_flag(kin)
     _no_progress_flag(kin)
@@ -828,6 +835,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="another view of the faces (for train_views): each crop turned grey first")
     attr_align.add_argument("--seed", type=int, default=0, help="seed of the zoom draws (default 0)")
     attr_align.add_argument("--threads", type=int, default=2, help="teacher threads (2)")
+    _large_face_pass_flag(attr_align, "a checkpoint teacher: ")
     attr_align.add_argument("--force", action="store_true", help="replace crops already in --out")
     _no_progress_flag(attr_align)
 

@@ -62,10 +62,11 @@ class Teacher(Protocol):
 class CheckpointTeacher:
     """A singleshot checkpoint (or ``None``: the bundled face model) as a teacher, class 1 taken as the face."""
 
-    def __init__(self, weights: str | Path | None, input_size: int = 640, threads: int | None = None) -> None:
+    def __init__(self, weights: str | Path | None, input_size: int = 640, threads: int | None = None,
+                 large_face_pass: bool | str = "auto") -> None:
         from singleshot.predictor import Detector
 
-        self.detector = Detector(weights, input_size=input_size, threads=threads)
+        self.detector = Detector(weights, input_size=input_size, threads=threads, large_face_pass=large_face_pass)
         self.name = f"checkpoint:{weights}" if weights else "bundled face model"
 
     def detect(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,9 +110,11 @@ def teacher_gives_points(teacher: Teacher) -> bool:
     return bool(getattr(getattr(teacher, "peer", None), "with_landmarks", False))
 
 
-def create_teacher(spec: str, threads: int | None = None, input_size: int | None = None) -> Teacher:
+def create_teacher(spec: str, threads: int | None = None, input_size: int | None = None,
+                   large_face_pass: bool | str = "auto") -> Teacher:
     """A teacher from ``spec``: a peer name (``retinaface``, ``mtcnn``, ``blazeface``, ``haar``), ``bundled``
-    (the packaged face model) or a checkpoint path.
+    (the packaged face model) or a checkpoint path (``large_face_pass``: as :class:`~singleshot.predictor.Detector`'s,
+    for a checkpoint).
 
     Raises:
         KindleError: the checkpoint does not exist, the name is neither a peer nor a file, or the peer's package is
@@ -125,13 +128,13 @@ def create_teacher(spec: str, threads: int | None = None, input_size: int | None
         except PeerUnavailableError as err:  # the standalone peers module has no SingleshotError
             raise KindleError(str(err)) from None
     if spec == "bundled":
-        return CheckpointTeacher(None, input_size=input_size or 640, threads=threads)
+        return CheckpointTeacher(None, input_size=input_size or 640, threads=threads, large_face_pass=large_face_pass)
     path = Path(spec)
     if not path.is_file():
         raise KindleError(
             f"teacher {spec!r}: no such checkpoint, and not a peer ({', '.join(PEER_NAMES)}) or 'bundled'"
         )
-    return CheckpointTeacher(path, input_size=input_size or 640, threads=threads)
+    return CheckpointTeacher(path, input_size=input_size or 640, threads=threads, large_face_pass=large_face_pass)
 
 
 @dataclass

@@ -112,8 +112,12 @@ def test_checkpoint_teacher_labels_the_demo_photo(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
     (folder / "demo.jpg").write_bytes((root / "assets" / "demo.jpg").read_bytes())
-    report = kindle(create_teacher("bundled", threads=2), folder, tmp_path / "out", progress=False)
+    teacher = create_teacher("bundled", threads=2)
+    report = kindle(teacher, folder, tmp_path / "out", progress=False)
     assert report.boxes >= 4  # the demo photo has five faces
+    # a face model's teacher runs the large-face pass on small photos unless asked not to (--no-large-face-pass)
+    assert teacher.detector.large_face_pass is True
+    assert create_teacher("bundled", large_face_pass=False).detector.large_face_pass is False
 
 
 def test_cli_kindle_with_haar_teacher(photos, tmp_path, capsys):
