@@ -203,7 +203,7 @@ def _load_detector(args: argparse.Namespace, points: str | None = "auto"):
 
     return Detector(args.weights, input_size=args.input_size, threads=args.threads, runtime=args.runtime,
                     box_vote=not args.no_box_vote, points=None if points == "off" else points,
-                    large_face_pass=False if args.no_large_face_pass else "auto")
+                    large_face_pass=args.large_face_pass)
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
@@ -326,7 +326,7 @@ def _detect_batch(args: argparse.Namespace) -> int:
     report = detect_batch(
         args.sources, args.out, engine=args.engine, weights=args.weights, runtime=args.runtime,
         input_size=args.input_size, threads=args.threads, box_vote=not args.no_box_vote,
-        large_face_pass=False if args.no_large_face_pass else "auto", min_score=args.min_score,
+        large_face_pass=args.large_face_pass, min_score=args.min_score,
         max_overlap=args.max_overlap, top_k=args.top_k, batch_size=args.batch_size, fmt=args.format,
         ray_address=args.ray_address, workers=args.workers, progress=not args.no_progress,
     )
@@ -413,8 +413,8 @@ def _add_inference_options(parser: argparse.ArgumentParser, min_score: float, pr
 
 
 def _large_face_pass_flag(parser: argparse.ArgumentParser, prefix: str = "") -> None:
-    parser.add_argument("--no-large-face-pass", action="store_true",
-                        help=f"{prefix}one pass per photo: no second pass at half the input size for the large faces "
+    parser.add_argument("--no-large-face-pass", dest="large_face_pass", action="store_const", const=False,
+                        default="auto", help=f"{prefix}one pass per photo: no second pass at half the input size for the large faces "
                              "of a small photo (docs/deployment.md)")
 
 
@@ -439,7 +439,7 @@ def _cmd_kindle(args: argparse.Namespace) -> int:
     from singleshot.kindle import create_teacher, kindle
 
     teacher = create_teacher(args.teacher, threads=args.threads, input_size=args.input_size,
-                             large_face_pass=False if args.no_large_face_pass else "auto")
+                             large_face_pass=args.large_face_pass)
     report = kindle(
         teacher, args.images, args.out, min_score=args.min_score, ignore_score=args.ignore_score,
         fmt=args.format, force=args.force, progress=not args.no_progress,
@@ -541,7 +541,7 @@ def _cmd_attribute_align(args: argparse.Namespace) -> int:
     from singleshot.kindle import create_teacher, teacher_gives_points
 
     teacher = create_teacher(args.teacher, threads=args.threads,
-                             large_face_pass=False if args.no_large_face_pass else "auto")
+                             large_face_pass=args.large_face_pass)
     if not teacher_gives_points(teacher):
         raise UserError(f"teacher {args.teacher!r} gives no five face points (retinaface does, and a "
                               "checkpoint with a landmark head)")

@@ -59,11 +59,6 @@ SMALL_PHOTO_ENLARGEMENT = 1.5
 LARGE_FACE_PX = 160
 
 
-def coarse_input_size(input_size: int) -> int:
-    """The long side of the large-face pass of a detector run at ``input_size``: half of it, on the padding grid."""
-    return round_up(int(input_size) // 2, PAD_MULTIPLE)
-
-
 #: Padding colour of ONNX inputs when the file does not say its mean (ImageNet's, every zoo model's).
 _MEAN_FOR_PADDING = (123.675, 116.28, 103.53)
 
@@ -301,10 +296,10 @@ class Detector:
         arrays = [self._as_array(x) for x in items]
         size = int(input_size or self.input_size)
         results, times = self._run_pass(arrays, size, min_score, max_overlap, top_k)
-        if self.large_face_pass:
+        coarse = self.large_face_pass_size(size)
+        if coarse is not None:
             for i, array in enumerate(arrays):
-                coarse = self._coarse_size(array, size)
-                if coarse is None:
+                if size < SMALL_PHOTO_ENLARGEMENT * max(array.shape[:2]):
                     continue
                 found, more = self._run_pass([array], coarse, min_score, max_overlap, top_k)
                 start = time.perf_counter()
@@ -317,17 +312,15 @@ class Detector:
         self.timing = Timing(*times, self._score_attributes(results, arrays, attributes), points_ms)
         return results[0] if single else results
 
-    def _coarse_size(self, array: np.ndarray, size: int) -> int | None:
-        """The long side of the large-face pass for a photo run at ``size`` (None: no such pass): half of ``size``
-        for a photo enlarged at least :data:`SMALL_PHOTO_ENLARGEMENT` times, by a model with priors in pixels on a
-        runtime of any input size. Relative priors (SSD's) shrink with the input: at half size such a model sees
-        the same objects against the same priors, with less detail."""
+    def large_face_pass_size(self, input_size: int | None = None) -> int | None:
+        """The long side of the large-face pass at ``input_size`` (default: the detector's), run on photos enlarged
+        at least :data:`SMALL_PHOTO_ENLARGEMENT` times; None: this detector runs one pass (``large_face_pass`` off,
+        relative priors, or a runtime of a fixed input size). Relative priors (SSD's) shrink with the input: at half
+        size such a model sees the same objects against the same priors, with less detail."""
         square = self._square if self._backend is not None else self._torch.square
-        if square or (self._backend is not None and self._backend.fixed_size):
+        if not self.large_face_pass or square or (self._backend is not None and self._backend.fixed_size):
             return None
-        if size < SMALL_PHOTO_ENLARGEMENT * max(array.shape[:2]):
-            return None
-        return coarse_input_size(size)
+        return round_up(int(input_size or self.input_size) // 2, PAD_MULTIPLE)  # half, on the padding grid
 
     def _run_pass(self, arrays: list[np.ndarray], size: int, min_score: float, max_overlap: float,
                   top_k: int) -> tuple[list[Detections], list[float]]:

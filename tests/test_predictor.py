@@ -200,8 +200,9 @@ def test_relative_priors_see_a_square_input_whatever_the_batch(tmp_path, runtime
     together = detector.detect([wide, tall], min_score=0.0, top_k=20)[0]
     torch.testing.assert_close(alone.boxes_xyxy, together.boxes_xyxy, atol=1e-3, rtol=0)
     torch.testing.assert_close(alone.scores, together.scores, atol=1e-4, rtol=0)
-    assert detector._coarse_size(wide[:40, :40], 160) is None  # relative priors: no large-face pass
     assert detector.large_face_pass is False  # "auto": not a face model
+    detector.large_face_pass = True
+    assert detector.large_face_pass_size(160) is None  # relative priors: no large-face pass, even when asked
 
 
 def test_bundled_detector_gives_five_points_per_face_from_the_point_network():

@@ -52,7 +52,6 @@ class ServedModel:
     vote_iou: float | None
     mean_rgb: tuple[float, ...]
     input_size: int
-    large_face_pass: bool = False  # whether the server's Detector runs it ("auto": a face model with pixel priors)
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> page settings, file under "path"
     points: dict[str, Any] | None = None  # the point network's page settings, its file under "path" (None: none)
 
@@ -141,8 +140,6 @@ def prepare_model(weights: str | Path | None, folder: Path, attributes: Sequence
         vote_iou=float(vote) if vote else None,
         mean_rgb=tuple(float(v) for v in mean.split(",")) if mean else (123.675, 116.28, 103.53),
         input_size=int(input_size),
-        large_face_pass=meta.get("singleshot_square_input") != "true"
-        and meta.get("singleshot_class_names", "").lower().split(",") == ["background", "face"],
     )
     if not served.landmarks:
         # the page runs the point network the server's Detector picks for this model (``points="auto"``)
@@ -238,17 +235,17 @@ def create_app(
     @app.get("/model/config.json")
     async def model_config() -> dict:
         """What the page needs to run the model in the browser as the server runs it."""
-        from singleshot.predictor import LARGE_FACE_PX, SMALL_PHOTO_ENLARGEMENT, coarse_input_size
+        from singleshot.predictor import LARGE_FACE_PX, SMALL_PHOTO_ENLARGEMENT
 
+        coarse = engine.detectors[0].large_face_pass_size()  # the server's own detectors decide
         return {
             "model": "/model/face.onnx", "name": model.name, "landmarks": model.landmarks, "vote_iou": model.vote_iou,
             "points": {**{k: v for k, v in model.points.items() if k != "path"}, "model": "/model/points.onnx"}
             if model.points else None,
             "mean_rgb": list(model.mean_rgb), "input_size": model.input_size, "pad_multiple": 32,
             "min_score": 0.5, "max_overlap": 0.45, "top_k": 200, "pre_nms_top_k": 400,
-            "large_face_pass": None if not model.large_face_pass else {  # the Detector's second pass on small photos
-                "enlargement": SMALL_PHOTO_ENLARGEMENT, "large_px": LARGE_FACE_PX,
-                "size": coarse_input_size(model.input_size)},
+            "large_face_pass": None if coarse is None else {  # the Detector's second pass on small photos
+                "enlargement": SMALL_PHOTO_ENLARGEMENT, "large_px": LARGE_FACE_PX, "size": coarse},
             "limits": {"max_bytes": limits.max_bytes, "max_pixels": limits.max_pixels},
             "attributes": {name: {**{k: v for k, v in spec.items() if k not in ("path", "source")}, "model": f"/model/{name}.onnx"}
                            for name, spec in model.attributes.items()},
